@@ -1,0 +1,9 @@
+# Sourced by the scripts: pinned tool versions and where they live. One place for these facts.
+export WORKER_BUILD_VERSION=0.8.7
+export WASM_BINDGEN_VERSION=0.2.130
+export EDGEPORT_TOOLS="${EDGEPORT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeport/tools}"
+export WORKER_BUILD_BIN="$EDGEPORT_TOOLS/worker-build-$WORKER_BUILD_VERSION/bin/worker-build"
+export WASM_BINDGEN_BIN="$EDGEPORT_TOOLS/wasm-bindgen-$WASM_BINDGEN_VERSION/bin/wasm-bindgen"
+export WRANGLER_SEND_METRICS=false
+export WRANGLER_DISABLE_UPDATE_CHECK=true
+export NO_UPDATE_NOTIFIER=1

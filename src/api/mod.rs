@@ -1,0 +1,3 @@
+//! Caller-facing APIs: the wire types callers send and receive.
+
+pub mod openai;

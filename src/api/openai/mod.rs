@@ -1,0 +1,5 @@
+//! The OpenAI-compatible surface: `POST /v1/chat/completions`.
+
+pub mod types;
+
+pub use types::*;

@@ -1,0 +1,176 @@
+//! `POST /v1/chat/completions` → Bedrock Converse / ConverseStream.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::api::openai::ChatCompletionRequest;
+use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::gateway::target::{self, Target};
+use crate::gateway::{random_id, GatewayRequest, GatewayResponse, Outcome, Settings};
+use crate::platform::{Platform, UpstreamRequest, UpstreamResponse};
+use crate::providers::bedrock::endpoint::Operation;
+use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
+use crate::providers::bedrock::stream::{openai_sse, StreamContext};
+use crate::providers::bedrock::wire::ConverseResponse;
+use crate::providers::bedrock::{errors, request, signing};
+
+pub async fn handle<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> GatewayResponse {
+    match run(platform, settings, req, outcome).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            outcome.error = Some(
+                err.code
+                    .clone()
+                    .unwrap_or_else(|| err.kind.openai_type().to_owned()),
+            );
+            GatewayResponse::error(ApiFlavor::OpenAi, &err)
+        }
+    }
+}
+
+/// Parses the body with errors a person can act on: bad JSON, a missing or non-array `messages`,
+/// then the typed shape.
+pub fn parse_request(body: &[u8]) -> Result<ChatCompletionRequest> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| GatewayError::invalid_request("the request body must be a JSON object"))?;
+    match obj.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => {}
+        Some(Value::Array(_)) => {
+            return Err(GatewayError::invalid_param(
+                "messages",
+                "messages must not be empty",
+            ))
+        }
+        Some(_) => {
+            return Err(GatewayError::invalid_param(
+                "messages",
+                "messages must be an array",
+            ))
+        }
+        None => {
+            return Err(GatewayError::invalid_param(
+                "messages",
+                "messages is required",
+            ))
+        }
+    }
+    if !obj.get("model").is_some_and(Value::is_string) {
+        return Err(GatewayError::invalid_param(
+            "model",
+            "model is required (a Bedrock model id, or @slug/model-id)",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| GatewayError::from_json_error("the request body", &e))
+}
+
+async fn run<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> Result<GatewayResponse> {
+    let chat = parse_request(&req.body)?;
+    let target = target::resolve(platform.kv(), settings, &req.headers, &chat.model).await?;
+    outcome.provider = Some(target.provider_label.clone());
+    outcome.model = Some(target.model_id.clone());
+    let stream = chat.stream.unwrap_or(false);
+    outcome.stream = stream;
+    let converse = request::to_converse(&chat)?;
+    let body = serde_json::to_vec(&converse)
+        .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
+    let op = if stream {
+        Operation::ConverseStream
+    } else {
+        Operation::Converse
+    };
+    let upstream = send(platform, &target, op, Bytes::from(body)).await?;
+
+    let strict = req.headers.strict_compliance();
+    let id = random_id("chatcmpl-");
+    let created = platform.now_millis() / 1000;
+    if stream {
+        let ctx = StreamContext {
+            id,
+            created,
+            model: target.model_id.clone(),
+            strict,
+            include_usage: chat
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false),
+        };
+        let sse = openai_sse(upstream.body, ctx).await?;
+        return Ok(GatewayResponse::sse(sse));
+    }
+    let raw = upstream.collect().await.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "the connection to Bedrock failed while reading the answer: {e}"
+        ))
+    })?;
+    let converse: ConverseResponse = serde_json::from_slice(&raw).map_err(|_| {
+        GatewayError::bad_gateway("Bedrock answered with a body that is not a Converse response")
+    })?;
+    let ctx = AnswerContext {
+        id,
+        created,
+        model: target.model_id.clone(),
+        strict,
+    };
+    let completion = to_chat_completion(converse, &ctx);
+    let value = serde_json::to_value(&completion)
+        .map_err(|_| GatewayError::internal("could not encode the answer"))?;
+    Ok(GatewayResponse::json(200, &value))
+}
+
+/// Signs and sends one call to Bedrock Runtime. Non-2xx answers become errors that keep
+/// Bedrock's status and name its error type.
+pub async fn send<P: Platform>(
+    platform: &P,
+    target: &Target,
+    op: Operation,
+    body: Bytes,
+) -> Result<UpstreamResponse> {
+    let accept = if op.is_stream() {
+        "application/vnd.amazon.eventstream"
+    } else {
+        "application/json"
+    };
+    let mut upstream = UpstreamRequest {
+        method: "POST",
+        url: target.base.model_url(&target.model_id, op),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("accept".into(), accept.into()),
+        ],
+        body,
+    };
+    signing::sign_request(
+        &mut upstream,
+        &target.credentials,
+        &target.region,
+        "bedrock",
+        platform.now_millis(),
+    )?;
+    let resp = platform.fetch(upstream).await.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "could not reach Bedrock at {}: {e}",
+            target.base.authority()
+        ))
+    })?;
+    if (200..300).contains(&resp.status) {
+        return Ok(resp);
+    }
+    let status = resp.status;
+    let error_type = resp.header("x-amzn-errortype").map(str::to_owned);
+    let body = resp.collect().await.unwrap_or_default();
+    Err(errors::from_http(status, error_type.as_deref(), &body))
+}

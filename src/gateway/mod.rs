@@ -1,0 +1,280 @@
+//! The request's path through the gateway: route, resolve the provider, call Bedrock, answer.
+//! Pure: it talks to the world only through [`Platform`].
+
+pub mod chat;
+pub mod target;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::error::{ApiFlavor, GatewayError};
+use crate::platform::Platform;
+use crate::providers::bedrock::stream::SseStream;
+
+/// An incoming request, as the Worker shell hands it over.
+pub struct GatewayRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: RequestHeaders,
+    pub body: Bytes,
+}
+
+/// Request headers with lowercase names.
+#[derive(Debug, Clone, Default)]
+pub struct RequestHeaders(pub Vec<(String, String)>);
+
+impl RequestHeaders {
+    pub fn new<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        RequestHeaders(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        crate::platform::header(&self.0, name)
+    }
+
+    /// `x-portkey-strict-open-ai-compliance` (or the Python SDK's `...-openai-...` spelling):
+    /// strict unless explicitly `false`.
+    pub fn strict_compliance(&self) -> bool {
+        let v = self
+            .get("x-portkey-strict-open-ai-compliance")
+            .or_else(|| self.get("x-portkey-strict-openai-compliance"));
+        !matches!(v.map(|s| s.trim().to_ascii_lowercase()), Some(s) if s == "false")
+    }
+}
+
+pub enum Body {
+    Full(Bytes),
+    Stream(SseStream),
+}
+
+pub struct GatewayResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl GatewayResponse {
+    pub fn json(status: u16, value: &Value) -> Self {
+        GatewayResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Body::Full(Bytes::from(value.to_string())),
+        }
+    }
+
+    pub fn error(flavor: ApiFlavor, err: &GatewayError) -> Self {
+        Self::json(err.status, &flavor.error_body(err))
+    }
+
+    pub fn sse(stream: SseStream) -> Self {
+        GatewayResponse {
+            status: 200,
+            headers: vec![
+                (
+                    "content-type".into(),
+                    "text/event-stream; charset=utf-8".into(),
+                ),
+                ("cache-control".into(), "no-cache".into()),
+            ],
+            body: Body::Stream(stream),
+        }
+    }
+}
+
+/// Operator settings from Worker vars.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Hosts (`host` or `host:port`) a caller may name in `x-portkey-custom-host` even with
+    /// catalog credentials, and even when they are internal addresses.
+    pub trusted_custom_hosts: Vec<String>,
+}
+
+impl Settings {
+    /// `TRUSTED_CUSTOM_HOSTS`: comma-separated hosts, `host:port`s or URLs.
+    pub fn from_vars(trusted_custom_hosts: Option<&str>) -> Self {
+        let trusted = trusted_custom_hosts
+            .unwrap_or("")
+            .split(',')
+            .map(|h| {
+                let h = h.trim().to_ascii_lowercase();
+                let h = h
+                    .split_once("://")
+                    .map_or(h.as_str(), |(_, r)| r)
+                    .to_owned();
+                h.trim_end_matches('/').to_owned()
+            })
+            .filter(|h| !h.is_empty())
+            .collect();
+        Settings {
+            trusted_custom_hosts: trusted,
+        }
+    }
+
+    pub fn is_trusted_host(&self, base: &crate::providers::bedrock::endpoint::BaseUrl) -> bool {
+        let authority = base.authority().to_ascii_lowercase();
+        let host = base.host();
+        self.trusted_custom_hosts
+            .iter()
+            .any(|t| *t == authority || *t == host)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Health,
+    ChatCompletions,
+    MethodNotAllowed,
+    NotFound,
+}
+
+fn route(method: &str, path: &str) -> Route {
+    let path = path.trim_end_matches('/');
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    let (want, route) = match path {
+        "" | "/health" => ("GET", Route::Health),
+        "/chat/completions" => ("POST", Route::ChatCompletions),
+        _ => return Route::NotFound,
+    };
+    if method.eq_ignore_ascii_case(want) || (want == "GET" && method.eq_ignore_ascii_case("HEAD")) {
+        route
+    } else {
+        Route::MethodNotAllowed
+    }
+}
+
+/// Handles one request. Never panics on input; every failure is an OpenAI-shaped answer.
+pub async fn handle<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: GatewayRequest,
+) -> GatewayResponse {
+    let started = platform.now_millis();
+    let trace_id = req
+        .headers
+        .get("x-portkey-trace-id")
+        .filter(|t| !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| random_id(""));
+    let route = route(&req.method, &req.path);
+    let mut outcome = Outcome::default();
+    let mut resp = match route {
+        Route::Health => {
+            GatewayResponse::json(200, &json!({"status": "ok", "service": "edgeport"}))
+        }
+        Route::ChatCompletions => chat::handle(platform, settings, &req, &mut outcome).await,
+        Route::MethodNotAllowed => GatewayResponse::error(
+            ApiFlavor::OpenAi,
+            &GatewayError::new(
+                405,
+                crate::error::ErrorKind::InvalidRequest,
+                format!("{} is not allowed on {}", req.method, req.path),
+            ),
+        ),
+        Route::NotFound => GatewayResponse::error(
+            ApiFlavor::OpenAi,
+            &GatewayError::not_found(format!(
+                "no route {} {}; edgeport serves POST /v1/chat/completions and GET /v1/health",
+                req.method, req.path
+            ))
+            .with_code("route_not_found"),
+        ),
+    };
+    resp.headers
+        .push(("x-portkey-trace-id".into(), trace_id.clone()));
+    if let Some(p) = &outcome.provider {
+        resp.headers.push(("x-portkey-provider".into(), p.clone()));
+    }
+    log_request(platform, &req, &trace_id, resp.status, &outcome, started);
+    resp
+}
+
+/// What a handler learned, for the log line and answer headers. Never holds secrets.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub error: Option<String>,
+    pub stream: bool,
+}
+
+fn log_request<P: Platform>(
+    platform: &P,
+    req: &GatewayRequest,
+    trace_id: &str,
+    status: u16,
+    outcome: &Outcome,
+    started: u64,
+) {
+    let metadata = req
+        .headers
+        .get("x-portkey-metadata")
+        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        .filter(Value::is_object);
+    let line = json!({
+        "trace_id": trace_id,
+        "method": req.method,
+        "path": req.path,
+        "status": status,
+        "provider": outcome.provider,
+        "model": outcome.model,
+        "stream": outcome.stream,
+        "error": outcome.error,
+        "metadata": metadata,
+        "ms": platform.now_millis().saturating_sub(started),
+    });
+    platform.log(&line.to_string());
+}
+
+/// `prefix` + 24 random hex digits (ids for completions and traces).
+pub fn random_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 12];
+    // crypto.getRandomValues in the Worker does not fail; if it ever did, the id would be zeros,
+    // not a panic.
+    let _ = getrandom::fill(&mut bytes);
+    let mut out = String::with_capacity(prefix.len() + 24);
+    out.push_str(prefix);
+    for b in bytes {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("POST", "/v1/chat/completions"),
+            Route::ChatCompletions
+        );
+        assert_eq!(route("POST", "/chat/completions"), Route::ChatCompletions);
+        assert_eq!(
+            route("GET", "/v1/chat/completions"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(route("GET", "/v1/health"), Route::Health);
+        assert_eq!(route("GET", "/"), Route::Health);
+        assert_eq!(route("GET", "/v1/nope"), Route::NotFound);
+    }
+
+    #[test]
+    fn strict_compliance_both_spellings() {
+        assert!(RequestHeaders::default().strict_compliance());
+        let off = RequestHeaders::new([("X-Portkey-Strict-OpenAI-Compliance", "false")]);
+        assert!(!off.strict_compliance());
+        let off2 = RequestHeaders::new([("x-portkey-strict-open-ai-compliance", "False")]);
+        assert!(!off2.strict_compliance());
+    }
+}

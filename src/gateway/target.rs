@@ -1,0 +1,260 @@
+//! Which upstream a request goes to, with which credentials: from `x-portkey-*` headers, the
+//! `@slug/model` form of `model`, and the catalog.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::catalog;
+use crate::error::{GatewayError, Result};
+use crate::gateway::{RequestHeaders, Settings};
+use crate::platform::Kv;
+use crate::providers::bedrock::endpoint::{valid_region, BaseUrl};
+use crate::providers::bedrock::signing::AwsCredentials;
+
+/// A resolved upstream: where, as whom, which model.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub region: String,
+    /// Runtime base URL (custom host or the regional Bedrock Runtime endpoint).
+    pub base: BaseUrl,
+    pub credentials: AwsCredentials,
+    /// The Bedrock model id, `@slug/` prefix removed.
+    pub model_id: String,
+    /// `bedrock` or `@slug`, for logs and the `x-portkey-provider` answer header.
+    pub provider_label: String,
+}
+
+/// `@slug/model-id` → (`slug`, `model-id`).
+pub fn split_slug_model(model: &str) -> Option<(&str, &str)> {
+    model.strip_prefix('@')?.split_once('/')
+}
+
+pub async fn resolve<K: Kv>(
+    kv: &K,
+    settings: &Settings,
+    headers: &RequestHeaders,
+    model: &str,
+) -> Result<Target> {
+    let header_provider = headers.get("x-portkey-provider").map(str::trim);
+    // A model of the form `@slug/model` picks the catalog entry per request (it wins over the header).
+    if let Some((slug, model_id)) = split_slug_model(model) {
+        return from_catalog(kv, settings, headers, slug, model_id).await;
+    }
+    match header_provider {
+        Some(p) if p.starts_with('@') => {
+            from_catalog(kv, settings, headers, &p[1..], model).await
+        }
+        Some(p) if p.eq_ignore_ascii_case("bedrock") => from_headers(settings, headers, model),
+        Some("") | None => Err(GatewayError::invalid_param(
+            "x-portkey-provider",
+            "no provider: send `x-portkey-provider: @your-slug` (a catalog provider), `x-portkey-provider: bedrock` with x-portkey-aws-* credentials, or a model like `@your-slug/model-id`",
+        )
+        .with_code("missing_provider")),
+        Some(other) => Err(GatewayError::invalid_param(
+            "x-portkey-provider",
+            format!("provider `{other}` is not supported: edgeport serves `bedrock` and catalog providers (`@slug`)"),
+        )
+        .with_code("unsupported_provider")),
+    }
+}
+
+fn require_model(model: &str) -> Result<()> {
+    if model.trim().is_empty() {
+        return Err(GatewayError::invalid_param(
+            "model",
+            "model is required (a Bedrock model id)",
+        ));
+    }
+    Ok(())
+}
+
+fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> Result<Target> {
+    require_model(model)?;
+    let need = |name: &str| -> Result<String> {
+        headers
+            .get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                GatewayError::invalid_param(
+                    name,
+                    format!("`{name}` is required with x-portkey-provider: bedrock"),
+                )
+            })
+    };
+    let credentials = AwsCredentials {
+        access_key_id: need("x-portkey-aws-access-key-id")?,
+        secret_access_key: need("x-portkey-aws-secret-access-key")?,
+        session_token: headers
+            .get("x-portkey-aws-session-token")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+    };
+    let region = valid_region(&need("x-portkey-aws-region")?)?.to_owned();
+    let base = match headers.get("x-portkey-custom-host") {
+        // The caller's own credentials may go to the caller's own host, unless it is an internal
+        // address that only the operator can allow.
+        Some(raw) => caller_host(settings, raw, false)?,
+        None => BaseUrl::runtime(&region)?,
+    };
+    Ok(Target {
+        region,
+        base,
+        credentials,
+        model_id: model.to_owned(),
+        provider_label: "bedrock".to_owned(),
+    })
+}
+
+async fn from_catalog<K: Kv>(
+    kv: &K,
+    settings: &Settings,
+    headers: &RequestHeaders,
+    slug: &str,
+    model: &str,
+) -> Result<Target> {
+    require_model(model)?;
+    let record = catalog::load_provider(kv, slug).await?;
+    let region = valid_region(&record.aws_region)
+        .map_err(|_| {
+            GatewayError::internal(format!(
+                "the catalog record for `@{slug}` has an invalid region"
+            ))
+        })?
+        .to_owned();
+    let mut credentials = record.auth.credentials();
+    // STS credentials per request may accompany a slug.
+    if let Some(token) = headers
+        .get("x-portkey-aws-session-token")
+        .filter(|t| !t.trim().is_empty())
+    {
+        credentials.session_token = Some(token.trim().to_owned());
+    }
+    let base = match (headers.get("x-portkey-custom-host"), &record.custom_host) {
+        // Catalog credentials are never signed toward a host the caller chose, unless the
+        // operator listed that host.
+        (Some(raw), _) => caller_host(settings, raw, true)?,
+        (None, Some(host)) => BaseUrl::custom(host).map_err(|_| {
+            GatewayError::internal(format!(
+                "the catalog record for `@{slug}` has an invalid custom_host"
+            ))
+        })?,
+        (None, None) => BaseUrl::runtime(&region)?,
+    };
+    Ok(Target {
+        region,
+        base,
+        credentials,
+        model_id: model.to_owned(),
+        provider_label: format!("@{slug}"),
+    })
+}
+
+/// A caller-supplied custom host. Trusted hosts (TRUSTED_CUSTOM_HOSTS) are always allowed. Others
+/// are refused with catalog credentials, and refused when they name an internal address.
+fn caller_host(settings: &Settings, raw: &str, catalog_credentials: bool) -> Result<BaseUrl> {
+    let base = BaseUrl::custom(raw)?;
+    if settings.is_trusted_host(&base) {
+        return Ok(base);
+    }
+    if catalog_credentials {
+        return Err(GatewayError::permission(
+            "x-portkey-custom-host cannot be combined with catalog credentials unless the host is listed in TRUSTED_CUSTOM_HOSTS",
+        )
+        .with_param("x-portkey-custom-host")
+        .with_code("custom_host_not_trusted"));
+    }
+    if is_internal_host(&base.host()) {
+        return Err(GatewayError::permission(
+            "x-portkey-custom-host points at a private, loopback or metadata address; the operator must list it in TRUSTED_CUSTOM_HOSTS",
+        )
+        .with_param("x-portkey-custom-host")
+        .with_code("custom_host_not_trusted"));
+    }
+    Ok(base)
+}
+
+/// Loopback, private, link-local, unique-local and metadata addresses, and names that mean them.
+pub fn is_internal_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost"
+        || host.ends_with(".localhost")
+        || host == "metadata.google.internal"
+        || host.ends_with(".internal")
+    {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => internal_v4(v4),
+        Ok(IpAddr::V6(v6)) => internal_v6(v6),
+        Err(_) => false,
+    }
+}
+
+fn internal_v4(ip: Ipv4Addr) -> bool {
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64 // 100.64/10 carrier-grade NAT
+}
+
+fn internal_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || (first & 0xfe00) == 0xfc00 // fc00::/7 unique local (fd00::/8 included)
+        || (first & 0xffc0) == 0xfe80 // fe80::/10 link local
+        || ip.to_ipv4_mapped().is_some_and(internal_v4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_hosts() {
+        for h in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "localhost",
+            "metadata.google.internal",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+            "100.64.0.1",
+        ] {
+            assert!(is_internal_host(h), "{h}");
+        }
+        for h in [
+            "bedrock-runtime.us-east-1.amazonaws.com",
+            "8.8.8.8",
+            "2001:db8::1",
+        ] {
+            assert!(!is_internal_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn slug_models() {
+        assert_eq!(
+            split_slug_model("@prod/anthropic.claude"),
+            Some(("prod", "anthropic.claude"))
+        );
+        assert_eq!(
+            split_slug_model("@prod/arn:aws:bedrock:us-east-1:1:application-inference-profile/x"),
+            Some((
+                "prod",
+                "arn:aws:bedrock:us-east-1:1:application-inference-profile/x"
+            ))
+        );
+        assert_eq!(split_slug_model("anthropic.claude"), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! edgeport: an AI gateway at the edge. OpenAI and Anthropic APIs in, AWS Bedrock out.
+//!
+//! The request's path: `gateway` routes it, `api` parses it, `catalog` resolves the provider,
+//! `providers::bedrock` maps, signs and sends it, `stream` turns event streams into SSE.
+//! Everything except `shell` is plain Rust that compiles and tests natively; `shell` adapts it to
+//! the Workers runtime.
+
+pub mod api;
+pub mod catalog;
+pub mod error;
+pub mod gateway;
+pub mod platform;
+pub mod providers;
+pub mod stream;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    _ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    console_error_panic_hook::set_once();
+    shell::serve(req, env).await
+}

@@ -1,0 +1,80 @@
+//! What the pure core needs from its host: outbound HTTP, KV, the clock and a log. The Worker
+//! shell (`shell/`) implements it with workers-rs; native tests implement it with fakes of the
+//! *outside world* (an upstream that answers recorded bytes), never of edgeport's own code.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// A body that arrives in pieces. Errors are transport failures (connection reset, abort).
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>>>>;
+
+/// A request to an upstream (Bedrock, STS): built and signed by the core, sent by the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamRequest {
+    pub method: &'static str,
+    pub url: String,
+    /// Lowercase names. Never includes `host`: the platform derives it from the URL, and the
+    /// signature covers exactly that authority.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+pub struct UpstreamResponse {
+    pub status: u16,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub body: ByteStream,
+}
+
+impl UpstreamResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    /// Reads the whole body (JSON answers only; streams are never collected).
+    pub async fn collect(self) -> Result<Bytes, String> {
+        use futures_util::StreamExt;
+        let mut body = self.body;
+        let mut out = Vec::new();
+        while let Some(piece) = body.next().await {
+            out.extend_from_slice(&piece?);
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Case-insensitive lookup in a lowercase header list.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Kv {
+    async fn get(&self, key: &str) -> Result<Option<String>, String>;
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), String>;
+}
+
+pub trait Platform {
+    type Kv: Kv;
+
+    /// The catalog namespace.
+    fn kv(&self) -> &Self::Kv;
+
+    /// Sends a request upstream; the answer's body streams.
+    fn fetch(
+        &self,
+        req: UpstreamRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<UpstreamResponse, String>> + '_>>;
+
+    /// Milliseconds since the Unix epoch (the JS clock in the Worker).
+    fn now_millis(&self) -> u64;
+
+    /// One structured log line. Callers never pass secrets.
+    fn log(&self, line: &str);
+}

@@ -1,0 +1,458 @@
+//! Bedrock ConverseStream → OpenAI `chat.completion.chunk` SSE.
+//!
+//! [`process_frame`] is the mapping: one decoded frame in, the chunks it yields out, with the
+//! little state a stream needs ([`ConverseStreamState`]). [`openai_sse`] is the I/O around it:
+//! read bytes, decode frames, write each frame's chunks the moment they exist.
+//!
+//! Mapping (see `shared/reference/bedrock-wire.md`):
+//!
+//! | Bedrock event | OpenAI chunk `delta` |
+//! | --- | --- |
+//! | `messageStart` | `{role: "assistant", content: ""}` |
+//! | `contentBlockDelta.text` | `{content}` (+ `content_blocks[{index, delta:{text}}]` when not strict) |
+//! | `contentBlockStart.toolUse` | `{tool_calls:[{index, id, type, function:{name, arguments:""}}]}` |
+//! | `contentBlockDelta.toolUse.input` | `{tool_calls:[{index, function:{arguments}}]}` |
+//! | `contentBlockDelta.reasoningContent` | strict: nothing; else `content_blocks[{index, delta:{thinking / signature / data}}]` |
+//! | `messageStop` | `{}` + `finish_reason` |
+//! | `metadata.usage` | a `choices: []` chunk with `usage` (when `include_usage`) |
+//!
+//! The tool call `index` is the call's position among tool calls; the `content_blocks` index is
+//! Bedrock's `contentBlockIndex`, so a client can rebuild the blocks in order.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::api::openai::{
+    ChatCompletionChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, Usage,
+};
+use crate::error::{ErrorKind, GatewayError};
+use crate::platform::ByteStream;
+use crate::providers::bedrock::errors::{from_stream_exception, status_for_type};
+use crate::providers::bedrock::response::{finish_reason, usage};
+use crate::providers::bedrock::wire::{
+    ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent,
+};
+use crate::stream::eventstream::{Frame, FrameDecoder};
+use crate::stream::sse;
+
+/// SSE bytes on their way to the caller. Not `Send`: the Worker runtime is single-threaded.
+pub type SseStream = Pin<Box<dyn Stream<Item = Bytes>>>;
+
+/// What every chunk of one answer shares, and what the caller asked for.
+#[derive(Debug, Clone)]
+pub struct StreamContext {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    /// `x-portkey-strict-open-ai-compliance` (default true): no reasoning, OpenAI finish reasons.
+    pub strict: bool,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// What a stream remembers between frames.
+#[derive(Debug, Default, Clone)]
+pub struct ConverseStreamState {
+    role_sent: bool,
+    /// Bedrock `contentBlockIndex` of each tool call, in order: the position is the OpenAI index.
+    tool_blocks: Vec<u32>,
+    finish_sent: bool,
+    /// Usage that arrived and is not sent yet (it goes out after the finish chunk).
+    pending_usage: Option<Usage>,
+    usage_sent: bool,
+}
+
+impl ConverseStreamState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `messageStop` has been seen (a stream that ends before it was cut short).
+    pub fn finished(&self) -> bool {
+        self.finish_sent
+    }
+}
+
+/// One decoded frame → the chunks it yields. Exception and error frames become errors.
+pub fn process_frame(
+    frame: &Frame,
+    state: &mut ConverseStreamState,
+    ctx: &StreamContext,
+) -> Result<Vec<ChatCompletionChunk>, GatewayError> {
+    match frame.message_type.as_str() {
+        "event" => {}
+        "exception" => {
+            let kind = frame
+                .exception_type
+                .as_deref()
+                .unwrap_or("unknownException");
+            return Err(from_stream_exception(kind, &frame.payload));
+        }
+        "error" => return Err(error_frame(frame)),
+        _ => return Ok(Vec::new()),
+    }
+    let mut out = Vec::new();
+    match frame.event_type.as_deref().unwrap_or_default() {
+        "messageStart" => ensure_role(state, ctx, &mut out),
+        "contentBlockStart" => {
+            let event: ContentBlockStartEvent = parse(frame, "contentBlockStart")?;
+            if let Some(tool) = event.start.tool_use {
+                let index = tool_index(state.tool_blocks.len());
+                state.tool_blocks.push(event.content_block_index);
+                ensure_role(state, ctx, &mut out);
+                out.push(choice_chunk(
+                    ctx,
+                    Delta {
+                        tool_calls: Some(vec![ToolCallDelta {
+                            index,
+                            id: Some(tool.tool_use_id),
+                            kind: Some("function"),
+                            function: FunctionDelta {
+                                name: Some(tool.name),
+                                arguments: String::new(),
+                            },
+                        }]),
+                        ..Delta::default()
+                    },
+                    None,
+                ));
+            }
+        }
+        "contentBlockDelta" => {
+            let event: ContentBlockDeltaEvent = parse(frame, "contentBlockDelta")?;
+            let block = event.content_block_index;
+            let delta = event.delta;
+            if let Some(text) = delta.text.filter(|t| !t.is_empty()) {
+                let blocks = (!ctx.strict).then(|| vec![block_delta(block, json!({"text": text}))]);
+                ensure_role(state, ctx, &mut out);
+                out.push(choice_chunk(
+                    ctx,
+                    Delta {
+                        content: Some(text),
+                        content_blocks: blocks,
+                        ..Delta::default()
+                    },
+                    None,
+                ));
+            }
+            if let Some(tool) = delta.tool_use.filter(|t| !t.input.is_empty()) {
+                let Some(position) = state.tool_blocks.iter().position(|b| *b == block) else {
+                    return Err(malformed(format!(
+                        "a toolUse delta for content block {block} came without its contentBlockStart"
+                    )));
+                };
+                ensure_role(state, ctx, &mut out);
+                out.push(choice_chunk(
+                    ctx,
+                    Delta {
+                        tool_calls: Some(vec![ToolCallDelta {
+                            index: tool_index(position),
+                            id: None,
+                            kind: None,
+                            function: FunctionDelta {
+                                name: None,
+                                arguments: tool.input,
+                            },
+                        }]),
+                        ..Delta::default()
+                    },
+                    None,
+                ));
+            }
+            if let Some(reasoning) = delta.reasoning_content.filter(|_| !ctx.strict) {
+                let parts = [
+                    ("thinking", reasoning.text),
+                    ("signature", reasoning.signature),
+                    ("data", reasoning.redacted_content),
+                ];
+                let blocks: Vec<Value> = parts
+                    .into_iter()
+                    .filter_map(|(key, value)| value.map(|v| block_delta(block, json!({ key: v }))))
+                    .collect();
+                if !blocks.is_empty() {
+                    ensure_role(state, ctx, &mut out);
+                    out.push(choice_chunk(
+                        ctx,
+                        Delta {
+                            content_blocks: Some(blocks),
+                            ..Delta::default()
+                        },
+                        None,
+                    ));
+                }
+            }
+        }
+        "messageStop" => {
+            let event: MessageStopEvent = parse(frame, "messageStop")?;
+            ensure_role(state, ctx, &mut out);
+            if !state.finish_sent {
+                state.finish_sent = true;
+                let reason = finish_reason(&event.stop_reason, ctx.strict);
+                out.push(choice_chunk(ctx, Delta::default(), Some(reason)));
+            }
+            push_usage(state, ctx, &mut out);
+        }
+        "metadata" => {
+            let event: MetadataEvent = parse(frame, "metadata")?;
+            if let Some(u) = event.usage {
+                state.pending_usage = Some(usage(&u));
+            }
+            // Bedrock sends metadata after messageStop; usage must follow the finish chunk.
+            if state.finish_sent {
+                push_usage(state, ctx, &mut out);
+            }
+        }
+        // contentBlockStop and event types edgeport does not know carry nothing to send.
+        _ => {}
+    }
+    Ok(out)
+}
+
+/// End of the upstream body: the finish chunk if `messageStop` never came, and usage not yet sent.
+pub fn finish(state: &mut ConverseStreamState, ctx: &StreamContext) -> Vec<ChatCompletionChunk> {
+    let mut out = Vec::new();
+    ensure_role(state, ctx, &mut out);
+    if !state.finish_sent {
+        state.finish_sent = true;
+        out.push(choice_chunk(
+            ctx,
+            Delta::default(),
+            Some(finish_reason("", ctx.strict)),
+        ));
+    }
+    push_usage(state, ctx, &mut out);
+    out
+}
+
+/// Reads `body` and yields SSE bytes, one item per decoded frame that yields chunks.
+///
+/// It waits for the first frame before answering: if the stream opens with an exception, or the
+/// body fails before any frame, the caller gets `Err` and can answer a real HTTP error. After
+/// that, every failure becomes an in-stream error chunk followed by `[DONE]`.
+pub async fn openai_sse(
+    mut body: ByteStream,
+    ctx: StreamContext,
+) -> Result<SseStream, GatewayError> {
+    let mut decoder = FrameDecoder::new();
+    let mut state = ConverseStreamState::new();
+    let first = loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => break process_frame(&frame, &mut state, &ctx)?,
+            Ok(None) => {}
+            Err(err) => return Err(corrupt(&err)),
+        }
+        match body.next().await {
+            Some(Ok(bytes)) => decoder.push(&bytes),
+            Some(Err(err)) => return Err(interrupted(&err)),
+            None if decoder.has_partial() => {
+                return Err(interrupted("the body ended in the middle of a frame"))
+            }
+            None => return Err(interrupted("the body ended before any event")),
+        }
+    };
+    let mut driver = Driver {
+        body,
+        decoder,
+        state,
+        ctx,
+        queued: VecDeque::new(),
+        done: false,
+    };
+    if !first.is_empty() {
+        let bytes = driver.encode(&first);
+        driver.queued.push_back(bytes);
+    }
+    Ok(Box::pin(futures_util::stream::unfold(
+        driver,
+        |mut d| async move {
+            let bytes = d.next_bytes().await?;
+            Some((bytes, d))
+        },
+    )))
+}
+
+/// The stream loop's state: I/O only; the mapping is `process_frame`.
+struct Driver {
+    body: ByteStream,
+    decoder: FrameDecoder,
+    state: ConverseStreamState,
+    ctx: StreamContext,
+    queued: VecDeque<Bytes>,
+    done: bool,
+}
+
+impl Driver {
+    async fn next_bytes(&mut self) -> Option<Bytes> {
+        if let Some(bytes) = self.queued.pop_front() {
+            return Some(bytes);
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => match process_frame(&frame, &mut self.state, &self.ctx) {
+                    Ok(chunks) if chunks.is_empty() => continue,
+                    Ok(chunks) => return Some(self.encode(&chunks)),
+                    Err(err) => return Some(self.fail(&err)),
+                },
+                Ok(None) => {}
+                Err(err) => return Some(self.fail(&corrupt(&err))),
+            }
+            match self.body.next().await {
+                Some(Ok(bytes)) => self.decoder.push(&bytes),
+                Some(Err(err)) => return Some(self.fail(&interrupted(&err))),
+                None if self.decoder.has_partial() => {
+                    return Some(self.fail(&interrupted("the body ended in the middle of a frame")))
+                }
+                None if !self.state.finished() => {
+                    return Some(self.fail(&interrupted("the body ended before messageStop")))
+                }
+                None => {
+                    self.done = true;
+                    let trailing = finish(&mut self.state, &self.ctx);
+                    let mut out = self.encode_into_vec(&trailing);
+                    out.extend_from_slice(sse::DONE);
+                    return Some(Bytes::from(out));
+                }
+            }
+        }
+    }
+
+    fn encode(&self, chunks: &[ChatCompletionChunk]) -> Bytes {
+        Bytes::from(self.encode_into_vec(chunks))
+    }
+
+    fn encode_into_vec(&self, chunks: &[ChatCompletionChunk]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 * chunks.len() + sse::DONE.len());
+        for chunk in chunks {
+            sse::write_data(&mut out, chunk);
+        }
+        out
+    }
+
+    /// The in-stream error chunk and `[DONE]`; nothing is read after it.
+    fn fail(&mut self, err: &GatewayError) -> Bytes {
+        self.done = true;
+        let mut out = Vec::with_capacity(256);
+        sse::write_data(&mut out, &err.openai_stream_body());
+        out.extend_from_slice(sse::DONE);
+        Bytes::from(out)
+    }
+}
+
+fn ensure_role(
+    state: &mut ConverseStreamState,
+    ctx: &StreamContext,
+    out: &mut Vec<ChatCompletionChunk>,
+) {
+    if !state.role_sent {
+        state.role_sent = true;
+        let delta = Delta {
+            role: Some("assistant"),
+            content: Some(String::new()),
+            ..Delta::default()
+        };
+        out.push(choice_chunk(ctx, delta, None));
+    }
+}
+
+fn push_usage(
+    state: &mut ConverseStreamState,
+    ctx: &StreamContext,
+    out: &mut Vec<ChatCompletionChunk>,
+) {
+    if !ctx.include_usage || state.usage_sent {
+        return;
+    }
+    if let Some(u) = state.pending_usage.take() {
+        state.usage_sent = true;
+        out.push(ChatCompletionChunk {
+            id: ctx.id.clone(),
+            object: "chat.completion.chunk",
+            created: ctx.created,
+            model: ctx.model.clone(),
+            choices: Vec::new(),
+            usage: Some(Some(u)),
+        });
+    }
+}
+
+fn choice_chunk(
+    ctx: &StreamContext,
+    delta: Delta,
+    finish_reason: Option<String>,
+) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: ctx.id.clone(),
+        object: "chat.completion.chunk",
+        created: ctx.created,
+        model: ctx.model.clone(),
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason,
+        }],
+        usage: ctx.include_usage.then_some(None),
+    }
+}
+
+fn block_delta(index: u32, delta: Value) -> Value {
+    json!({"index": index, "delta": delta})
+}
+
+fn tool_index(position: usize) -> u32 {
+    u32::try_from(position).unwrap_or(u32::MAX)
+}
+
+fn parse<T: DeserializeOwned>(frame: &Frame, event: &str) -> Result<T, GatewayError> {
+    serde_json::from_slice(&frame.payload).map_err(|err| {
+        malformed(format!(
+            "Bedrock sent a {event} event that did not parse: {err}"
+        ))
+    })
+}
+
+/// A `:message-type: error` frame: `:error-code` / `:error-message` headers.
+fn error_frame(frame: &Frame) -> GatewayError {
+    let code = frame.error_code.as_deref().unwrap_or("UnknownError");
+    let status = status_for_type(code).unwrap_or(500);
+    let message = frame
+        .error_message
+        .as_deref()
+        .unwrap_or("Bedrock stream failed");
+    GatewayError::new(
+        status,
+        ErrorKind::from_status(status),
+        format!("Bedrock {code}: {message}"),
+    )
+    .with_code(code)
+}
+
+fn malformed(message: String) -> GatewayError {
+    GatewayError::new(502, ErrorKind::Upstream, message).with_code("invalid_upstream_event")
+}
+
+fn corrupt(err: &impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(
+        502,
+        ErrorKind::Upstream,
+        format!("Bedrock stream is corrupt: {err}"),
+    )
+    .with_code("upstream_stream_corrupt")
+}
+
+fn interrupted(err: &(impl std::fmt::Display + ?Sized)) -> GatewayError {
+    GatewayError::new(
+        502,
+        ErrorKind::Upstream,
+        format!("Bedrock stream was interrupted: {err}"),
+    )
+    .with_code("upstream_stream_interrupted")
+}

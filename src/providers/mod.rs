@@ -1,0 +1,3 @@
+//! Upstream providers. edgeport speaks to AWS Bedrock.
+
+pub mod bedrock;

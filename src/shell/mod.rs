@@ -1,0 +1,167 @@
+//! The Worker shell: adapts workers-rs (KV, fetch, the JS clock, console) to [`Platform`], and
+//! worker requests/responses to the core's types. No gateway logic lives here.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use worker::{
+    AbortController, Env, Fetch, Headers, KvStore, Method, Request, RequestInit, Response,
+};
+
+use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings};
+use crate::platform::{ByteStream, Kv, Platform, UpstreamRequest, UpstreamResponse};
+
+/// The catalog's KV binding name (wrangler.toml).
+const CATALOG_BINDING: &str = "CATALOG";
+
+pub struct WorkerPlatform {
+    kv: WorkerKv,
+}
+
+pub struct WorkerKv(Option<KvStore>);
+
+impl Kv for WorkerKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        let Some(store) = &self.0 else {
+            return Err(format!("the {CATALOG_BINDING} KV binding is missing"));
+        };
+        store.get(key).text().await.map_err(|e| e.to_string())
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), String> {
+        let Some(store) = &self.0 else {
+            return Err(format!("the {CATALOG_BINDING} KV binding is missing"));
+        };
+        let mut put = store.put(key, value).map_err(|e| e.to_string())?;
+        if let Some(ttl) = ttl_seconds {
+            put = put.expiration_ttl(ttl);
+        }
+        put.execute().await.map_err(|e| e.to_string())
+    }
+}
+
+impl Platform for WorkerPlatform {
+    type Kv = WorkerKv;
+
+    fn kv(&self) -> &WorkerKv {
+        &self.kv
+    }
+
+    fn fetch(
+        &self,
+        req: UpstreamRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<UpstreamResponse, String>> + '_>> {
+        Box::pin(fetch_upstream(req))
+    }
+
+    fn now_millis(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+
+    fn log(&self, line: &str) {
+        worker::console_log!("{line}");
+    }
+}
+
+async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String> {
+    let headers = Headers::new();
+    for (k, v) in &req.headers {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(req.method.to_owned()))
+        .with_headers(headers)
+        .with_body(Some(js_sys::Uint8Array::from(req.body.as_ref()).into()));
+    let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let mut resp = Fetch::Request(request)
+        .send_with_signal(&signal)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status_code();
+    let headers = resp
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let body: ByteStream = match resp.stream() {
+        Ok(stream) => Box::pin(AbortOnDrop {
+            inner: stream.map(|r| r.map(Bytes::from).map_err(|e| e.to_string())),
+            controller: Some(controller),
+        }),
+        Err(_) => Box::pin(futures_util::stream::empty()),
+    };
+    Ok(UpstreamResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// An upstream body that aborts its fetch when dropped: when the client goes away, workerd
+/// cancels our response stream, this is dropped, and the read from Bedrock stops.
+struct AbortOnDrop<S> {
+    inner: S,
+    controller: Option<AbortController>,
+}
+
+impl<S: Stream + Unpin> Stream for AbortOnDrop<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let poll = self.inner.poll_next_unpin(cx);
+        if let Poll::Ready(None) = poll {
+            // Finished normally: nothing to abort.
+            self.controller = None;
+        }
+        poll
+    }
+}
+
+impl<S> Drop for AbortOnDrop<S> {
+    fn drop(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.abort();
+        }
+    }
+}
+
+pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
+    let platform = WorkerPlatform {
+        kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
+    };
+    let settings = Settings::from_vars(
+        env.var("TRUSTED_CUSTOM_HOSTS")
+            .ok()
+            .map(|v| v.to_string())
+            .as_deref(),
+    );
+    let body = req.bytes().await.unwrap_or_default();
+    let path = req.path();
+    let greq = GatewayRequest {
+        method: req.method().to_string(),
+        path,
+        headers: RequestHeaders::new(req.headers().entries()),
+        body: Bytes::from(body),
+    };
+    let resp = gateway::handle(&platform, &settings, greq).await;
+    into_response(resp)
+}
+
+fn into_response(resp: GatewayResponse) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (k, v) in &resp.headers {
+        headers.append(k, v)?;
+    }
+    let out = match resp.body {
+        Body::Full(bytes) => Response::from_bytes(bytes.to_vec())?,
+        Body::Stream(stream) => {
+            Response::from_stream(stream.map(|b| Ok::<Vec<u8>, worker::Error>(b.to_vec())))?
+        }
+    };
+    Ok(out.with_status(resp.status).with_headers(headers))
+}

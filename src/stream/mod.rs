@@ -1,0 +1,4 @@
+//! Byte-level streaming: AWS event-stream decoding and SSE encoding.
+
+pub mod eventstream;
+pub mod sse;

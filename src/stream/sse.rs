@@ -1,0 +1,56 @@
+//! Server-sent events, as OpenAI and Anthropic stream them: one JSON object per event.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+/// The OpenAI stream terminator.
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// What is sent if a value cannot be serialized (it cannot happen for edgeport's own types, which
+/// have string keys only, but the stream must still say something rather than panic).
+const ENCODE_FAILED: &[u8] =
+    br#"{"error":{"message":"edgeport failed to encode a stream event","type":"api_error","code":null}}"#;
+
+/// `data: {json}\n\n`
+pub fn data(json: &impl Serialize) -> Bytes {
+    let mut out = Vec::with_capacity(128);
+    write_data(&mut out, json);
+    Bytes::from(out)
+}
+
+/// `event: name\ndata: {json}\n\n`
+pub fn event(name: &str, json: &impl Serialize) -> Bytes {
+    let mut out = Vec::with_capacity(128 + name.len());
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'\n');
+    write_data(&mut out, json);
+    Bytes::from(out)
+}
+
+/// Appends `data: {json}\n\n` to `out`, so several events can share one buffer.
+pub fn write_data(out: &mut Vec<u8>, json: &impl Serialize) {
+    out.extend_from_slice(b"data: ");
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, json).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(ENCODE_FAILED);
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(&data(&json!({"a": 1}))[..], b"data: {\"a\":1}\n\n");
+        assert_eq!(
+            &event("ping", &json!({"type": "ping"}))[..],
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        );
+        assert_eq!(DONE, b"data: [DONE]\n\n");
+    }
+}

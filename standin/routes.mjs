@@ -1,0 +1,561 @@
+// Operation dispatch: which Bedrock / STS operation a request is, authentication, scripted or default
+// answers. The state object is created by server.mjs (createState).
+import crypto from "node:crypto";
+import { verifySigV4, CredentialStore, MESSAGES } from "./sigv4.mjs";
+import { TEST_CREDENTIALS } from "./credentials.mjs";
+import {
+  encodeEvent,
+  encodeException,
+  encodeError,
+  encodeChunk,
+  splitFrames,
+  applyFrameFaults,
+  writeFrames,
+} from "./eventstream.mjs";
+import { fixtureJson, fixtureFrames, loadFixture, DEFAULT_CONVERSE_FIXTURE, DEFAULT_STREAM_FIXTURE } from "./fixtures.mjs";
+import {
+  DEFAULT_INVOKE_TEXT,
+  converseJson,
+  converseStreamEvents,
+  anthropicMessage,
+  anthropicStreamEvents,
+} from "./answers.mjs";
+
+export const ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.coral.service/";
+export const ACCOUNT_ID = "123456789012";
+export const DEFAULT_PROFILE_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+export const OPERATIONS = ["converse", "converse-stream", "invoke", "invoke-with-response-stream", "count-tokens"];
+const STREAMING = new Set(["converse-stream", "invoke-with-response-stream"]);
+
+export const STATUS_BY_ERROR_TYPE = {
+  ValidationException: 400,
+  AccessDeniedException: 403,
+  UnrecognizedClientException: 403,
+  InvalidSignatureException: 403,
+  IncompleteSignatureException: 403,
+  MissingAuthenticationTokenException: 403,
+  ExpiredTokenException: 403,
+  ResourceNotFoundException: 404,
+  UnknownOperationException: 404,
+  ModelTimeoutException: 408,
+  ModelErrorException: 424,
+  ThrottlingException: 429,
+  ModelNotReadyException: 429,
+  ServiceQuotaExceededException: 400,
+  InternalServerException: 500,
+  ServiceUnavailableException: 503,
+};
+const TYPE_BY_STATUS = {
+  400: "ValidationException",
+  403: "AccessDeniedException",
+  404: "ResourceNotFoundException",
+  408: "ModelTimeoutException",
+  424: "ModelErrorException",
+  429: "ThrottlingException",
+  500: "InternalServerException",
+  503: "ServiceUnavailableException",
+};
+
+/** The mutable state behind one stand-in. */
+export function createState(opts = {}) {
+  const state = {
+    opts,
+    store: new CredentialStore(),
+    queue: [],
+    log: [],
+    seq: 0,
+    counters: null,
+    profiles: new Map(),
+    roles: new Map(),
+    issued: [],
+    config: {},
+    now: () => (typeof state.config.now === "function" ? state.config.now() : Date.now()),
+  };
+  resetState(state);
+  return state;
+}
+
+/** Clears the script queue, the request log and the counters; scripted profiles/roles/config go back to opts. */
+export function resetState(state) {
+  const o = state.opts;
+  state.queue.length = 0;
+  state.log.length = 0;
+  state.issued.length = 0; // the issued credentials themselves stay valid until they expire
+  state.counters = { sts: 0, getInferenceProfile: 0, byOperation: {} };
+  state.profiles = new Map(Object.entries(o.inferenceProfiles ?? {}));
+  state.roles = new Map(Object.entries(o.roles ?? {}));
+  state.config = {
+    stsDurationSeconds: o.stsDurationSeconds,
+    maxSkewMs: o.maxSkewMs,
+    countTokens: o.countTokens ?? 42,
+    now: o.now,
+  };
+}
+
+export function pushScript(state, entry) {
+  if (!entry || typeof entry !== "object") throw new Error("script entry must be an object");
+  if (entry.stream?.fixture) loadFixture(entry.stream.fixture); // fail early on a bad name
+  if (entry.fixture) loadFixture(entry.fixture);
+  state.queue.push(structuredClone(entry));
+}
+
+/** Which operation a request is. The path is matched as received (model id stays percent-encoded). */
+export function routeOf(method, url) {
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  const dec = (s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  let m = /^\/model\/([^/]+)\/([a-z-]+)$/.exec(path);
+  if (m && OPERATIONS.includes(m[2])) {
+    return method === "POST"
+      ? { operation: m[2], service: "bedrock", path, model: dec(m[1]), rawModel: m[1] }
+      : { operation: "unknown", path, model: dec(m[1]) };
+  }
+  m = /^\/inference-profiles\/([^/]+)$/.exec(path);
+  if (m && method === "GET") return { operation: "get-inference-profile", service: "bedrock", path, profileId: dec(m[1]) };
+  if (path === "/" && method === "POST") return { operation: "assume-role", service: "sts", path };
+  return { operation: "unknown", path };
+}
+
+const requestId = () => crypto.randomUUID();
+
+function baseHeaders(entry) {
+  return { "x-amzn-requestid": requestId(), ...(entry?.headers ?? {}) };
+}
+
+export function sendJson(res, status, json, headers = {}) {
+  const body = Buffer.from(JSON.stringify(json));
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...headers });
+  res.end(body);
+}
+
+export function sendJsonError(res, status, errorType, message, headers = {}, json) {
+  sendJson(res, status ?? STATUS_BY_ERROR_TYPE[errorType] ?? 400, json ?? { message }, {
+    "x-amzn-errortype": `${errorType}${ERROR_TYPE_SUFFIX}`,
+    ...headers,
+  });
+}
+
+const xmlEscape = (s) =>
+  String(s ?? "").replace(/[<>&'"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;" })[c]);
+
+function sendXml(res, status, xml, headers = {}) {
+  const body = Buffer.from(xml);
+  res.writeHead(status, { "content-type": "text/xml", "content-length": body.length, ...headers });
+  res.end(body);
+}
+
+function sendStsError(res, status, code, message, headers = {}) {
+  const rid = requestId();
+  sendXml(
+    res,
+    status,
+    `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <Error>\n    <Type>Sender</Type>\n    <Code>${xmlEscape(code)}</Code>\n    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  <RequestId>${rid}</RequestId>\n</ErrorResponse>\n`,
+    { "x-amzn-requestid": rid, ...headers },
+  );
+}
+
+const STS_CODE_BY_AUTH_ERROR = {
+  InvalidSignatureException: "SignatureDoesNotMatch",
+  UnrecognizedClientException: "InvalidClientTokenId",
+  ExpiredTokenException: "ExpiredToken",
+  MissingAuthenticationTokenException: "MissingAuthenticationToken",
+  IncompleteSignatureException: "IncompleteSignature",
+};
+
+function headerOf(rawHeaders, name) {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === name) return rawHeaders[i + 1];
+  return undefined;
+}
+
+async function authenticate(state, req, route, body) {
+  const auth = headerOf(req.rawHeaders, "authorization");
+  const bearer = /^\s*Bearer\s+(.+?)\s*$/i.exec(auth ?? "");
+  if (bearer) {
+    const ok = route.service === "bedrock" && bearer[1] === TEST_CREDENTIALS.apiKey;
+    return ok
+      ? { ok: true, auth: "bearer", accessKeyId: null, region: null, service: null, signedHeaders: [] }
+      : {
+          ok: false,
+          auth: "bearer",
+          accessKeyId: null,
+          region: null,
+          service: null,
+          signedHeaders: [],
+          status: 403,
+          errorType: "UnrecognizedClientException",
+          error: MESSAGES.invalidToken,
+        };
+  }
+  return verifySigV4({
+    method: req.method,
+    url: req.url,
+    rawHeaders: req.rawHeaders,
+    body,
+    expectedService: route.service,
+    store: state.store,
+    now: state.now(),
+    maxSkewMs: state.config.maxSkewMs,
+  });
+}
+
+function takeScript(state, route) {
+  const i = state.queue.findIndex((e) => {
+    const m = e.match;
+    if (!m) return true;
+    if (m.operation && m.operation !== route.operation) return false;
+    if (m.model && m.model !== route.model && m.model !== route.profileId) return false;
+    return true;
+  });
+  return i < 0 ? null : state.queue.splice(i, 1)[0];
+}
+
+function parseBody(buf, contentType) {
+  const text = buf.toString("utf8");
+  if (!text) return { body: null, text };
+  if (/json/i.test(contentType ?? "") || /^\s*[[{]/.test(text)) {
+    try {
+      return { body: JSON.parse(text), text };
+    } catch {
+      /* fall through */
+    }
+  }
+  return { body: text, text };
+}
+
+/**
+ * Handles one (non-control) request. `body` is the raw body Buffer.
+ */
+export async function handleOperation(state, req, res, body) {
+  const route = routeOf(req.method, req.url);
+  const contentType = headerOf(req.rawHeaders, "content-type");
+  const { body: parsedBody, text } = parseBody(body, contentType);
+  const record = {
+    id: ++state.seq,
+    at: Date.now(),
+    operation: route.operation,
+    method: req.method,
+    path: route.path,
+    url: req.url,
+    model: route.model ?? route.profileId ?? null,
+    headers: { ...req.headers },
+    body: parsedBody,
+    rawBody: text,
+    signature: null,
+    status: null,
+    scripted: false,
+  };
+  if (/x-www-form-urlencoded/i.test(contentType ?? "")) record.form = Object.fromEntries(new URLSearchParams(text));
+  state.log.push(record);
+  const c = state.counters;
+  c.byOperation[route.operation] = (c.byOperation[route.operation] ?? 0) + 1;
+  if (route.operation === "assume-role") c.sts++;
+  if (route.operation === "get-inference-profile") c.getInferenceProfile++;
+  res.on("finish", () => (record.status = res.statusCode));
+  res.on("close", () => {
+    record.status = res.statusCode;
+    if (!res.writableFinished && !record.dropPlanned) record.clientAborted = true;
+  });
+
+  if (route.operation === "unknown") {
+    record.signature = { ok: false, auth: "skipped", error: "unknown operation" };
+    return sendJsonError(res, 404, "UnknownOperationException", `Unknown operation: ${req.method} ${route.path}`, baseHeaders());
+  }
+
+  const sig = await authenticate(state, req, route, body);
+  record.signature = {
+    ok: sig.ok,
+    auth: sig.auth,
+    accessKeyId: sig.accessKeyId,
+    region: sig.region,
+    service: sig.service,
+    signedHeaders: sig.signedHeaders,
+    ...(sig.ok ? {} : { errorType: sig.errorType, error: sig.error }),
+  };
+  if (!sig.ok) {
+    if (route.service === "sts") return sendStsError(res, sig.status ?? 403, STS_CODE_BY_AUTH_ERROR[sig.errorType] ?? sig.errorType, sig.error);
+    return sendJsonError(res, sig.status ?? 403, sig.errorType, sig.error, baseHeaders());
+  }
+
+  const entry = takeScript(state, route);
+  record.scripted = !!entry;
+  if (entry?.delayMs) await new Promise((r) => setTimeout(r, entry.delayMs));
+  if (res.destroyed) return;
+
+  const ctx = { state, req, res, route, entry, record, body: parsedBody };
+  switch (route.operation) {
+    case "assume-role":
+      return assumeRole(ctx);
+    case "get-inference-profile":
+      return getInferenceProfile(ctx);
+    default:
+      return runtime(ctx);
+  }
+}
+
+// ---------------------------------------------------------------- runtime operations
+
+function scriptedError(ctx) {
+  const { entry, res } = ctx;
+  if (!entry) return false;
+  const status = entry.status ?? (entry.errorType ? STATUS_BY_ERROR_TYPE[entry.errorType] ?? 400 : undefined);
+  if (!(entry.errorType || (status && status >= 400))) return false;
+  const type = entry.errorType ?? TYPE_BY_STATUS[status] ?? "InternalServerException";
+  if (ctx.route.service === "sts") {
+    sendStsError(res, status, type, entry.message ?? "Scripted error", entry.headers ?? {});
+  } else {
+    sendJsonError(res, status, type, entry.message ?? "Scripted error", baseHeaders(entry), entry.json);
+  }
+  return true;
+}
+
+/** The recorded interaction a `fixture` entry replays (prefers one of the same operation). */
+function fixtureInteraction(name, operation, index = 0) {
+  const all = loadFixture(name).interactions;
+  const same = all.filter((i) => i.request.operation === operation);
+  const list = same.length ? same : all;
+  const it = list[index];
+  if (!it) throw new Error(`fixture ${name} has no interaction #${index}`);
+  return it;
+}
+
+function streamFrames(ctx) {
+  const { entry, route } = ctx;
+  const s = entry?.stream ?? {};
+  const opts = { modelId: route.model, stopReason: entry?.stopReason, usage: entry?.usage };
+  if (s.fixture) return fixtureFrames(s.fixture, s.index ?? 0);
+  if (Array.isArray(s.events)) return s.events.map((ev) => frameOf(ev));
+  if (Array.isArray(entry?.anthropicEvents)) return entry.anthropicEvents.map((ev) => encodeChunk(ev));
+  if (entry?.fixture) {
+    const it = fixtureInteraction(entry.fixture, route.operation, entry.fixtureIndex ?? 0);
+    if (it.response.body_base64) return splitFrames(Buffer.from(it.response.body_base64, "base64"));
+  }
+  if (route.operation === "invoke-with-response-stream") {
+    return anthropicStreamEvents(entry?.text ?? DEFAULT_INVOKE_TEXT, opts).map((ev) => encodeChunk(ev));
+  }
+  if (entry?.text !== undefined) return converseStreamEvents(entry.text, opts).map((ev) => encodeEvent(ev.type, ev.payload));
+  return fixtureFrames(DEFAULT_STREAM_FIXTURE);
+}
+
+/** One `events:` item → frame. */
+export function frameOf(ev) {
+  if (ev.exception) return encodeException(ev.exception, ev.message);
+  if (ev.error) return encodeError(ev.error.code, ev.error.message);
+  if (ev.chunk) return encodeChunk(ev.chunk);
+  if (ev.raw) return Buffer.from(ev.raw, "base64");
+  if (ev.type) return encodeEvent(ev.type, ev.payload ?? {});
+  throw new Error(`cannot encode stream event ${JSON.stringify(ev)}`);
+}
+
+async function sendStream(ctx) {
+  const { res, entry, record, route } = ctx;
+  let frames;
+  try {
+    frames = streamFrames(ctx);
+  } catch (e) {
+    return sendJsonError(res, 500, "InternalServerException", `stand-in: ${e.message}`, baseHeaders(entry));
+  }
+  const s = entry?.stream ?? {};
+  const { frames: out, dropAfter } = applyFrameFaults(frames, s);
+  const headers = { "content-type": "application/vnd.amazon.eventstream", ...baseHeaders(entry) };
+  if (route.operation === "invoke-with-response-stream") headers["x-amzn-bedrock-content-type"] = "application/json";
+  res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, headers);
+  res.flushHeaders();
+  record.framesSentAt = [];
+  record.sentAt = record.framesSentAt;
+  record.framesPlanned = out.length;
+  if (dropAfter !== null) record.dropPlanned = true;
+  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter);
+  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+}
+
+function runtime(ctx) {
+  const { res, entry, route } = ctx;
+  if (scriptedError(ctx)) return;
+  const op = route.operation;
+
+  if (op === "count-tokens") {
+    const err = validateCountTokens(ctx.body);
+    if (err && !entry?.json) return sendJsonError(res, 400, "ValidationException", err, baseHeaders(entry));
+  }
+
+  const wantsStream = STREAMING.has(op) && !(entry && entry.json !== undefined && !entry.stream);
+  if (entry?.fixture && !entry.stream) {
+    const it = fixtureInteraction(entry.fixture, op, entry.fixtureIndex ?? 0);
+    const r = it.response;
+    if (!r.body_base64 || r.content_type !== "application/vnd.amazon.eventstream") {
+      if (r.status >= 400) {
+        return sendJsonError(res, r.status, entry.errorType ?? TYPE_BY_STATUS[r.status] ?? "InternalServerException", null, baseHeaders(entry), r.json ?? {});
+      }
+      if (r.json != null) return sendJson(res, r.status, r.json, baseHeaders(entry));
+      const raw = Buffer.from(r.body_base64 ?? "", "base64");
+      res.writeHead(r.status, { "content-type": r.content_type ?? "application/octet-stream", "content-length": raw.length, ...baseHeaders(entry) });
+      return res.end(raw);
+    }
+  }
+  if (wantsStream) return sendStream(ctx);
+
+  const status = entry?.status ?? 200;
+  if (entry?.json !== undefined) return sendJson(res, status, entry.json, baseHeaders(entry));
+  const o = { modelId: route.model, stopReason: entry?.stopReason, usage: entry?.usage };
+  switch (op) {
+    case "converse":
+      if (entry?.text !== undefined) return sendJson(res, status, converseJson(entry.text, o), baseHeaders(entry));
+      return sendJson(res, status, fixtureJson(DEFAULT_CONVERSE_FIXTURE, 0, "converse").json, baseHeaders(entry));
+    case "invoke":
+      return sendJson(res, status, anthropicMessage(entry?.text ?? DEFAULT_INVOKE_TEXT, o), baseHeaders(entry));
+    case "count-tokens":
+      return sendJson(res, status, { inputTokens: entry?.inputTokens ?? ctx.state.config.countTokens }, baseHeaders(entry));
+    default:
+      return sendJson(res, status, {}, baseHeaders(entry));
+  }
+}
+
+/** CountTokens input: {"input":{"invokeModel":{"body":"<base64 JSON>"}}} or {"input":{"converse":{"messages":[...]}}}. */
+export function validateCountTokens(body) {
+  const input = body && typeof body === "object" ? body.input : undefined;
+  if (!input || typeof input !== "object") return "1 validation error detected: Value null at 'input' failed to satisfy constraint: Member must not be null";
+  if (input.invokeModel !== undefined) {
+    const b = input.invokeModel?.body;
+    if (typeof b !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(b) || b.length === 0) {
+      return "1 validation error detected: Value at 'input.invokeModel.body' failed to satisfy constraint: Member must be a base64-encoded blob";
+    }
+    try {
+      JSON.parse(Buffer.from(b, "base64").toString("utf8"));
+    } catch {
+      return "The provided request body is not valid JSON.";
+    }
+    return null;
+  }
+  if (input.converse !== undefined) {
+    if (!Array.isArray(input.converse?.messages)) return "1 validation error detected: Value null at 'input.converse.messages' failed to satisfy constraint: Member must not be null";
+    return null;
+  }
+  return "1 validation error detected: input must contain exactly one of invokeModel or converse";
+}
+
+// ---------------------------------------------------------------- control plane
+
+function profileDefaults(idOrArn, region) {
+  const arnM = /^arn:aws[\w-]*:bedrock:([^:]*):(\d*):(application-inference-profile|inference-profile)\/(.+)$/.exec(idOrArn);
+  const r = arnM?.[1] || region || "us-east-1";
+  const acct = arnM?.[2] || ACCOUNT_ID;
+  const id = arnM ? arnM[4] : idOrArn;
+  const system = arnM ? arnM[3] === "inference-profile" : /^(us|eu|apac|global|us-gov|jp|au|ca)\.[a-z]/.test(id);
+  const base = system ? id.replace(/^[a-z-]+\./, "") : DEFAULT_PROFILE_MODEL;
+  return {
+    inferenceProfileName: system ? `${id}` : `edgeport-test-${id}`,
+    description: system ? "System-defined cross-region inference profile" : "Application inference profile (stand-in)",
+    createdAt: "2025-10-01T00:00:00Z",
+    updatedAt: "2025-10-01T00:00:00Z",
+    inferenceProfileArn: `arn:aws:bedrock:${r}:${acct}:${system ? "inference-profile" : "application-inference-profile"}/${id}`,
+    models: [{ modelArn: `arn:aws:bedrock:${r}::foundation-model/${base}` }],
+    inferenceProfileId: id,
+    status: "ACTIVE",
+    type: system ? "SYSTEM_DEFINED" : "APPLICATION",
+  };
+}
+
+function findProfile(state, key) {
+  if (state.profiles.has(key)) return { found: true, value: state.profiles.get(key) };
+  const tail = /\/([^/]+)$/.exec(key)?.[1];
+  if (tail && state.profiles.has(tail)) return { found: true, value: state.profiles.get(tail) };
+  for (const [k, v] of state.profiles) {
+    if (k.startsWith("arn:") && k.endsWith(`/${key}`)) return { found: true, value: v };
+  }
+  return { found: false };
+}
+
+function getInferenceProfile(ctx) {
+  const { state, res, entry, route, record } = ctx;
+  if (scriptedError(ctx)) return;
+  if (entry?.json !== undefined) return sendJson(res, entry.status ?? 200, entry.json, baseHeaders(entry));
+  const key = route.profileId;
+  const { found, value } = findProfile(state, key);
+  if (found && value === null) {
+    return sendJsonError(res, 404, "ResourceNotFoundException", `Inference profile ${key} not found.`, baseHeaders(entry));
+  }
+  const defaults = profileDefaults(key, record.signature?.region);
+  const v = found ? value : {};
+  const models = v.models ?? (v.modelArn ? [{ modelArn: v.modelArn }] : defaults.models);
+  const { modelArn: _ignored, ...rest } = v;
+  return sendJson(res, 200, { ...defaults, ...rest, models }, baseHeaders(entry));
+}
+
+// ---------------------------------------------------------------- STS
+
+const randomUpper = (n) => {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bytes = crypto.randomBytes(n);
+  return Array.from(bytes, (b) => alphabet[b % 32]).join("");
+};
+
+function assumeRole(ctx) {
+  const { state, res, entry, record } = ctx;
+  const form = Object.fromEntries(new URLSearchParams(record.rawBody ?? ""));
+  record.form = form;
+  if (form.Action !== "AssumeRole") {
+    return sendStsError(res, 400, "InvalidAction", `Could not find operation ${form.Action ?? "(none)"} for version ${form.Version ?? "NO_VERSION_SPECIFIED"}`);
+  }
+  if (form.Version !== "2011-06-15") return sendStsError(res, 400, "InvalidAction", `Could not find operation AssumeRole for version ${form.Version ?? "NO_VERSION_SPECIFIED"}`);
+  if (!form.RoleArn || !form.RoleSessionName) {
+    const which = !form.RoleArn ? "roleArn" : "roleSessionName";
+    return sendStsError(res, 400, "ValidationError", `1 validation error detected: Value null at '${which}' failed to satisfy constraint: Member must not be null`);
+  }
+  if (scriptedError(ctx)) return;
+  const role = state.roles.get(form.RoleArn) ?? {};
+  const callerArn = `arn:aws:iam::${ACCOUNT_ID}:user/edgeport-test`;
+  const denied = () =>
+    sendStsError(res, 403, "AccessDenied", `User: ${callerArn} is not authorized to perform: sts:AssumeRole on resource: ${form.RoleArn}`);
+  if (role.deny) return denied();
+  if (role.externalId !== undefined && role.externalId !== null && form.ExternalId !== role.externalId) return denied();
+  let requested;
+  if (form.DurationSeconds !== undefined) {
+    requested = Number(form.DurationSeconds);
+    if (!Number.isInteger(requested) || requested < 900 || requested > 43200) {
+      return sendStsError(res, 400, "ValidationError", `1 validation error detected: Value '${form.DurationSeconds}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900`);
+    }
+  }
+  const duration = entry?.durationSeconds ?? role.durationSeconds ?? state.config.stsDurationSeconds ?? requested ?? 3600;
+  const now = state.now();
+  const expiresAt = now + duration * 1000;
+  const cred = {
+    accessKeyId: "ASIA" + randomUpper(16),
+    secretAccessKey: crypto.randomBytes(30).toString("base64"),
+    sessionToken: "IQoJb3JpZ2luX2VjE" + crypto.randomBytes(96).toString("base64"),
+    expiresAt,
+    source: "sts",
+    roleArn: form.RoleArn,
+  };
+  state.store.add(cred);
+  const expiration = new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, "Z");
+  state.issued.push({ accessKeyId: cred.accessKeyId, secretAccessKey: cred.secretAccessKey, sessionToken: cred.sessionToken, expiration, roleArn: form.RoleArn, externalId: form.ExternalId ?? null });
+  record.issued = { accessKeyId: cred.accessKeyId, expiration, durationSeconds: duration };
+  const roleName = form.RoleArn.split("/").pop();
+  const rid = requestId();
+  const xml = `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <SourceIdentity></SourceIdentity>
+    <AssumedRoleUser>
+      <AssumedRoleId>AROA${randomUpper(17)}:${xmlEscape(form.RoleSessionName)}</AssumedRoleId>
+      <Arn>arn:aws:sts::${ACCOUNT_ID}:assumed-role/${xmlEscape(roleName)}/${xmlEscape(form.RoleSessionName)}</Arn>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>${cred.accessKeyId}</AccessKeyId>
+      <SecretAccessKey>${xmlEscape(cred.secretAccessKey)}</SecretAccessKey>
+      <SessionToken>${xmlEscape(cred.sessionToken)}</SessionToken>
+      <Expiration>${expiration}</Expiration>
+    </Credentials>
+  </AssumeRoleResult>
+  <ResponseMetadata>
+    <RequestId>${rid}</RequestId>
+  </ResponseMetadata>
+</AssumeRoleResponse>
+`;
+  return sendXml(res, 200, xml, { "x-amzn-requestid": rid, ...(entry?.headers ?? {}) });
+}

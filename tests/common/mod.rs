@@ -1,0 +1,222 @@
+//! Test support: recorded fixtures, and a fake *outside world* for the real gateway pipeline (an
+//! in-memory KV and an upstream that answers scripted bytes and records what it was sent).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use base64::Engine;
+use bytes::Bytes;
+use edgeport::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings};
+use edgeport::platform::{Kv, Platform, UpstreamRequest, UpstreamResponse};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+/// `fixtures/recorded/<name>.json` (generated from the recorded cassettes).
+pub fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/recorded")
+        .join(format!("{name}.json"));
+    serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// The raw response body of interaction `i` of a fixture.
+pub fn fixture_body(name: &str, i: usize) -> Vec<u8> {
+    let resp = &fixture(name)["interactions"][i]["response"];
+    if let Some(b64) = resp["body_base64"].as_str() {
+        return base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+    }
+    serde_json::to_vec(&resp["json"]).unwrap()
+}
+
+#[derive(Default)]
+pub struct MemKv(pub RefCell<HashMap<String, String>>);
+
+impl Kv for MemKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.0.borrow().get(key).cloned())
+    }
+    async fn put(&self, key: &str, value: &str, _ttl: Option<u64>) -> Result<(), String> {
+        self.0.borrow_mut().insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+}
+
+/// One scripted upstream answer: status, headers and body pieces.
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub pieces: Vec<Result<Bytes, String>>,
+}
+
+impl Canned {
+    pub fn json(status: u16, body: &[u8]) -> Self {
+        Canned {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            pieces: vec![Ok(Bytes::copy_from_slice(body))],
+        }
+    }
+    pub fn aws_error(status: u16, error_type: &str, message: &str) -> Self {
+        let mut c = Self::json(
+            status,
+            serde_json::json!({"message": message})
+                .to_string()
+                .as_bytes(),
+        );
+        c.headers.push((
+            "x-amzn-errortype".into(),
+            format!("{error_type}:http://internal.amazon.com/coral/com.amazon.coral.service/"),
+        ));
+        c
+    }
+    pub fn stream(body: &[u8]) -> Self {
+        Canned {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "application/vnd.amazon.eventstream".into(),
+            )],
+            pieces: vec![Ok(Bytes::copy_from_slice(body))],
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct FakeWorld {
+    pub kv: MemKv,
+    pub answers: RefCell<VecDeque<Canned>>,
+    pub sent: RefCell<Vec<UpstreamRequest>>,
+    pub logs: RefCell<Vec<String>>,
+    /// When set, fetch fails as a network error would.
+    pub unreachable: RefCell<bool>,
+}
+
+impl FakeWorld {
+    pub fn answer(&self, c: Canned) {
+        self.answers.borrow_mut().push_back(c);
+    }
+    pub fn put_record(&self, slug: &str, record: Value) {
+        self.kv
+            .0
+            .borrow_mut()
+            .insert(format!("provider:{slug}"), record.to_string());
+    }
+    pub fn last_sent(&self) -> UpstreamRequest {
+        self.sent
+            .borrow()
+            .last()
+            .cloned()
+            .expect("nothing was sent upstream")
+    }
+    pub fn last_body(&self) -> Value {
+        serde_json::from_slice(&self.last_sent().body).unwrap()
+    }
+}
+
+impl Platform for FakeWorld {
+    type Kv = MemKv;
+    fn kv(&self) -> &MemKv {
+        &self.kv
+    }
+    fn fetch(
+        &self,
+        req: UpstreamRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<UpstreamResponse, String>> + '_>> {
+        self.sent.borrow_mut().push(req);
+        let unreachable = *self.unreachable.borrow();
+        let canned = self.answers.borrow_mut().pop_front();
+        Box::pin(async move {
+            if unreachable {
+                return Err("connection refused".to_owned());
+            }
+            let c = canned.expect("the test scripted no upstream answer");
+            Ok(UpstreamResponse {
+                status: c.status,
+                headers: c.headers,
+                body: Box::pin(futures_util::stream::iter(c.pieces)),
+            })
+        })
+    }
+    fn now_millis(&self) -> u64 {
+        1_767_225_600_000 // 2026-01-01T00:00:00Z
+    }
+    fn log(&self, line: &str) {
+        self.logs.borrow_mut().push(line.to_owned());
+    }
+}
+
+pub fn request(path: &str, headers: &[(&str, &str)], body: &Value) -> GatewayRequest {
+    GatewayRequest {
+        method: "POST".into(),
+        path: path.into(),
+        headers: RequestHeaders::new(headers.iter().map(|(k, v)| (*k, (*v).to_owned()))),
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+pub const HEADER_CREDS: &[(&str, &str)] = &[
+    ("x-portkey-provider", "bedrock"),
+    ("x-portkey-aws-access-key-id", "AKIDEDGEPORTTEST1"),
+    (
+        "x-portkey-aws-secret-access-key",
+        "edgeport/test/secret/key/ONE+1234567890abc",
+    ),
+    ("x-portkey-aws-region", "us-east-1"),
+];
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Runs the real gateway pipeline and collects the answer (streams read to the end).
+pub fn run(world: &FakeWorld, settings: &Settings, req: GatewayRequest) -> Answer {
+    futures_executor::block_on(async {
+        let GatewayResponse {
+            status,
+            headers,
+            body,
+        } = gateway::handle(world, settings, req).await;
+        let body = match body {
+            Body::Full(b) => b.to_vec(),
+            Body::Stream(mut s) => {
+                let mut out = Vec::new();
+                while let Some(piece) = s.next().await {
+                    out.extend_from_slice(&piece);
+                }
+                out
+            }
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    })
+}
