@@ -1,0 +1,183 @@
+// End-to-end harness: the Bedrock stand-in in-process and the real built Worker (build/index.js +
+// build/index_bg.wasm) in workerd through miniflare, on real HTTP ports on 127.0.0.1.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
+import { Miniflare } from "miniflare";
+import OpenAI from "openai";
+import { startStandin } from "../standin/server.mjs";
+import { TEST_CREDENTIALS } from "../standin/credentials.mjs";
+
+export { TEST_CREDENTIALS };
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BUILD = path.join(ROOT, "build");
+
+/** Every value that must never appear in a log line or a response body. */
+export const SECRETS = [
+  TEST_CREDENTIALS.longTerm.secretAccessKey,
+  TEST_CREDENTIALS.temporary.secretAccessKey,
+  TEST_CREDENTIALS.temporary.sessionToken,
+  "wrong/secret/key/DOES+NOT+MATCH0000000",
+  "Signature=",
+];
+
+export const WRONG_SECRET = "wrong/secret/key/DOES+NOT+MATCH0000000";
+
+/** A catalog record (schema 1) for the stand-in's long-term key. */
+export function standinRecord(standinUrl, extra = {}) {
+  return {
+    schema: 1,
+    provider: "bedrock",
+    aws_region: "us-east-1",
+    auth: {
+      type: "access_key",
+      access_key_id: TEST_CREDENTIALS.longTerm.accessKeyId,
+      secret_access_key: TEST_CREDENTIALS.longTerm.secretAccessKey,
+    },
+    custom_host: standinUrl,
+    ...extra,
+  };
+}
+
+/**
+ * Starts the stand-in and the Worker. opts.vars: extra Worker vars; opts.slugs: {slug: record|true}
+ * seeded into the CATALOG KV (true = the stand-in record). Returns
+ * { url, standin, kv, logs, bodies, seedProvider, record(body), close }.
+ */
+export async function startGateway(opts = {}) {
+  for (const f of ["index.js", "index_bg.wasm"]) {
+    if (!existsSync(path.join(BUILD, f))) throw new Error(`build/${f} is missing: run bash scripts/build.sh first`);
+  }
+  const standin = await startStandin({ port: 0 });
+  const standinHost = new URL(standin.url).host; // 127.0.0.1:PORT
+  const logs = [];
+  const bodies = []; // every response body a test saw (for the secret scan)
+  let mf;
+  try {
+    mf = new Miniflare({
+      host: "127.0.0.1",
+      port: 0,
+      modules: true,
+      scriptPath: path.join(BUILD, "index.js"),
+      modulesRoot: BUILD,
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      compatibilityDate: "2026-04-01",
+      kvNamespaces: ["CATALOG"],
+      bindings: { TRUSTED_CUSTOM_HOSTS: standinHost, ...(opts.vars ?? {}) },
+      handleStructuredLogs: ({ level, message }) => {
+        logs.push(`${level}: ${message}`);
+      },
+      telemetry: { enabled: false },
+    });
+    const url = (await mf.ready).toString().replace(/\/$/, "");
+    const kv = await mf.getKVNamespace("CATALOG");
+    const seedProvider = async (slug, record = standinRecord(standin.url)) =>
+      kv.put(`provider:${slug}`, typeof record === "string" ? record : JSON.stringify(record));
+    for (const [slug, rec] of Object.entries(opts.slugs ?? {})) {
+      await seedProvider(slug, rec === true ? undefined : rec);
+    }
+    let closed = false;
+    return {
+      url,
+      standin,
+      kv,
+      logs,
+      bodies,
+      mf,
+      seedProvider,
+      /** Keep a response body for the final secret scan. */
+      record(body) {
+        bodies.push(typeof body === "string" ? body : JSON.stringify(body));
+        return body;
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await mf.dispose().catch(() => {});
+        await standin.close();
+      },
+    };
+  } catch (e) {
+    await mf?.dispose().catch(() => {});
+    await standin.close();
+    throw e;
+  }
+}
+
+/** The OpenAI SDK pointed at the gateway. */
+export function openaiClient(gw, headers = {}) {
+  return new OpenAI({ apiKey: "dummy", baseURL: gw.url + "/v1", defaultHeaders: headers, maxRetries: 0, timeout: 20_000 });
+}
+
+/** x-portkey-* headers for the stand-in's long-term key (no session token). */
+export function longTermHeaders(gw, extra = {}) {
+  return {
+    "x-portkey-provider": "bedrock",
+    "x-portkey-aws-access-key-id": TEST_CREDENTIALS.longTerm.accessKeyId,
+    "x-portkey-aws-secret-access-key": TEST_CREDENTIALS.longTerm.secretAccessKey,
+    "x-portkey-aws-region": "us-east-1",
+    "x-portkey-custom-host": gw.standin.url,
+    ...extra,
+  };
+}
+
+/** x-portkey-* headers for the stand-in's temporary key (session token required). */
+export function temporaryHeaders(gw, extra = {}) {
+  return {
+    "x-portkey-provider": "bedrock",
+    "x-portkey-aws-access-key-id": TEST_CREDENTIALS.temporary.accessKeyId,
+    "x-portkey-aws-secret-access-key": TEST_CREDENTIALS.temporary.secretAccessKey,
+    "x-portkey-aws-session-token": TEST_CREDENTIALS.temporary.sessionToken,
+    "x-portkey-aws-region": "us-east-1",
+    "x-portkey-custom-host": gw.standin.url,
+    ...extra,
+  };
+}
+
+/** POST /v1/chat/completions with fetch; returns {status, headers, text, json}. */
+export async function rawChat(gw, body, headers = {}, init = {}) {
+  const res = await fetch(gw.url + "/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...init,
+  });
+  const text = await res.text();
+  gw.bodies.push(text);
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Parses SSE text into the list of `data:` payloads (strings). */
+export function sseData(text) {
+  return text
+    .split(/\r?\n\r?\n/)
+    .map((ev) => ev.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n"))
+    .filter((d) => d.length > 0);
+}
+
+/** Asserts nothing secret appears in logs or bodies seen. Returns the offending lines. */
+export function secretLeaks(gw) {
+  const out = [];
+  for (const [where, list] of [["log", gw.logs], ["body", gw.bodies]]) {
+    for (const line of list) for (const s of SECRETS) if (line.includes(s)) out.push(`${where} contains ${JSON.stringify(s)}: ${line.slice(0, 300)}`);
+  }
+  return out;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn until truthy or timeout. */
+export async function waitFor(fn, timeoutMs = 3000, stepMs = 20) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) return v;
+    await sleep(stepMs);
+  }
+}
