@@ -334,6 +334,54 @@ test("garbage inputs never crash the Worker (always JSON, health still OK)", asy
   await health.text();
 });
 
+test("non-streaming tool calls, finish_reason tool_calls, usage with cache tokens", async () => {
+  gw.standin.script({
+    match: { operation: "converse" },
+    json: {
+      output: { message: { role: "assistant", content: [
+        { text: "Checking." },
+        { toolUse: { toolUseId: "tooluse_1", name: "get_weather", input: { city: "Paris" } } },
+        { toolUse: { toolUseId: "tooluse_2", name: "get_time", input: { tz: "CET" } } },
+      ] } },
+      stopReason: "tool_use",
+      usage: { inputTokens: 10, outputTokens: 7, totalTokens: 1217, cacheReadInputTokens: 1000, cacheWriteInputTokens: 200 },
+      metrics: { latencyMs: 10 },
+    },
+  });
+  const out = gw.record(await openaiClient(gw, longTermHeaders(gw)).chat.completions.create({
+    model: CLAUDE, messages: USER,
+    tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+  }));
+  const m = out.choices[0].message;
+  assert.equal(out.choices[0].finish_reason, "tool_calls");
+  assert.equal(m.content, "Checking.");
+  assert.deepEqual(m.tool_calls.map((c) => [c.id, c.type, c.function.name, JSON.parse(c.function.arguments)]), [
+    ["tooluse_1", "function", "get_weather", { city: "Paris" }],
+    ["tooluse_2", "function", "get_time", { tz: "CET" }],
+  ]);
+  assert.equal(out.usage.prompt_tokens, 1210);
+  assert.equal(out.usage.completion_tokens, 7);
+  assert.equal(out.usage.total_tokens, 1217);
+  assert.equal(out.usage.prompt_tokens_details.cached_tokens, 1000);
+  const sent = only().body;
+  assert.equal(sent.toolConfig.tools[0].toolSpec.name, "get_weather");
+});
+
+test("finish_reason mapping: max_tokens → length, guardrail_intervened → content_filter", async () => {
+  for (const [stopReason, want] of [["max_tokens", "length"], ["stop_sequence", "stop"], ["guardrail_intervened", "content_filter"], ["content_filtered", "content_filter"]]) {
+    gw.standin.script({ match: { operation: "converse" }, text: "x", stopReason });
+    const out = await openaiClient(gw, longTermHeaders(gw)).chat.completions.create({ model: CLAUDE, messages: USER });
+    assert.equal(out.choices[0].finish_reason, want, stopReason);
+  }
+});
+
+test("x-portkey-trace-id is echoed", async () => {
+  const res = await rawChat(gw, { model: CLAUDE, messages: USER }, longTermHeaders(gw, { "x-portkey-trace-id": "trace-e2e-123" }));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("x-portkey-trace-id"), "trace-e2e-123");
+  assert.ok(gw.logs.some((l) => l.includes("trace-e2e-123")));
+});
+
 test("the portkey-ai SDK: one chat completion with a @slug provider", async () => {
   const portkey = new Portkey({ apiKey: "dummy", baseURL: gw.url + "/v1", provider: "@demo", maxRetries: 0 });
   const out = await portkey.chat.completions.create({ model: CLAUDE, messages: USER });

@@ -49,6 +49,8 @@ impl ErrorKind {
     pub fn from_status(status: u16) -> Self {
         match status {
             400 | 413 | 422 => ErrorKind::InvalidRequest,
+            // Bedrock ModelErrorException / ModelStreamErrorException: the model failed, not the caller.
+            424 => ErrorKind::Upstream,
             401 => ErrorKind::Authentication,
             403 => ErrorKind::Permission,
             404 => ErrorKind::NotFound,

@@ -66,6 +66,9 @@ pub trait Platform {
     /// The catalog namespace.
     fn kv(&self) -> &Self::Kv;
 
+    /// Assumed-role credentials, shared by every request this isolate serves.
+    fn credential_cache(&self) -> &crate::providers::bedrock::sts::CredentialCache;
+
     /// Sends a request upstream; the answer's body streams.
     fn fetch(
         &self,

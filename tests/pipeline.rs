@@ -13,7 +13,7 @@ fn chat(model: &str) -> Value {
 }
 
 fn demo_record(custom_host: Option<&str>) -> Value {
-    let mut r = json!({"schema": 1, "provider": "bedrock", "aws_region": "us-west-2",
+    let mut r = json!({"schema": 2, "provider": "bedrock", "aws_region": "us-west-2",
         "auth": {"type": "access_key", "access_key_id": "AKIDCATALOG", "secret_access_key": "catalog/secret/never-shown"}});
     if let Some(h) = custom_host {
         r["custom_host"] = json!(h);
@@ -30,7 +30,7 @@ fn header_credentials_recorded_answer() {
     ));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request(
             "/v1/chat/completions",
             HEADER_CREDS,
@@ -85,12 +85,12 @@ fn ids_are_unique() {
     }
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
     );
     let b = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
     );
     assert_ne!(a.json()["id"], b.json()["id"]);
@@ -107,7 +107,7 @@ fn inference_config_mapping() {
         "max_completion_tokens": 77, "max_tokens": 5, "temperature": 0, "top_p": 0.5, "stop": "END"});
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &body),
     );
     assert_eq!(a.status, 200, "{}", a.text());
@@ -137,7 +137,7 @@ fn roles_merge_and_tools_round_trip() {
         "tools": [{"type": "function", "function": {"name": "w", "description": "weather", "parameters": {"type": "object"}}}]});
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &body),
     );
     assert_eq!(a.status, 200, "{}", a.text());
@@ -166,7 +166,7 @@ fn tool_use_answer_with_thinking_and_cache_usage() {
     ));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request(
             "/v1/chat/completions",
             HEADER_CREDS,
@@ -198,7 +198,7 @@ fn tool_use_answer_with_thinking_and_cache_usage() {
     headers.push(("x-portkey-strict-open-ai-compliance", "false"));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", &headers, &chat("m")),
     );
     let blocks = a.json()["choices"][0]["message"]["content_blocks"].clone();
@@ -222,7 +222,7 @@ fn cache_tokens_count_as_prompt_tokens() {
     ));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
     );
     assert_eq!(
@@ -238,10 +238,10 @@ fn catalog_slug_in_header_and_in_model() {
     world.put_record("prod", demo_record(None));
     for (headers, model) in [
         (
-            vec![("x-portkey-provider", "@prod")],
+            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod")],
             "anthropic.claude-v2:1",
         ),
-        (vec![], "@prod/anthropic.claude-v2:1"),
+        (vec![("authorization", "Bearer ek_test_all_providers_0123456789abcdef")], "@prod/anthropic.claude-v2:1"),
     ] {
         world.answer(Canned::json(
             200,
@@ -249,7 +249,7 @@ fn catalog_slug_in_header_and_in_model() {
         ));
         let a = run(
             &world,
-            &Settings::default(),
+            &settings(),
             request("/v1/chat/completions", &headers, &chat(model)),
         );
         assert_eq!(a.status, 200, "{}", a.text());
@@ -278,7 +278,7 @@ fn session_token_is_signed_as_security_token() {
     headers.push(("x-portkey-aws-session-token", "TOKEN123"));
     run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", &headers, &chat("m")),
     );
     let sent = world.last_sent();
@@ -305,7 +305,7 @@ fn custom_host_rules() {
     h.push(("x-portkey-custom-host", "https://proxy.example.com/bedrock"));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", &h, &chat("m")),
     );
     assert_eq!(a.status, 200, "{}", a.text());
@@ -319,7 +319,7 @@ fn custom_host_rules() {
     h.push(("x-portkey-custom-host", "http://169.254.169.254"));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", &h, &chat("m")),
     );
     assert_eq!(a.status, 403);
@@ -329,11 +329,11 @@ fn custom_host_rules() {
     let sent_before = world.sent.borrow().len();
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request(
             "/v1/chat/completions",
             &[
-                ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod"),
                 ("x-portkey-custom-host", "https://evil.example.com"),
             ],
             &chat("m"),
@@ -344,9 +344,10 @@ fn custom_host_rules() {
     assert_eq!(world.sent.borrow().len(), sent_before, "nothing was sent");
 
     // ... unless the host is on TRUSTED_CUSTOM_HOSTS.
-    let trusted = Settings::from_vars(Some(
-        "vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com, 127.0.0.1:8788",
-    ));
+    let mut trusted = settings();
+    trusted.trusted_custom_hosts =
+        Settings::with_trusted_hosts("vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com, 127.0.0.1:8788")
+            .trusted_custom_hosts;
     world.answer(Canned::json(
         200,
         &fixture_body("pydantic-ai/test_bedrock_model", 0),
@@ -357,7 +358,7 @@ fn custom_host_rules() {
         request(
             "/v1/chat/completions",
             &[
-                ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod"),
                 (
                     "x-portkey-custom-host",
                     "https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com",
@@ -375,10 +376,10 @@ fn custom_host_rules() {
     ));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request(
             "/v1/chat/completions",
-            &[("x-portkey-provider", "@gov")],
+            &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@gov")],
             &chat("m"),
         ),
     );
@@ -399,7 +400,7 @@ fn bedrock_errors_keep_status_and_type() {
     ));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
     );
     assert_eq!(a.status, 429);
@@ -415,7 +416,7 @@ fn bedrock_errors_keep_status_and_type() {
     ));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
     );
     assert_eq!(a.status, 400);
@@ -427,7 +428,7 @@ fn bedrock_errors_keep_status_and_type() {
     *world.unreachable.borrow_mut() = true;
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
     );
     assert_eq!(a.status, 502);
@@ -495,26 +496,26 @@ fn bad_input_gets_clear_errors() {
             "x-portkey-provider",
         ),
         (
-            vec![("x-portkey-provider", "openai")],
+            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "openai")],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,
             "not supported",
         ),
         (
-            vec![("x-portkey-provider", "@missing")],
+            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@missing")],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,
             "no provider `@missing`",
         ),
         (
-            vec![("x-portkey-provider", "bedrock")],
+            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "bedrock")],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,
             "x-portkey-aws-access-key-id",
         ),
         (
             vec![
-                ("x-portkey-provider", "bedrock"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "bedrock"),
                 ("x-portkey-aws-access-key-id", "A"),
                 ("x-portkey-aws-secret-access-key", "S"),
                 ("x-portkey-aws-region", "evil.com/"),
@@ -527,7 +528,7 @@ fn bad_input_gets_clear_errors() {
     for (headers, body, status, needle) in cases {
         let a = run(
             &world,
-            &Settings::default(),
+            &settings(),
             request("/v1/chat/completions", &headers, &body),
         );
         assert_eq!(a.status, status, "{body}: {}", a.text());
@@ -541,7 +542,7 @@ fn bad_input_gets_clear_errors() {
     // Not JSON at all.
     let mut req = request("/v1/chat/completions", HEADER_CREDS, &json!(null));
     req.body = bytes::Bytes::from_static(b"{not json");
-    let a = run(&world, &Settings::default(), req);
+    let a = run(&world, &settings(), req);
     assert_eq!(a.status, 400);
     assert!(a.json()["error"]["message"]
         .as_str()
@@ -558,11 +559,11 @@ fn routes_and_health() {
     let world = FakeWorld::default();
     let mut req = request("/v1/health", &[], &json!(null));
     req.method = "GET".into();
-    let a = run(&world, &Settings::default(), req);
+    let a = run(&world, &settings(), req);
     assert_eq!((a.status, a.json()["status"].clone()), (200, json!("ok")));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/embeddings", &[], &json!({})),
     );
     assert_eq!(a.status, 404);
@@ -580,16 +581,16 @@ fn secrets_never_reach_answers_or_logs() {
     ));
     let a = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
     );
     let b = run(
         &world,
-        &Settings::default(),
+        &settings(),
         request(
             "/v1/chat/completions",
             &[
-                ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod"),
                 ("x-portkey-custom-host", "https://evil.example.com"),
             ],
             &chat("m"),
@@ -609,3 +610,4 @@ fn secrets_never_reach_answers_or_logs() {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
 }
+

@@ -1,3 +1,4 @@
 //! Caller-facing APIs: the wire types callers send and receive.
 
+pub mod anthropic;
 pub mod openai;

@@ -12,7 +12,7 @@ use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
-use crate::providers::bedrock::{errors, request, signing};
+use crate::providers::bedrock::{errors, request};
 
 pub async fn handle<P: Platform>(
     platform: &P,
@@ -33,9 +33,20 @@ pub async fn handle<P: Platform>(
     }
 }
 
+/// The catalog record's default fields fill what the caller did not send.
+fn apply_defaults(body: &mut Value, defaults: Option<&serde_json::Map<String, Value>>) {
+    if let (Some(obj), Some(defaults)) = (body.as_object_mut(), defaults) {
+        for (k, v) in defaults {
+            if !obj.contains_key(k) && k != "model" && k != "messages" {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// Parses the body with errors a person can act on: bad JSON, a missing or non-array `messages`,
-/// then the typed shape.
-pub fn parse_request(body: &[u8]) -> Result<ChatCompletionRequest> {
+/// a missing `model`.
+pub fn parse_body(body: &[u8]) -> Result<Value> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     let obj = value
@@ -68,7 +79,7 @@ pub fn parse_request(body: &[u8]) -> Result<ChatCompletionRequest> {
             "model is required (a Bedrock model id, or @slug/model-id)",
         ));
     }
-    serde_json::from_value(value).map_err(|e| GatewayError::from_json_error("the request body", &e))
+    Ok(value)
 }
 
 async fn run<P: Platform>(
@@ -77,8 +88,12 @@ async fn run<P: Platform>(
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let chat = parse_request(&req.body)?;
-    let target = target::resolve(platform.kv(), settings, &req.headers, &chat.model).await?;
+    let mut body = parse_body(&req.body)?;
+    let model = body.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let target = target::resolve(platform, settings, &req.headers, &model).await?;
+    apply_defaults(&mut body, target.default_params.as_ref());
+    let chat: ChatCompletionRequest =
+        serde_json::from_value(body).map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());
     outcome.model = Some(target.model_id.clone());
     let stream = chat.stream.unwrap_or(false);
@@ -153,13 +168,9 @@ pub async fn send<P: Platform>(
         ],
         body,
     };
-    signing::sign_request(
-        &mut upstream,
-        &target.credentials,
-        &target.region,
-        "bedrock",
-        platform.now_millis(),
-    )?;
+    target
+        .auth
+        .apply(&mut upstream, &target.region, "bedrock", platform.now_millis())?;
     let resp = platform.fetch(upstream).await.map_err(|e| {
         GatewayError::bad_gateway(format!(
             "could not reach Bedrock at {}: {e}",

@@ -2,6 +2,7 @@
 //! Pure: it talks to the world only through [`Platform`].
 
 pub mod chat;
+pub mod messages;
 pub mod target;
 
 use bytes::Bytes;
@@ -91,33 +92,84 @@ impl GatewayResponse {
     }
 }
 
-/// Operator settings from Worker vars.
-#[derive(Debug, Clone, Default)]
+/// Operator settings, from Worker vars and secrets. `Debug` hides secrets (their types do).
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Hosts (`host` or `host:port`) a caller may name in `x-portkey-custom-host` even with
     /// catalog credentials, and even when they are internal addresses.
     pub trusted_custom_hosts: Vec<String>,
+    /// Opens sealed catalog records (secret `CATALOG_KEY`).
+    pub catalog_key: Option<crate::catalog::sealing::SealingKey>,
+    /// Base credentials for assumed roles (secrets `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// optional `AWS_SESSION_TOKEN`).
+    pub base_credentials: Option<crate::providers::bedrock::signing::AwsCredentials>,
+    /// Requests with credentials in headers need a gateway key too (default). The var
+    /// `ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY=true` turns that off.
+    pub header_credentials_need_key: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            trusted_custom_hosts: Vec::new(),
+            catalog_key: None,
+            base_credentials: None,
+            header_credentials_need_key: true,
+        }
+    }
+}
+
+/// The raw vars and secrets the Worker shell reads.
+#[derive(Default)]
+pub struct Vars<'a> {
+    pub trusted_custom_hosts: Option<&'a str>,
+    pub catalog_key: Option<&'a str>,
+    pub aws_access_key_id: Option<&'a str>,
+    pub aws_secret_access_key: Option<&'a str>,
+    pub aws_session_token: Option<&'a str>,
+    pub allow_header_credentials_without_key: Option<&'a str>,
 }
 
 impl Settings {
-    /// `TRUSTED_CUSTOM_HOSTS`: comma-separated hosts, `host:port`s or URLs.
-    pub fn from_vars(trusted_custom_hosts: Option<&str>) -> Self {
-        let trusted = trusted_custom_hosts
+    pub fn from_vars(vars: &Vars<'_>) -> Self {
+        let trusted = vars
+            .trusted_custom_hosts
             .unwrap_or("")
             .split(',')
             .map(|h| {
                 let h = h.trim().to_ascii_lowercase();
-                let h = h
-                    .split_once("://")
-                    .map_or(h.as_str(), |(_, r)| r)
-                    .to_owned();
+                let h = h.split_once("://").map_or(h.as_str(), |(_, r)| r).to_owned();
                 h.trim_end_matches('/').to_owned()
             })
             .filter(|h| !h.is_empty())
             .collect();
+        let non_empty = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let base_credentials = match (non_empty(vars.aws_access_key_id), non_empty(vars.aws_secret_access_key)) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(crate::providers::bedrock::signing::AwsCredentials {
+                access_key_id,
+                secret_access_key,
+                session_token: non_empty(vars.aws_session_token),
+            }),
+            _ => None,
+        };
         Settings {
             trusted_custom_hosts: trusted,
+            catalog_key: vars
+                .catalog_key
+                .and_then(|k| crate::catalog::sealing::SealingKey::from_base64(k).ok()),
+            base_credentials,
+            header_credentials_need_key: !vars
+                .allow_header_credentials_without_key
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
         }
+    }
+
+    /// Settings with only the trusted hosts set (tests, and the common case).
+    pub fn with_trusted_hosts(hosts: &str) -> Self {
+        Self::from_vars(&Vars {
+            trusted_custom_hosts: Some(hosts),
+            ..Vars::default()
+        })
     }
 
     pub fn is_trusted_host(&self, base: &crate::providers::bedrock::endpoint::BaseUrl) -> bool {
@@ -133,6 +185,8 @@ impl Settings {
 enum Route {
     Health,
     ChatCompletions,
+    Messages,
+    CountTokens,
     MethodNotAllowed,
     NotFound,
 }
@@ -143,12 +197,25 @@ fn route(method: &str, path: &str) -> Route {
     let (want, route) = match path {
         "" | "/health" => ("GET", Route::Health),
         "/chat/completions" => ("POST", Route::ChatCompletions),
+        "/messages" => ("POST", Route::Messages),
+        "/messages/count_tokens" => ("POST", Route::CountTokens),
         _ => return Route::NotFound,
     };
     if method.eq_ignore_ascii_case(want) || (want == "GET" && method.eq_ignore_ascii_case("HEAD")) {
         route
     } else {
         Route::MethodNotAllowed
+    }
+}
+
+/// Errors under `/v1/messages` are Anthropic-shaped (the Anthropic SDKs read them), others OpenAI's.
+fn flavor_of(path: &str) -> ApiFlavor {
+    let path = path.trim_end_matches('/');
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    if path == "/messages" || path.starts_with("/messages/") {
+        ApiFlavor::Anthropic
+    } else {
+        ApiFlavor::OpenAi
     }
 }
 
@@ -172,8 +239,12 @@ pub async fn handle<P: Platform>(
             GatewayResponse::json(200, &json!({"status": "ok", "service": "edgeport"}))
         }
         Route::ChatCompletions => chat::handle(platform, settings, &req, &mut outcome).await,
+        Route::Messages => messages::handle(platform, settings, &req, &mut outcome).await,
+        Route::CountTokens => {
+            messages::handle_count_tokens(platform, settings, &req, &mut outcome).await
+        }
         Route::MethodNotAllowed => GatewayResponse::error(
-            ApiFlavor::OpenAi,
+            flavor_of(&req.path),
             &GatewayError::new(
                 405,
                 crate::error::ErrorKind::InvalidRequest,
@@ -181,9 +252,9 @@ pub async fn handle<P: Platform>(
             ),
         ),
         Route::NotFound => GatewayResponse::error(
-            ApiFlavor::OpenAi,
+            flavor_of(&req.path),
             &GatewayError::not_found(format!(
-                "no route {} {}; edgeport serves POST /v1/chat/completions and GET /v1/health",
+                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
                 req.method, req.path
             ))
             .with_code("route_not_found"),
@@ -267,6 +338,17 @@ mod tests {
         assert_eq!(route("GET", "/v1/health"), Route::Health);
         assert_eq!(route("GET", "/"), Route::Health);
         assert_eq!(route("GET", "/v1/nope"), Route::NotFound);
+        assert_eq!(route("POST", "/v1/messages"), Route::Messages);
+        assert_eq!(route("POST", "/messages"), Route::Messages);
+        assert_eq!(
+            route("POST", "/v1/messages/count_tokens"),
+            Route::CountTokens
+        );
+        assert_eq!(route("POST", "/messages/count_tokens"), Route::CountTokens);
+        assert_eq!(route("GET", "/v1/messages"), Route::MethodNotAllowed);
+        assert_eq!(flavor_of("/v1/messages/batches"), ApiFlavor::Anthropic);
+        assert_eq!(flavor_of("/messages"), ApiFlavor::Anthropic);
+        assert_eq!(flavor_of("/v1/messagesx"), ApiFlavor::OpenAi);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::catalog;
+use crate::catalog::keys::{self, GatewayKeyRecord, KeySource};
+use crate::catalog::{self, ProviderAuth};
 use crate::error::{GatewayError, Result};
 use crate::gateway::{RequestHeaders, Settings};
-use crate::platform::Kv;
+use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::{valid_region, BaseUrl};
-use crate::providers::bedrock::signing::AwsCredentials;
+use crate::providers::bedrock::signing::{AwsCredentials, UpstreamAuth};
+use crate::providers::bedrock::sts::{self, AssumeRole};
 
 /// A resolved upstream: where, as whom, which model.
 #[derive(Debug, Clone)]
@@ -16,11 +18,15 @@ pub struct Target {
     pub region: String,
     /// Runtime base URL (custom host or the regional Bedrock Runtime endpoint).
     pub base: BaseUrl,
-    pub credentials: AwsCredentials,
+    pub auth: UpstreamAuth,
     /// The Bedrock model id, `@slug/` prefix removed.
     pub model_id: String,
     /// `bedrock` or `@slug`, for logs and the `x-portkey-provider` answer header.
     pub provider_label: String,
+    /// The catalog record's default request fields.
+    pub default_params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Name of the gateway key used, for logs.
+    pub key_name: Option<String>,
 }
 
 /// `@slug/model-id` → (`slug`, `model-id`).
@@ -28,22 +34,86 @@ pub fn split_slug_model(model: &str) -> Option<(&str, &str)> {
     model.strip_prefix('@')?.split_once('/')
 }
 
-pub async fn resolve<K: Kv>(
-    kv: &K,
+/// Who is calling, by the gateway key they presented.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    Unknown(KeySource),
+    Disabled,
+    Key(GatewayKeyRecord),
+}
+
+/// The presented key: `x-portkey-api-key` first, else `Authorization: Bearer`.
+pub async fn authenticate<P: Platform>(platform: &P, headers: &RequestHeaders) -> Result<Caller> {
+    let presented = headers
+        .get("x-portkey-api-key")
+        .map(|k| (k.trim(), KeySource::PortkeyHeader))
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|a| a.trim().strip_prefix("Bearer ").or_else(|| a.trim().strip_prefix("bearer ")))
+                .map(|k| (k.trim(), KeySource::Bearer))
+        })
+        .filter(|(k, _)| !k.is_empty());
+    let Some((key, source)) = presented else {
+        return Ok(Caller::Anonymous);
+    };
+    Ok(match keys::lookup(platform.kv(), key).await? {
+        None => Caller::Unknown(source),
+        Some(r) if !r.enabled => Caller::Disabled,
+        Some(r) => Caller::Key(r),
+    })
+}
+
+fn missing_key() -> GatewayError {
+    GatewayError::authentication("a gateway key is required: send it as `x-portkey-api-key` or `Authorization: Bearer`")
+        .with_code("missing_gateway_key")
+}
+
+fn invalid_key() -> GatewayError {
+    GatewayError::authentication("the gateway key is not valid (unknown or disabled)").with_code("invalid_gateway_key")
+}
+
+impl Caller {
+    /// A valid, enabled key, or 401.
+    fn require(&self) -> Result<&GatewayKeyRecord> {
+        match self {
+            Caller::Key(r) => Ok(r),
+            Caller::Anonymous => Err(missing_key()),
+            Caller::Unknown(_) | Caller::Disabled => Err(invalid_key()),
+        }
+    }
+}
+
+pub async fn resolve<P: Platform>(
+    platform: &P,
     settings: &Settings,
     headers: &RequestHeaders,
     model: &str,
 ) -> Result<Target> {
+    let caller = authenticate(platform, headers).await?;
     let header_provider = headers.get("x-portkey-provider").map(str::trim);
     // A model of the form `@slug/model` picks the catalog entry per request (it wins over the header).
     if let Some((slug, model_id)) = split_slug_model(model) {
-        return from_catalog(kv, settings, headers, slug, model_id).await;
+        return from_catalog(platform, settings, headers, &caller, slug, model_id).await;
     }
     match header_provider {
         Some(p) if p.starts_with('@') => {
-            from_catalog(kv, settings, headers, &p[1..], model).await
+            from_catalog(platform, settings, headers, &caller, &p[1..], model).await
         }
-        Some(p) if p.eq_ignore_ascii_case("bedrock") => from_headers(settings, headers, model),
+        Some(p) if p.eq_ignore_ascii_case("bedrock") => {
+            let key_name = match (&caller, settings.header_credentials_need_key) {
+                (_, true) => Some(caller.require()?.name.clone()),
+                (Caller::Key(r), false) => Some(r.name.clone()),
+                // Without required keys an SDK's placeholder Bearer is not a key; an explicit
+                // x-portkey-api-key still has to be right.
+                (Caller::Anonymous | Caller::Unknown(KeySource::Bearer), false) => None,
+                (Caller::Unknown(KeySource::PortkeyHeader) | Caller::Disabled, false) => return Err(invalid_key()),
+            };
+            let mut target = from_headers(settings, headers, model)?;
+            target.key_name = key_name;
+            Ok(target)
+        }
         Some("") | None => Err(GatewayError::invalid_param(
             "x-portkey-provider",
             "no provider: send `x-portkey-provider: @your-slug` (a catalog provider), `x-portkey-provider: bedrock` with x-portkey-aws-* credentials, or a model like `@your-slug/model-id`",
@@ -59,10 +129,7 @@ pub async fn resolve<K: Kv>(
 
 fn require_model(model: &str) -> Result<()> {
     if model.trim().is_empty() {
-        return Err(GatewayError::invalid_param(
-            "model",
-            "model is required (a Bedrock model id)",
-        ));
+        return Err(GatewayError::invalid_param("model", "model is required (a Bedrock model id)"));
     }
     Ok(())
 }
@@ -76,10 +143,7 @@ fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> R
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| {
-                GatewayError::invalid_param(
-                    name,
-                    format!("`{name}` is required with x-portkey-provider: bedrock"),
-                )
+                GatewayError::invalid_param(name, format!("`{name}` is required with x-portkey-provider: bedrock"))
             })
     };
     let credentials = AwsCredentials {
@@ -101,53 +165,91 @@ fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> R
     Ok(Target {
         region,
         base,
-        credentials,
+        auth: UpstreamAuth::Sigv4(credentials),
         model_id: model.to_owned(),
         provider_label: "bedrock".to_owned(),
+        default_params: None,
+        key_name: None,
     })
 }
 
-async fn from_catalog<K: Kv>(
-    kv: &K,
+async fn from_catalog<P: Platform>(
+    platform: &P,
     settings: &Settings,
     headers: &RequestHeaders,
+    caller: &Caller,
     slug: &str,
     model: &str,
 ) -> Result<Target> {
     require_model(model)?;
-    let record = catalog::load_provider(kv, slug).await?;
-    let region = valid_region(&record.aws_region)
-        .map_err(|_| {
-            GatewayError::internal(format!(
-                "the catalog record for `@{slug}` has an invalid region"
-            ))
-        })?
-        .to_owned();
-    let mut credentials = record.auth.credentials();
-    // STS credentials per request may accompany a slug.
-    if let Some(token) = headers
-        .get("x-portkey-aws-session-token")
-        .filter(|t| !t.trim().is_empty())
-    {
-        credentials.session_token = Some(token.trim().to_owned());
+    let key = caller.require()?;
+    if !key.allows_provider(slug) {
+        return Err(GatewayError::permission(format!("this gateway key may not use provider `@{slug}`"))
+            .with_code("provider_not_granted"));
     }
+    if !key.allows_model(model) {
+        return Err(GatewayError::permission(format!("this gateway key may not use model `{model}`"))
+            .with_param("model")
+            .with_code("model_not_granted"));
+    }
+    let record = catalog::load_provider(platform.kv(), settings.catalog_key.as_ref(), slug).await?;
+    let region = valid_region(&record.aws_region)
+        .map_err(|_| GatewayError::internal(format!("the catalog record for `@{slug}` has an invalid region")))?
+        .to_owned();
+    let trusted = |raw: &str, what: &str| {
+        BaseUrl::custom(raw)
+            .map_err(|_| GatewayError::internal(format!("the catalog record for `@{slug}` has an invalid {what}")))
+    };
     let base = match (headers.get("x-portkey-custom-host"), &record.custom_host) {
         // Catalog credentials are never signed toward a host the caller chose, unless the
         // operator listed that host.
         (Some(raw), _) => caller_host(settings, raw, true)?,
-        (None, Some(host)) => BaseUrl::custom(host).map_err(|_| {
-            GatewayError::internal(format!(
-                "the catalog record for `@{slug}` has an invalid custom_host"
-            ))
-        })?,
+        (None, Some(host)) => trusted(host, "custom_host")?,
         (None, None) => BaseUrl::runtime(&region)?,
+    };
+    let session_token = headers
+        .get("x-portkey-aws-session-token")
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let auth = match &record.auth {
+        ProviderAuth::AccessKey { access_key_id, secret_access_key, session_token: stored } => {
+            UpstreamAuth::Sigv4(AwsCredentials {
+                access_key_id: access_key_id.clone(),
+                secret_access_key: secret_access_key.clone(),
+                // STS credentials per request may accompany a slug.
+                session_token: session_token.map(str::to_owned).or_else(|| stored.clone()),
+            })
+        }
+        ProviderAuth::ApiKey { api_key } => UpstreamAuth::Bearer(api_key.clone()),
+        ProviderAuth::AssumedRole { role_arn, external_id, session_name, duration_seconds } => {
+            let base_creds = settings.base_credentials.as_ref().ok_or_else(|| {
+                GatewayError::internal(format!(
+                    "provider `@{slug}` assumes a role, but the Worker has no base credentials (secrets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                ))
+                .with_code("base_credentials_missing")
+            })?;
+            let endpoint = match &record.sts_endpoint {
+                Some(e) => trusted(e, "sts_endpoint")?,
+                None => BaseUrl::sts(&region)?,
+            };
+            let role = AssumeRole {
+                role_arn: role_arn.clone(),
+                external_id: external_id.clone(),
+                session_name: session_name.clone().unwrap_or_else(|| format!("edgeport-{slug}")),
+                duration_seconds: *duration_seconds,
+            };
+            let creds = sts::assumed_credentials(platform, platform.credential_cache(), base_creds, &region, &endpoint, &role).await?;
+            UpstreamAuth::Sigv4(creds)
+        }
     };
     Ok(Target {
         region,
         base,
-        credentials,
+        auth,
         model_id: model.to_owned(),
         provider_label: format!("@{slug}"),
+        default_params: record.default_params,
+        key_name: Some(key.name.clone()),
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -11,7 +12,8 @@ use worker::{
     AbortController, Env, Fetch, Headers, KvStore, Method, Request, RequestInit, Response,
 };
 
-use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings};
+use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings, Vars};
+use crate::providers::bedrock::sts::CredentialCache;
 use crate::platform::{ByteStream, Kv, Platform, UpstreamRequest, UpstreamResponse};
 
 /// The catalog's KV binding name (wrangler.toml).
@@ -19,6 +21,12 @@ const CATALOG_BINDING: &str = "CATALOG";
 
 pub struct WorkerPlatform {
     kv: WorkerKv,
+    credentials: Rc<CredentialCache>,
+}
+
+thread_local! {
+    /// One cache per isolate: assumed-role credentials outlive the request that fetched them.
+    static CREDENTIALS: Rc<CredentialCache> = Rc::new(CredentialCache::default());
 }
 
 pub struct WorkerKv(Option<KvStore>);
@@ -48,6 +56,10 @@ impl Platform for WorkerPlatform {
 
     fn kv(&self) -> &WorkerKv {
         &self.kv
+    }
+
+    fn credential_cache(&self) -> &CredentialCache {
+        &self.credentials
     }
 
     fn fetch(
@@ -133,13 +145,31 @@ impl<S> Drop for AbortOnDrop<S> {
 pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
     let platform = WorkerPlatform {
         kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
+        credentials: CREDENTIALS.with(Rc::clone),
     };
-    let settings = Settings::from_vars(
-        env.var("TRUSTED_CUSTOM_HOSTS")
+    // Vars and secrets read the same way: a missing one is None.
+    let read = |name: &str| -> Option<String> {
+        env.secret(name)
             .ok()
             .map(|v| v.to_string())
-            .as_deref(),
+            .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+    };
+    let (trusted, catalog_key, access_key_id, secret_access_key, session_token, allow) = (
+        read("TRUSTED_CUSTOM_HOSTS"),
+        read("CATALOG_KEY"),
+        read("AWS_ACCESS_KEY_ID"),
+        read("AWS_SECRET_ACCESS_KEY"),
+        read("AWS_SESSION_TOKEN"),
+        read("ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY"),
     );
+    let settings = Settings::from_vars(&Vars {
+        trusted_custom_hosts: trusted.as_deref(),
+        catalog_key: catalog_key.as_deref(),
+        aws_access_key_id: access_key_id.as_deref(),
+        aws_secret_access_key: secret_access_key.as_deref(),
+        aws_session_token: session_token.as_deref(),
+        allow_header_credentials_without_key: allow.as_deref(),
+    });
     let body = req.bytes().await.unwrap_or_default();
     let path = req.path();
     let greq = GatewayRequest {

@@ -90,9 +90,22 @@ impl Canned {
     }
 }
 
-#[derive(Default)]
+/// The catalog key the tests seal records with (base64 of bytes 0..32).
+pub const TEST_CATALOG_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/// A gateway key granted every provider (seeded in every FakeWorld).
+pub const TEST_GATEWAY_KEY: &str = "ek_test_all_providers_0123456789abcdef";
+
+pub fn settings() -> Settings {
+    Settings::from_vars(&edgeport::gateway::Vars {
+        catalog_key: Some(TEST_CATALOG_KEY),
+        ..Default::default()
+    })
+}
+
 pub struct FakeWorld {
     pub kv: MemKv,
+    pub credentials: edgeport::providers::bedrock::sts::CredentialCache,
+    pub now: RefCell<u64>,
     pub answers: RefCell<VecDeque<Canned>>,
     pub sent: RefCell<Vec<UpstreamRequest>>,
     pub logs: RefCell<Vec<String>>,
@@ -100,11 +113,48 @@ pub struct FakeWorld {
     pub unreachable: RefCell<bool>,
 }
 
+impl Default for FakeWorld {
+    fn default() -> Self {
+        let w = FakeWorld {
+            kv: MemKv::default(),
+            credentials: Default::default(),
+            now: RefCell::new(1_767_225_600_000), // 2026-01-01T00:00:00Z
+            answers: Default::default(),
+            sent: Default::default(),
+            logs: Default::default(),
+            unreachable: Default::default(),
+        };
+        w.put_key(
+            TEST_GATEWAY_KEY,
+            serde_json::json!({"name": "test-all", "providers": ["*"], "enabled": true}),
+        );
+        w
+    }
+}
+
 impl FakeWorld {
+    /// Stores a gateway key record (hash filled in) under the key's hash.
+    pub fn put_key(&self, key: &str, mut record: Value) {
+        let hash = edgeport::catalog::keys::key_hash(key);
+        record["schema"] = 1.into();
+        record["hash"] = hash.clone().into();
+        self.kv.0.borrow_mut().insert(
+            edgeport::catalog::keys::gateway_key_kv_key(&hash),
+            record.to_string(),
+        );
+    }
+
     pub fn answer(&self, c: Canned) {
         self.answers.borrow_mut().push_back(c);
     }
-    pub fn put_record(&self, slug: &str, record: Value) {
+    /// Stores a provider record; an `auth` object is sealed with TEST_CATALOG_KEY first.
+    pub fn put_record(&self, slug: &str, mut record: Value) {
+        if record["auth"].is_object() {
+            let key = edgeport::catalog::sealing::SealingKey::from_base64(TEST_CATALOG_KEY).unwrap();
+            let auth: edgeport::catalog::ProviderAuth =
+                serde_json::from_value(record["auth"].clone()).unwrap();
+            record["auth"] = edgeport::catalog::seal_auth(&key, slug, &auth).unwrap().into();
+        }
         self.kv
             .0
             .borrow_mut()
@@ -127,6 +177,9 @@ impl Platform for FakeWorld {
     fn kv(&self) -> &MemKv {
         &self.kv
     }
+    fn credential_cache(&self) -> &edgeport::providers::bedrock::sts::CredentialCache {
+        &self.credentials
+    }
     fn fetch(
         &self,
         req: UpstreamRequest,
@@ -147,7 +200,7 @@ impl Platform for FakeWorld {
         })
     }
     fn now_millis(&self) -> u64 {
-        1_767_225_600_000 // 2026-01-01T00:00:00Z
+        *self.now.borrow()
     }
     fn log(&self, line: &str) {
         self.logs.borrow_mut().push(line.to_owned());
@@ -164,6 +217,7 @@ pub fn request(path: &str, headers: &[(&str, &str)], body: &Value) -> GatewayReq
 }
 
 pub const HEADER_CREDS: &[(&str, &str)] = &[
+    ("x-portkey-api-key", TEST_GATEWAY_KEY),
     ("x-portkey-provider", "bedrock"),
     ("x-portkey-aws-access-key-id", "AKIDEDGEPORTTEST1"),
     (

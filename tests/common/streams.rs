@@ -41,7 +41,11 @@ pub fn recorded_streams() -> Vec<RecordedStream> {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let source = file.parent().and_then(|p| p.file_name()).unwrap().to_string_lossy();
+        let source = file
+            .parent()
+            .and_then(|p| p.file_name())
+            .unwrap()
+            .to_string_lossy();
         let stem = file.file_stem().unwrap().to_string_lossy();
         let interactions = doc["interactions"].as_array().cloned().unwrap_or_default();
         for (i, it) in interactions.iter().enumerate() {
@@ -52,7 +56,9 @@ pub fn recorded_streams() -> Vec<RecordedStream> {
             let Some(b64) = response["body_base64"].as_str().filter(|_| is_stream) else {
                 continue;
             };
-            let body = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+            let body = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
             if !body.is_empty() {
                 out.push(RecordedStream {
                     name: format!("{source}/{stem}#{i}"),
@@ -66,7 +72,11 @@ pub fn recorded_streams() -> Vec<RecordedStream> {
 
 /// The body of one recorded stream by `<source>/<test name>` (first interaction unless `#i`).
 pub fn recorded(name: &str) -> Vec<u8> {
-    let name = if name.contains('#') { name.to_owned() } else { format!("{name}#0") };
+    let name = if name.contains('#') {
+        name.to_owned()
+    } else {
+        format!("{name}#0")
+    };
     recorded_streams()
         .into_iter()
         .find(|s| s.name == name)
@@ -97,10 +107,14 @@ pub fn event(event_type: &str, payload: serde_json::Value) -> Vec<u8> {
 /// An `exception` frame, as Bedrock sends `throttlingException` & co.
 pub fn exception(exception_type: &str, message: &str) -> Vec<u8> {
     encode(
-        Message::new(serde_json::json!({ "message": message }).to_string().into_bytes())
-            .add_header(string(":exception-type", exception_type))
-            .add_header(string(":content-type", "application/json"))
-            .add_header(string(":message-type", "exception")),
+        Message::new(
+            serde_json::json!({ "message": message })
+                .to_string()
+                .into_bytes(),
+        )
+        .add_header(string(":exception-type", exception_type))
+        .add_header(string(":content-type", "application/json"))
+        .add_header(string(":message-type", "exception")),
     )
 }
 
@@ -120,7 +134,10 @@ pub fn byte_stream(pieces: Vec<Result<Bytes, String>>) -> ByteStream {
 }
 
 /// `body` cut into pieces of the given sizes (the last piece takes the rest).
-pub fn pieces_of(body: &[u8], sizes: impl IntoIterator<Item = usize>) -> Vec<Result<Bytes, String>> {
+pub fn pieces_of(
+    body: &[u8],
+    sizes: impl IntoIterator<Item = usize>,
+) -> Vec<Result<Bytes, String>> {
     let mut out = Vec::new();
     let mut rest = body;
     let mut sizes = sizes.into_iter();

@@ -2,8 +2,11 @@
 
 pub mod endpoint;
 pub mod errors;
+pub mod invoke;
+pub mod invoke_stream;
 pub mod request;
 pub mod response;
 pub mod signing;
 pub mod stream;
+pub mod sts;
 pub mod wire;

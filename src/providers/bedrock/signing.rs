@@ -77,3 +77,40 @@ pub fn sign_request(
     }
     Ok(())
 }
+
+/// How a request to Bedrock is authenticated. `Debug` hides secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    Sigv4(AwsCredentials),
+    /// A Bedrock API key.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for UpstreamAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamAuth::Sigv4(c) => write!(f, "Sigv4({c:?})"),
+            UpstreamAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
+impl UpstreamAuth {
+    /// Signs `req` (SigV4 for `service` in `region`) or sets the API key.
+    pub fn apply(
+        &self,
+        req: &mut UpstreamRequest,
+        region: &str,
+        service: &str,
+        now_millis: u64,
+    ) -> Result<()> {
+        match self {
+            UpstreamAuth::Sigv4(creds) => sign_request(req, creds, region, service, now_millis),
+            UpstreamAuth::Bearer(key) => {
+                req.headers
+                    .push(("authorization".into(), format!("Bearer {key}")));
+                Ok(())
+            }
+        }
+    }
+}

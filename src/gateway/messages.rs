@@ -1,0 +1,183 @@
+//! `POST /v1/messages` → Bedrock InvokeModel / InvokeModelWithResponseStream (Claude, native body),
+//! and `POST /v1/messages/count_tokens` → Bedrock CountTokens. Every error is Anthropic-shaped.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
+use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::gateway::target::{self, Target};
+use crate::gateway::{GatewayRequest, GatewayResponse, Outcome, Settings};
+use crate::platform::Platform;
+use crate::providers::bedrock::endpoint::Operation;
+use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensResponse, Family};
+use crate::providers::bedrock::invoke_stream::anthropic_sse;
+
+use super::chat::send;
+
+/// `POST /v1/messages`
+pub async fn handle<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> GatewayResponse {
+    let result = messages(platform, settings, req, outcome).await;
+    respond(result, outcome)
+}
+
+/// `POST /v1/messages/count_tokens`
+pub async fn handle_count_tokens<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> GatewayResponse {
+    let result = count_tokens(platform, settings, req, outcome).await;
+    respond(result, outcome)
+}
+
+fn respond(result: Result<GatewayResponse>, outcome: &mut Outcome) -> GatewayResponse {
+    match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            outcome.error = Some(
+                err.code
+                    .clone()
+                    .unwrap_or_else(|| err.kind.anthropic_type().to_owned()),
+            );
+            GatewayResponse::error(ApiFlavor::Anthropic, &err)
+        }
+    }
+}
+
+/// Parses the body with errors a person can act on.
+pub fn parse_request(body: &[u8]) -> Result<MessagesRequest> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| GatewayError::invalid_request("the request body must be a JSON object"))?;
+    if !obj.get("model").is_some_and(Value::is_string) {
+        return Err(GatewayError::invalid_param(
+            "model",
+            "model: Field required (a Claude model id on Bedrock, or @slug/model-id)",
+        ));
+    }
+    if !obj.get("messages").is_some_and(Value::is_array) {
+        return Err(GatewayError::invalid_param(
+            "messages",
+            "messages: Field required (an array of messages)",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| GatewayError::from_json_error("the request body", &e))
+}
+
+/// The request parsed, the target resolved, and the model checked to be Claude.
+async fn prepare<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> Result<(MessagesRequest, Target, Family)> {
+    let mut messages = parse_request(&req.body)?;
+    let target = target::resolve(platform, settings, &req.headers, &messages.model).await?;
+    // The catalog record's default fields fill what the caller did not send.
+    for (k, v) in target.default_params.iter().flatten() {
+        let ours = matches!(
+            k.as_str(),
+            "model" | "messages" | "stream" | "anthropic_beta"
+        );
+        if !ours && !messages.rest.contains_key(k) {
+            messages.rest.insert(k.clone(), v.clone());
+        }
+    }
+    outcome.provider = Some(target.provider_label.clone());
+    outcome.model = Some(target.model_id.clone());
+    let family = invoke::family(&target.model_id);
+    if let Family::Other { vendor } = &family {
+        return Err(GatewayError::invalid_param(
+            "model",
+            format!(
+                "`{}` is not a Claude model (its vendor is `{vendor}`): /v1/messages serves Anthropic Claude models on Bedrock; use POST /v1/chat/completions for other models",
+                target.model_id
+            ),
+        )
+        .with_code("model_not_supported_on_route"));
+    }
+    Ok((messages, target, family))
+}
+
+async fn messages<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> Result<GatewayResponse> {
+    let (messages, target, _) = prepare(platform, settings, req, outcome).await?;
+    let stream = messages.stream.unwrap_or(false);
+    outcome.stream = stream;
+    let betas = invoke::betas(&req.headers, &messages);
+    let native = invoke::native_body(&messages, betas);
+    let body = serde_json::to_vec(&native)
+        .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
+    let op = if stream {
+        Operation::InvokeStream
+    } else {
+        Operation::Invoke
+    };
+    let upstream = send(platform, &target, op, Bytes::from(body)).await?;
+    if stream {
+        return Ok(GatewayResponse::sse(anthropic_sse(upstream.body).await?));
+    }
+    let raw = upstream.collect().await.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "the connection to Bedrock failed while reading the answer: {e}"
+        ))
+    })?;
+    let message = invoke::answer(&raw)?;
+    Ok(GatewayResponse::json(200, &Value::Object(message)))
+}
+
+async fn count_tokens<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> Result<GatewayResponse> {
+    let (messages, mut target, family) = prepare(platform, settings, req, outcome).await?;
+    // CountTokens takes a foundation model id, not an inference profile.
+    target.model_id = match family {
+        Family::Claude { foundation_model } => foundation_model,
+        _ => {
+            return Err(GatewayError::invalid_param(
+                "model",
+                format!(
+                    "count_tokens needs a foundation model id like anthropic.claude-sonnet-4-20250514-v1:0 (or a us./eu./apac./global. profile id); `{}` is an application inference profile or custom model ARN, which edgeport cannot resolve for CountTokens yet",
+                    target.model_id
+                ),
+            )
+            .with_code("count_tokens_model_unresolved"))
+        }
+    };
+    outcome.model = Some(target.model_id.clone());
+    let betas = invoke::betas(&req.headers, &messages);
+    let native = invoke::count_tokens_native_body(invoke::native_body(&messages, betas));
+    let body = serde_json::to_vec(&CountTokensRequest::new(&native)?)
+        .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
+    let upstream = send(platform, &target, Operation::CountTokens, Bytes::from(body)).await?;
+    let raw = upstream.collect().await.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "the connection to Bedrock failed while reading the answer: {e}"
+        ))
+    })?;
+    let counted: CountTokensResponse = serde_json::from_slice(&raw).map_err(|_| {
+        GatewayError::bad_gateway("Bedrock answered with a body that is not a CountTokens answer")
+            .with_code("invalid_upstream_answer")
+    })?;
+    let answer = serde_json::to_value(MessageTokensCount {
+        input_tokens: counted.input_tokens,
+    })
+    .map_err(|_| GatewayError::internal("could not encode the answer"))?;
+    Ok(GatewayResponse::json(200, &answer))
+}

@@ -1,0 +1,324 @@
+//! Bedrock InvokeModelWithResponseStream (Claude) → Anthropic Messages SSE.
+//!
+//! Each `chunk` frame carries `bytes`: base64 of Anthropic's own streaming event. [`process_frame`]
+//! turns one frame into the events it yields, `event: <type>\ndata: <json>\n\n` each, unchanged
+//! except for:
+//!
+//! | event | change |
+//! | --- | --- |
+//! | `message_start` | `message.usage` added when Bedrock left it out (SDKs read it) |
+//! | `message_delta` | held until the next event, so the metrics below can fill its `usage` |
+//! | last event (`message_stop`) | `amazon-bedrock-invocationMetrics` removed, folded into the held `message_delta.usage` ([`METRICS_TO_USAGE`]) |
+//!
+//! [`anthropic_sse`] is the I/O around it. Exceptions before the first event are returned as
+//! errors (the caller answers an HTTP error); later ones, a corrupt frame or a dropped body become
+//! `event: error` with `{"type":"error","error":{"type","message"}}`, and the stream ends.
+
+use std::collections::VecDeque;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::api::anthropic::StreamEvent;
+use crate::error::{ErrorKind, GatewayError};
+use crate::platform::ByteStream;
+use crate::providers::bedrock::errors::{from_stream_exception, status_for_type};
+use crate::providers::bedrock::invoke::INVOCATION_METRICS;
+use crate::providers::bedrock::stream::SseStream;
+use crate::stream::eventstream::{Frame, FrameDecoder};
+use crate::stream::sse;
+
+/// `amazon-bedrock-invocationMetrics` field → Anthropic `usage` field. A usage field the model
+/// already reported wins.
+pub const METRICS_TO_USAGE: &[(&str, &str)] = &[
+    ("inputTokenCount", "input_tokens"),
+    ("outputTokenCount", "output_tokens"),
+    ("cacheReadInputTokenCount", "cache_read_input_tokens"),
+    ("cacheWriteInputTokenCount", "cache_creation_input_tokens"),
+];
+
+/// A `chunk` event's payload.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PayloadPart {
+    /// Base64 of the provider-native event JSON.
+    pub bytes: String,
+}
+
+/// What a stream remembers between frames.
+#[derive(Debug, Default, Clone)]
+pub struct InvokeStreamState {
+    /// A `message_delta` waiting for the event after it.
+    held_delta: Option<Map<String, Value>>,
+    stopped: bool,
+}
+
+impl InvokeStreamState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `message_stop` has been seen (a stream that ends before it was cut short).
+    pub fn finished(&self) -> bool {
+        self.stopped
+    }
+}
+
+/// One decoded frame → the events it yields. Exception and error frames become errors.
+pub fn process_frame(
+    frame: &Frame,
+    state: &mut InvokeStreamState,
+) -> Result<Vec<StreamEvent>, GatewayError> {
+    match frame.message_type.as_str() {
+        "event" => {}
+        "exception" => {
+            let kind = frame
+                .exception_type
+                .as_deref()
+                .unwrap_or("unknownException");
+            return Err(from_stream_exception(kind, &frame.payload));
+        }
+        "error" => return Err(error_frame(frame)),
+        _ => return Ok(Vec::new()),
+    }
+    if frame.event_type.as_deref() != Some("chunk") {
+        return Ok(Vec::new());
+    }
+    let part: PayloadPart = serde_json::from_slice(&frame.payload).map_err(|e| {
+        malformed(format!(
+            "Bedrock sent a chunk event that did not parse: {e}"
+        ))
+    })?;
+    let inner = base64::engine::general_purpose::STANDARD
+        .decode(part.bytes.trim())
+        .map_err(|e| malformed(format!("Bedrock sent a chunk that is not base64: {e}")))?;
+    let mut event: Map<String, Value> = serde_json::from_slice(&inner).map_err(|e| {
+        malformed(format!(
+            "Bedrock sent a chunk that is not an Anthropic event: {e}"
+        ))
+    })?;
+    let kind = event
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| malformed("Bedrock sent an Anthropic event without a type".to_owned()))?;
+    let metrics = event.remove(INVOCATION_METRICS);
+
+    let mut out = Vec::new();
+    match kind.as_str() {
+        "message_start" => ensure_start_usage(&mut event),
+        "message_delta" => {
+            flush_delta(state, &mut out);
+            state.held_delta = Some(event);
+            return Ok(out);
+        }
+        "message_stop" => state.stopped = true,
+        _ => {}
+    }
+    if let (Some(Value::Object(metrics)), Some(delta)) = (&metrics, state.held_delta.as_mut()) {
+        fold_metrics(delta, metrics);
+    }
+    flush_delta(state, &mut out);
+    out.push(StreamEvent {
+        name: kind,
+        data: Value::Object(event),
+    });
+    Ok(out)
+}
+
+/// End of the upstream body: a `message_delta` still held.
+pub fn finish(state: &mut InvokeStreamState) -> Vec<StreamEvent> {
+    let mut out = Vec::new();
+    flush_delta(state, &mut out);
+    out
+}
+
+fn flush_delta(state: &mut InvokeStreamState, out: &mut Vec<StreamEvent>) {
+    if let Some(delta) = state.held_delta.take() {
+        out.push(StreamEvent {
+            name: "message_delta".into(),
+            data: Value::Object(delta),
+        });
+    }
+}
+
+/// `message_start.message.usage` must exist: the SDKs build the final message's usage on it.
+fn ensure_start_usage(event: &mut Map<String, Value>) {
+    if let Some(Value::Object(message)) = event.get_mut("message") {
+        if !message.get("usage").is_some_and(Value::is_object) {
+            message.insert(
+                "usage".into(),
+                json!({"input_tokens": 0, "output_tokens": 0}),
+            );
+        }
+    }
+}
+
+fn fold_metrics(delta: &mut Map<String, Value>, metrics: &Map<String, Value>) {
+    let usage = delta
+        .entry("usage")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(usage) = usage else {
+        return;
+    };
+    for (metric, field) in METRICS_TO_USAGE {
+        if let Some(n) = metrics.get(*metric).filter(|n| n.is_u64()) {
+            usage.entry(*field).or_insert_with(|| n.clone());
+        }
+    }
+}
+
+/// `event: <name>\ndata: <json>\n\n` for each event.
+pub fn encode(events: &[StreamEvent]) -> Bytes {
+    let mut out = Vec::with_capacity(256 * events.len());
+    for e in events {
+        out.extend_from_slice(&sse::event(&e.name, &e.data));
+    }
+    Bytes::from(out)
+}
+
+/// The in-stream error: `event: error` with Anthropic's error body.
+pub fn encode_error(err: &GatewayError) -> Bytes {
+    sse::event("error", &err.anthropic_body())
+}
+
+/// Reads `body` and yields Anthropic SSE bytes, one item per frame that yields events.
+///
+/// It waits for the first frame that yields something: if the stream opens with an exception,
+/// or fails before any event, the caller gets `Err` and answers a real HTTP error.
+pub async fn anthropic_sse(mut body: ByteStream) -> Result<SseStream, GatewayError> {
+    let mut decoder = FrameDecoder::new();
+    let mut state = InvokeStreamState::new();
+    let first = loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => {
+                let events = process_frame(&frame, &mut state)?;
+                if events.is_empty() {
+                    continue;
+                }
+                break events;
+            }
+            Ok(None) => {}
+            Err(err) => return Err(corrupt(&err)),
+        }
+        match body.next().await {
+            Some(Ok(bytes)) => decoder.push(&bytes),
+            Some(Err(err)) => return Err(interrupted(&err)),
+            None if decoder.has_partial() => {
+                return Err(interrupted("the body ended in the middle of a frame"))
+            }
+            None => return Err(interrupted("the body ended before any event")),
+        }
+    };
+    let driver = Driver {
+        body,
+        decoder,
+        state,
+        queued: VecDeque::from([encode(&first)]),
+        done: false,
+    };
+    Ok(Box::pin(futures_util::stream::unfold(
+        driver,
+        |mut d| async move {
+            let bytes = d.next_bytes().await?;
+            Some((bytes, d))
+        },
+    )))
+}
+
+/// The stream loop's state: I/O only; the mapping is `process_frame`.
+struct Driver {
+    body: ByteStream,
+    decoder: FrameDecoder,
+    state: InvokeStreamState,
+    queued: VecDeque<Bytes>,
+    done: bool,
+}
+
+impl Driver {
+    async fn next_bytes(&mut self) -> Option<Bytes> {
+        if let Some(bytes) = self.queued.pop_front() {
+            return Some(bytes);
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => match process_frame(&frame, &mut self.state) {
+                    Ok(events) if events.is_empty() => continue,
+                    Ok(events) => return Some(encode(&events)),
+                    Err(err) => return Some(self.fail(&err)),
+                },
+                Ok(None) => {}
+                Err(err) => return Some(self.fail(&corrupt(&err))),
+            }
+            match self.body.next().await {
+                Some(Ok(bytes)) => self.decoder.push(&bytes),
+                Some(Err(err)) => return Some(self.fail(&interrupted(&err))),
+                None if self.decoder.has_partial() => {
+                    return Some(self.fail(&interrupted("the body ended in the middle of a frame")))
+                }
+                None if !self.state.finished() => {
+                    return Some(self.fail(&interrupted("the body ended before message_stop")))
+                }
+                None => {
+                    self.done = true;
+                    let trailing = finish(&mut self.state);
+                    if trailing.is_empty() {
+                        return None;
+                    }
+                    return Some(encode(&trailing));
+                }
+            }
+        }
+    }
+
+    /// Whatever is held, then `event: error`; nothing is read after it.
+    fn fail(&mut self, err: &GatewayError) -> Bytes {
+        self.done = true;
+        let mut out = encode(&finish(&mut self.state)).to_vec();
+        out.extend_from_slice(&encode_error(err));
+        Bytes::from(out)
+    }
+}
+
+/// A `:message-type: error` frame: `:error-code` / `:error-message` headers.
+fn error_frame(frame: &Frame) -> GatewayError {
+    let code = frame.error_code.as_deref().unwrap_or("UnknownError");
+    let status = status_for_type(code).unwrap_or(500);
+    let message = frame
+        .error_message
+        .as_deref()
+        .unwrap_or("Bedrock stream failed");
+    GatewayError::new(
+        status,
+        ErrorKind::from_status(status),
+        format!("Bedrock {code}: {message}"),
+    )
+    .with_code(code)
+}
+
+fn malformed(message: String) -> GatewayError {
+    GatewayError::new(502, ErrorKind::Upstream, message).with_code("invalid_upstream_event")
+}
+
+fn corrupt(err: &impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(
+        502,
+        ErrorKind::Upstream,
+        format!("Bedrock stream is corrupt: {err}"),
+    )
+    .with_code("upstream_stream_corrupt")
+}
+
+fn interrupted(err: &(impl std::fmt::Display + ?Sized)) -> GatewayError {
+    GatewayError::new(
+        502,
+        ErrorKind::Upstream,
+        format!("Bedrock stream was interrupted: {err}"),
+    )
+    .with_code("upstream_stream_interrupted")
+}

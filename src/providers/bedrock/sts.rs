@@ -1,0 +1,210 @@
+//! STS AssumeRole: the form request, the XML answer (parsed with `roxmltree`, not patterns), and an
+//! isolate-wide cache that refreshes temporary credentials a few minutes before they expire, with
+//! one refresh shared by all requests that arrive meanwhile.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use futures_util::lock::Mutex;
+
+use crate::error::{ErrorKind, GatewayError, Result};
+use crate::platform::{Platform, UpstreamRequest};
+use crate::providers::bedrock::endpoint::BaseUrl;
+use crate::providers::bedrock::signing::{sign_request, AwsCredentials};
+
+/// Refresh this long before `Expiration`.
+pub const REFRESH_MARGIN_MS: u64 = 5 * 60 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+    pub duration_seconds: Option<u32>,
+}
+
+fn form_escape(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The unsigned AssumeRole call to `endpoint`.
+pub fn request(endpoint: &BaseUrl, role: &AssumeRole) -> UpstreamRequest {
+    let mut body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName={}",
+        form_escape(&role.role_arn),
+        form_escape(&role.session_name)
+    );
+    if let Some(id) = &role.external_id {
+        body.push_str(&format!("&ExternalId={}", form_escape(id)));
+    }
+    if let Some(d) = role.duration_seconds {
+        body.push_str(&format!("&DurationSeconds={d}"));
+    }
+    UpstreamRequest {
+        method: "POST",
+        url: format!("{}/", endpoint.as_str()),
+        headers: vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded; charset=utf-8".into(),
+        )],
+        body: Bytes::from(body),
+    }
+}
+
+fn child_text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
+    node.children()
+        .find(|c| c.tag_name().name() == name)
+        .and_then(|c| c.text())
+        .map(str::trim)
+}
+
+/// `AssumeRoleResponse/AssumeRoleResult/Credentials` → credentials and expiry (ms since epoch).
+pub fn parse_response(xml: &str) -> Result<(AwsCredentials, u64)> {
+    let bad = || GatewayError::bad_gateway("STS answered AssumeRole with an unreadable document");
+    let doc = roxmltree::Document::parse(xml).map_err(|_| bad())?;
+    let creds = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "Credentials")
+        .ok_or_else(bad)?;
+    let field = |name| child_text(creds, name).map(str::to_owned).ok_or_else(bad);
+    let expiration = field("Expiration")?;
+    let expires = aws_smithy_types::DateTime::from_str(
+        &expiration,
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .ok()
+    .and_then(|d| d.to_millis().ok())
+    .and_then(|ms| u64::try_from(ms).ok())
+    .ok_or_else(bad)?;
+    Ok((
+        AwsCredentials {
+            access_key_id: field("AccessKeyId")?,
+            secret_access_key: field("SecretAccessKey")?,
+            session_token: Some(field("SessionToken")?),
+        },
+        expires,
+    ))
+}
+
+/// An STS error document → a 4xx naming STS's code and message (never credentials).
+pub fn parse_error(status: u16, xml: &str) -> GatewayError {
+    let doc = roxmltree::Document::parse(xml).ok();
+    let error = doc
+        .as_ref()
+        .and_then(|d| d.descendants().find(|n| n.tag_name().name() == "Error"));
+    let code = error.and_then(|e| child_text(e, "Code")).unwrap_or("STSError");
+    let message = error
+        .and_then(|e| child_text(e, "Message"))
+        .unwrap_or("AssumeRole failed");
+    // Whatever STS says, the caller cannot fix it by retrying as is: authorization failures are
+    // 403, STS throttling stays 429, STS outages 502.
+    let status = match status {
+        429 => 429,
+        s if s >= 500 => 502,
+        _ => 403,
+    };
+    GatewayError::new(status, ErrorKind::from_status(status), format!("STS AssumeRole failed ({code}): {message}"))
+        .with_code(code)
+}
+
+#[derive(Clone)]
+struct Cached {
+    creds: AwsCredentials,
+    expires_ms: u64,
+}
+
+/// Temporary credentials per (base key, role, external id, region, endpoint), for the isolate.
+#[derive(Default)]
+pub struct CredentialCache {
+    slots: RefCell<HashMap<String, Rc<Mutex<Option<Cached>>>>>,
+}
+
+impl CredentialCache {
+    fn slot(&self, key: &str) -> Rc<Mutex<Option<Cached>>> {
+        self.slots
+            .borrow_mut()
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+/// Credentials for `role`, from the cache or one AssumeRole call signed with `base`.
+pub async fn assumed_credentials<P: Platform>(
+    platform: &P,
+    cache: &CredentialCache,
+    base: &AwsCredentials,
+    region: &str,
+    endpoint: &BaseUrl,
+    role: &AssumeRole,
+) -> Result<AwsCredentials> {
+    let key = format!(
+        "{}|{}|{}|{}|{}",
+        base.access_key_id,
+        role.role_arn,
+        role.external_id.as_deref().unwrap_or(""),
+        region,
+        endpoint.as_str()
+    );
+    let slot = cache.slot(&key);
+    // Requests that arrive during a refresh wait here and then find fresh credentials.
+    let mut guard = slot.lock().await;
+    if let Some(c) = guard.as_ref() {
+        if platform.now_millis() + REFRESH_MARGIN_MS < c.expires_ms {
+            return Ok(c.creds.clone());
+        }
+    }
+    let mut req = request(endpoint, role);
+    sign_request(&mut req, base, region, "sts", platform.now_millis())?;
+    let resp = platform
+        .fetch(req)
+        .await
+        .map_err(|e| GatewayError::bad_gateway(format!("could not reach STS at {}: {e}", endpoint.authority())))?;
+    let status = resp.status;
+    let body = resp
+        .collect()
+        .await
+        .map_err(|e| GatewayError::bad_gateway(format!("the connection to STS failed: {e}")))?;
+    let text = String::from_utf8_lossy(&body);
+    if !(200..300).contains(&status) {
+        return Err(parse_error(status, &text));
+    }
+    let (creds, expires_ms) = parse_response(&text)?;
+    platform.log(&serde_json::json!({"event": "sts_assume_role", "role_arn": role.role_arn, "expires_ms": expires_ms}).to_string());
+    *guard = Some(Cached { creds: creds.clone(), expires_ms });
+    Ok(creds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_credentials_and_errors() {
+        let xml = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>
+            <AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>sek</SecretAccessKey><SessionToken>tok</SessionToken>
+            <Expiration>2026-01-01T01:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"#;
+        let (c, exp) = parse_response(xml).unwrap();
+        assert_eq!((c.access_key_id.as_str(), c.session_token.as_deref()), ("ASIAX", Some("tok")));
+        assert_eq!(exp, 1_767_229_200_000);
+        let err = parse_error(403, "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized</Message></Error></ErrorResponse>");
+        assert_eq!((err.status, err.code.as_deref()), (403, Some("AccessDenied")));
+        assert!(err.message.contains("not authorized"));
+        assert!(parse_response("<nope").is_err());
+    }
+
+    #[test]
+    fn form_body() {
+        let r = request(
+            &BaseUrl::sts("us-east-1").unwrap(),
+            &AssumeRole { role_arn: "arn:aws:iam::1:role/r".into(), external_id: Some("x y".into()), session_name: "edgeport".into(), duration_seconds: Some(900) },
+        );
+        assert_eq!(r.url, "https://sts.us-east-1.amazonaws.com/");
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr&RoleSessionName=edgeport&ExternalId=x%20y&DurationSeconds=900"
+        );
+    }
+}
