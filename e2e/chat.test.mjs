@@ -383,7 +383,7 @@ test("x-portkey-trace-id is echoed", async () => {
 });
 
 test("the portkey-ai SDK: one chat completion with a @slug provider", async () => {
-  const portkey = new Portkey({ apiKey: "dummy", baseURL: gw.url + "/v1", provider: "@demo", maxRetries: 0 });
+  const portkey = new Portkey({ apiKey: gw.gatewayKey, baseURL: gw.url + "/v1", provider: "@demo", maxRetries: 0 });
   const out = await portkey.chat.completions.create({ model: CLAUDE, messages: USER });
   gw.record(out);
   assert.equal(out.choices[0].message.content, HELLO);

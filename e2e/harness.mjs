@@ -7,8 +7,12 @@ import { Miniflare } from "miniflare";
 import OpenAI from "openai";
 import { startStandin } from "../standin/server.mjs";
 import { TEST_CREDENTIALS } from "../standin/credentials.mjs";
+import { gatewayKeyRecord, newCatalogKey, providerRecord } from "../scripts/catalog-lib.mjs";
 
 export { TEST_CREDENTIALS };
+
+/** The gateway key every suite seeds (granted every provider) and sends by default. */
+export const TEST_GATEWAY_KEY = "ek_e2e_all_providers_4f1c2b9a7e3d5c8b1a0f";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BUILD = path.join(ROOT, "build");
@@ -24,18 +28,19 @@ export const SECRETS = [
 
 export const WRONG_SECRET = "wrong/secret/key/DOES+NOT+MATCH0000000";
 
-/** A catalog record (schema 1) for the stand-in's long-term key. */
+/**
+ * A provider (the plain form seedProvider seals) for the stand-in's long-term key. `extra` may set
+ * region, auth, customHost, stsEndpoint, defaultParams.
+ */
 export function standinRecord(standinUrl, extra = {}) {
   return {
-    schema: 1,
-    provider: "bedrock",
-    aws_region: "us-east-1",
+    region: "us-east-1",
     auth: {
       type: "access_key",
       access_key_id: TEST_CREDENTIALS.longTerm.accessKeyId,
       secret_access_key: TEST_CREDENTIALS.longTerm.secretAccessKey,
     },
-    custom_host: standinUrl,
+    customHost: standinUrl,
     ...extra,
   };
 }
@@ -51,6 +56,7 @@ export async function startGateway(opts = {}) {
   }
   const standin = await startStandin({ port: 0 });
   const standinHost = new URL(standin.url).host; // 127.0.0.1:PORT
+  const catalogKey = newCatalogKey();
   const logs = [];
   const bodies = []; // every response body a test saw (for the secret scan)
   let mf;
@@ -64,7 +70,7 @@ export async function startGateway(opts = {}) {
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
       compatibilityDate: "2026-04-01",
       kvNamespaces: ["CATALOG"],
-      bindings: { TRUSTED_CUSTOM_HOSTS: standinHost, ...(opts.vars ?? {}) },
+      bindings: { TRUSTED_CUSTOM_HOSTS: standinHost, CATALOG_KEY: catalogKey, ...(opts.vars ?? {}) },
       handleStructuredLogs: ({ level, message }) => {
         logs.push(`${level}: ${message}`);
       },
@@ -72,8 +78,14 @@ export async function startGateway(opts = {}) {
     });
     const url = (await mf.ready).toString().replace(/\/$/, "");
     const kv = await mf.getKVNamespace("CATALOG");
+    // A string is stored as is (tampering tests); an object is sealed with this gateway's key.
     const seedProvider = async (slug, record = standinRecord(standin.url)) =>
-      kv.put(`provider:${slug}`, typeof record === "string" ? record : JSON.stringify(record));
+      kv.put(`provider:${slug}`, typeof record === "string" ? record : JSON.stringify(providerRecord(catalogKey, slug, record)));
+    const seedKey = async (key, grant) => {
+      const { kvKey, record } = gatewayKeyRecord(key, grant);
+      await kv.put(kvKey, JSON.stringify(record));
+    };
+    await seedKey(TEST_GATEWAY_KEY, { name: "e2e-all", providers: ["*"] });
     for (const [slug, rec] of Object.entries(opts.slugs ?? {})) {
       await seedProvider(slug, rec === true ? undefined : rec);
     }
@@ -86,6 +98,9 @@ export async function startGateway(opts = {}) {
       bodies,
       mf,
       seedProvider,
+      seedKey,
+      catalogKey,
+      gatewayKey: TEST_GATEWAY_KEY,
       /** Keep a response body for the final secret scan. */
       record(body) {
         bodies.push(typeof body === "string" ? body : JSON.stringify(body));
@@ -106,13 +121,14 @@ export async function startGateway(opts = {}) {
 }
 
 /** The OpenAI SDK pointed at the gateway. */
-export function openaiClient(gw, headers = {}) {
-  return new OpenAI({ apiKey: "dummy", baseURL: gw.url + "/v1", defaultHeaders: headers, maxRetries: 0, timeout: 20_000 });
+export function openaiClient(gw, headers = {}, apiKey = gw.gatewayKey) {
+  return new OpenAI({ apiKey, baseURL: gw.url + "/v1", defaultHeaders: headers, maxRetries: 0, timeout: 20_000 });
 }
 
 /** x-portkey-* headers for the stand-in's long-term key (no session token). */
 export function longTermHeaders(gw, extra = {}) {
   return {
+    "x-portkey-api-key": gw.gatewayKey,
     "x-portkey-provider": "bedrock",
     "x-portkey-aws-access-key-id": TEST_CREDENTIALS.longTerm.accessKeyId,
     "x-portkey-aws-secret-access-key": TEST_CREDENTIALS.longTerm.secretAccessKey,
@@ -125,6 +141,7 @@ export function longTermHeaders(gw, extra = {}) {
 /** x-portkey-* headers for the stand-in's temporary key (session token required). */
 export function temporaryHeaders(gw, extra = {}) {
   return {
+    "x-portkey-api-key": gw.gatewayKey,
     "x-portkey-provider": "bedrock",
     "x-portkey-aws-access-key-id": TEST_CREDENTIALS.temporary.accessKeyId,
     "x-portkey-aws-secret-access-key": TEST_CREDENTIALS.temporary.secretAccessKey,
@@ -139,7 +156,10 @@ export function temporaryHeaders(gw, extra = {}) {
 export async function rawChat(gw, body, headers = {}, init = {}) {
   const res = await fetch(gw.url + "/v1/chat/completions", {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    // The suite's gateway key unless the test sets (or removes, with null) x-portkey-api-key.
+    headers: Object.fromEntries(
+      Object.entries({ "content-type": "application/json", "x-portkey-api-key": gw.gatewayKey, ...headers }).filter(([, v]) => v != null),
+    ),
     body: typeof body === "string" ? body : JSON.stringify(body),
     ...init,
   });

@@ -10,7 +10,6 @@ mod streams;
 use base64::Engine;
 use bytes::Bytes;
 use common::*;
-use edgeport::gateway::Settings;
 use edgeport::providers::bedrock::invoke_stream::InvokeStreamState;
 use edgeport::providers::bedrock::invoke_stream::{anthropic_sse, encode, finish, process_frame};
 use edgeport::stream::eventstream::FrameDecoder;
@@ -18,13 +17,6 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 const CLAUDE: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
-
-fn settings() -> Settings {
-    Settings {
-        header_credentials_need_key: false,
-        ..Settings::default()
-    }
-}
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -501,6 +493,37 @@ fn encode_is_event_then_data() {
         &encode(&out)[..],
         b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
     );
+}
+
+#[test]
+fn unchanged_events_pass_byte_for_byte_and_line_breaks_are_rewritten() {
+    // Bedrock's own key order ("type" first) stays as sent.
+    let raw =
+        br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#;
+    let pretty = b"{\"type\": \"ping\",\n \"x\": 1}";
+    let mut body = Vec::new();
+    for inner in [&raw[..], &pretty[..]] {
+        body.extend(streams::event("chunk", json!({"bytes": b64(inner)})));
+    }
+    let mut decoder = FrameDecoder::new();
+    decoder.push(&body);
+    let mut state = InvokeStreamState::new();
+    let mut out = Vec::new();
+    while let Some(frame) = decoder.next_frame().unwrap() {
+        out.extend(process_frame(&frame, &mut state).unwrap());
+    }
+    assert_eq!(
+        String::from_utf8(encode(&out).to_vec()).unwrap(),
+        format!(
+            "event: content_block_delta\ndata: {}\n\nevent: ping\ndata: {{\"type\":\"ping\",\"x\":1}}\n\n",
+            String::from_utf8_lossy(raw)
+        )
+    );
+    // A type that could break the SSE framing is refused, not written.
+    let mut decoder = FrameDecoder::new();
+    decoder.push(&chunk(&json!({"type": "ping\nevent: x"})));
+    let err = process_frame(&decoder.next_frame().unwrap().unwrap(), &mut state).unwrap_err();
+    assert_eq!(err.status, 502);
 }
 
 // ---------------------------------------------------------------- count_tokens

@@ -238,10 +238,19 @@ fn catalog_slug_in_header_and_in_model() {
     world.put_record("prod", demo_record(None));
     for (headers, model) in [
         (
-            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod")],
+            vec![
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "@prod"),
+            ],
             "anthropic.claude-v2:1",
         ),
-        (vec![("authorization", "Bearer ek_test_all_providers_0123456789abcdef")], "@prod/anthropic.claude-v2:1"),
+        (
+            vec![(
+                "authorization",
+                "Bearer ek_test_all_providers_0123456789abcdef",
+            )],
+            "@prod/anthropic.claude-v2:1",
+        ),
     ] {
         world.answer(Canned::json(
             200,
@@ -333,7 +342,8 @@ fn custom_host_rules() {
         request(
             "/v1/chat/completions",
             &[
-                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "@prod"),
                 ("x-portkey-custom-host", "https://evil.example.com"),
             ],
             &chat("m"),
@@ -345,9 +355,10 @@ fn custom_host_rules() {
 
     // ... unless the host is on TRUSTED_CUSTOM_HOSTS.
     let mut trusted = settings();
-    trusted.trusted_custom_hosts =
-        Settings::with_trusted_hosts("vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com, 127.0.0.1:8788")
-            .trusted_custom_hosts;
+    trusted.trusted_custom_hosts = Settings::with_trusted_hosts(
+        "vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com, 127.0.0.1:8788",
+    )
+    .trusted_custom_hosts;
     world.answer(Canned::json(
         200,
         &fixture_body("pydantic-ai/test_bedrock_model", 0),
@@ -358,7 +369,8 @@ fn custom_host_rules() {
         request(
             "/v1/chat/completions",
             &[
-                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "@prod"),
                 (
                     "x-portkey-custom-host",
                     "https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com",
@@ -379,7 +391,10 @@ fn custom_host_rules() {
         &settings(),
         request(
             "/v1/chat/completions",
-            &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@gov")],
+            &[
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "@gov"),
+            ],
             &chat("m"),
         ),
     );
@@ -496,26 +511,36 @@ fn bad_input_gets_clear_errors() {
             "x-portkey-provider",
         ),
         (
-            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "openai")],
+            vec![
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "openai"),
+            ],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,
             "not supported",
         ),
         (
-            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@missing")],
+            vec![
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "@missing"),
+            ],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,
             "no provider `@missing`",
         ),
         (
-            vec![("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "bedrock")],
+            vec![
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "bedrock"),
+            ],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,
             "x-portkey-aws-access-key-id",
         ),
         (
             vec![
-                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "bedrock"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "bedrock"),
                 ("x-portkey-aws-access-key-id", "A"),
                 ("x-portkey-aws-secret-access-key", "S"),
                 ("x-portkey-aws-region", "evil.com/"),
@@ -590,7 +615,8 @@ fn secrets_never_reach_answers_or_logs() {
         request(
             "/v1/chat/completions",
             &[
-                ("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", TEST_GATEWAY_KEY),
+                ("x-portkey-provider", "@prod"),
                 ("x-portkey-custom-host", "https://evil.example.com"),
             ],
             &chat("m"),
@@ -610,4 +636,3 @@ fn secrets_never_reach_answers_or_logs() {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
 }
-

@@ -36,11 +36,15 @@ pub struct GatewayKeyRecord {
 
 impl GatewayKeyRecord {
     pub fn allows_provider(&self, slug: &str) -> bool {
-        self.providers.iter().any(|p| p == "*" || p.trim_start_matches('@') == slug)
+        self.providers
+            .iter()
+            .any(|p| p == "*" || p.trim_start_matches('@') == slug)
     }
 
     pub fn allows_model(&self, model: &str) -> bool {
-        self.models.as_ref().is_none_or(|m| m.iter().any(|x| x == model))
+        self.models
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == model))
     }
 }
 
@@ -56,13 +60,17 @@ pub enum KeySource {
 /// decides the status), so that "unknown" and "disabled" read the same to the outside: 401.
 pub async fn lookup<K: Kv>(kv: &K, key: &str) -> Result<Option<GatewayKeyRecord>> {
     let hash = key_hash(key);
-    let raw = kv
-        .get(&gateway_key_kv_key(&hash))
-        .await
-        .map_err(|_| GatewayError::new(503, crate::error::ErrorKind::Overloaded, "the key store is unavailable; retry shortly"))?;
+    let raw = kv.get(&gateway_key_kv_key(&hash)).await.map_err(|_| {
+        GatewayError::new(
+            503,
+            crate::error::ErrorKind::Overloaded,
+            "the key store is unavailable; retry shortly",
+        )
+    })?;
     let Some(raw) = raw else { return Ok(None) };
-    let record: GatewayKeyRecord = serde_json::from_str(&raw)
-        .map_err(|_| GatewayError::internal("a gateway key record is unreadable; ask the operator to rewrite it"))?;
+    let record: GatewayKeyRecord = serde_json::from_str(&raw).map_err(|_| {
+        GatewayError::internal("a gateway key record is unreadable; ask the operator to rewrite it")
+    })?;
     // The KV lookup already matched the hash; compare again in constant time so a record
     // stored under the wrong name can never admit a different key.
     if !bool::from(record.hash.as_bytes().ct_eq(hash.as_bytes())) {
@@ -77,12 +85,22 @@ mod tests {
 
     #[test]
     fn hash_is_sha256_hex() {
-        assert_eq!(key_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            key_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn grants() {
-        let r = GatewayKeyRecord { schema: 1, hash: String::new(), name: "t".into(), providers: vec!["prod".into()], models: Some(vec!["m1".into()]), enabled: true };
+        let r = GatewayKeyRecord {
+            schema: 1,
+            hash: String::new(),
+            name: "t".into(),
+            providers: vec!["prod".into()],
+            models: Some(vec!["m1".into()]),
+            enabled: true,
+        };
         assert!(r.allows_provider("prod") && !r.allows_provider("dev"));
         assert!(r.allows_model("m1") && !r.allows_model("m2"));
     }

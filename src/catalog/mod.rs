@@ -69,7 +69,9 @@ pub enum ProviderAuth {
 impl std::fmt::Debug for ProviderAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProviderAuth::AccessKey { access_key_id, .. } => write!(f, "AccessKey({access_key_id}, <redacted>)"),
+            ProviderAuth::AccessKey { access_key_id, .. } => {
+                write!(f, "AccessKey({access_key_id}, <redacted>)")
+            }
             ProviderAuth::AssumedRole { role_arn, .. } => write!(f, "AssumedRole({role_arn})"),
             ProviderAuth::ApiKey { .. } => f.write_str("ApiKey(<redacted>)"),
         }
@@ -99,7 +101,8 @@ pub struct ProviderRecord {
 
 /// Seals `auth` for `slug` (used by tests; operators use scripts/catalog.mjs, same format).
 pub fn seal_auth(key: &SealingKey, slug: &str, auth: &ProviderAuth) -> Result<String> {
-    let json = serde_json::to_vec(auth).map_err(|_| GatewayError::internal("could not encode auth"))?;
+    let json =
+        serde_json::to_vec(auth).map_err(|_| GatewayError::internal("could not encode auth"))?;
     key.seal(&provider_key(slug), &json)
         .map_err(|e| GatewayError::internal(e.to_string()))
 }
@@ -148,20 +151,26 @@ pub async fn load_provider<K: Kv>(
     let stored: StoredProvider =
         serde_json::from_str(&raw).map_err(|_| unreadable(slug, "not a provider record"))?;
     if stored.schema != RECORD_SCHEMA {
-        return Err(unreadable(slug, &format!("schema {} is not {RECORD_SCHEMA}", stored.schema)));
+        return Err(unreadable(
+            slug,
+            &format!("schema {} is not {RECORD_SCHEMA}", stored.schema),
+        ));
     }
     if stored.provider != "bedrock" {
         return Err(GatewayError::invalid_param(
             "x-portkey-provider",
-            format!("provider `@{slug}` is a `{}` provider; edgeport serves bedrock", stored.provider),
+            format!(
+                "provider `@{slug}` is a `{}` provider; edgeport serves bedrock",
+                stored.provider
+            ),
         ));
     }
     let key = key.ok_or_else(|| unreadable(slug, "the CATALOG_KEY secret is not set"))?;
     let plain = key
         .open(&provider_key(slug), &stored.auth)
         .map_err(|e| unreadable(slug, &e.to_string()))?;
-    let auth: ProviderAuth =
-        serde_json::from_slice(&plain).map_err(|_| unreadable(slug, "sealed auth has an unknown shape"))?;
+    let auth: ProviderAuth = serde_json::from_slice(&plain)
+        .map_err(|_| unreadable(slug, "sealed auth has an unknown shape"))?;
     Ok(ProviderRecord {
         slug: slug.to_owned(),
         aws_region: stored.aws_region,

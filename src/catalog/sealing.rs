@@ -50,7 +50,13 @@ impl SealingKey {
         getrandom::fill(&mut nonce).map_err(|_| SealError::Random)?;
         let ct = self
             .0
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SealError::Open)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -65,7 +71,13 @@ impl SealingKey {
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         self.0
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SealError::Open)
     }
 }
@@ -81,7 +93,11 @@ mod tests {
         let k = SealingKey::from_base64(KEY).unwrap();
         let sealed = k.seal("provider:prod", b"secret").unwrap();
         assert!(sealed.starts_with("v1."));
-        assert_ne!(sealed, k.seal("provider:prod", b"secret").unwrap(), "fresh nonce each time");
+        assert_ne!(
+            sealed,
+            k.seal("provider:prod", b"secret").unwrap(),
+            "fresh nonce each time"
+        );
         assert_eq!(k.open("provider:prod", &sealed).unwrap(), b"secret");
         assert_eq!(k.open("provider:other", &sealed), Err(SealError::Open));
         let other = SealingKey::from_base64(&B64.encode([9u8; 32])).unwrap();
@@ -89,8 +105,14 @@ mod tests {
         let mut raw = B64.decode(&sealed[3..]).unwrap();
         let last = raw.len() - 1;
         raw[last] ^= 1;
-        assert_eq!(k.open("provider:prod", &format!("v1.{}", B64.encode(raw))), Err(SealError::Open));
+        assert_eq!(
+            k.open("provider:prod", &format!("v1.{}", B64.encode(raw))),
+            Err(SealError::Open)
+        );
         assert_eq!(k.open("provider:prod", "plain"), Err(SealError::Format));
-        assert_eq!(SealingKey::from_base64("c2hvcnQ=").map(|_| ()), Err(SealError::BadKey));
+        assert_eq!(
+            SealingKey::from_base64("c2hvcnQ=").map(|_| ()),
+            Err(SealError::BadKey)
+        );
     }
 }

@@ -89,11 +89,15 @@ async fn run<P: Platform>(
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
     let mut body = parse_body(&req.body)?;
-    let model = body.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let target = target::resolve(platform, settings, &req.headers, &model).await?;
     apply_defaults(&mut body, target.default_params.as_ref());
-    let chat: ChatCompletionRequest =
-        serde_json::from_value(body).map_err(|e| GatewayError::from_json_error("the request body", &e))?;
+    let chat: ChatCompletionRequest = serde_json::from_value(body)
+        .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());
     outcome.model = Some(target.model_id.clone());
     let stream = chat.stream.unwrap_or(false);
@@ -168,9 +172,12 @@ pub async fn send<P: Platform>(
         ],
         body,
     };
-    target
-        .auth
-        .apply(&mut upstream, &target.region, "bedrock", platform.now_millis())?;
+    target.auth.apply(
+        &mut upstream,
+        &target.region,
+        "bedrock",
+        platform.now_millis(),
+    )?;
     let resp = platform.fetch(upstream).await.map_err(|e| {
         GatewayError::bad_gateway(format!(
             "could not reach Bedrock at {}: {e}",

@@ -138,18 +138,30 @@ impl Settings {
             .split(',')
             .map(|h| {
                 let h = h.trim().to_ascii_lowercase();
-                let h = h.split_once("://").map_or(h.as_str(), |(_, r)| r).to_owned();
+                let h = h
+                    .split_once("://")
+                    .map_or(h.as_str(), |(_, r)| r)
+                    .to_owned();
                 h.trim_end_matches('/').to_owned()
             })
             .filter(|h| !h.is_empty())
             .collect();
-        let non_empty = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-        let base_credentials = match (non_empty(vars.aws_access_key_id), non_empty(vars.aws_secret_access_key)) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(crate::providers::bedrock::signing::AwsCredentials {
-                access_key_id,
-                secret_access_key,
-                session_token: non_empty(vars.aws_session_token),
-            }),
+        let non_empty = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let base_credentials = match (
+            non_empty(vars.aws_access_key_id),
+            non_empty(vars.aws_secret_access_key),
+        ) {
+            (Some(access_key_id), Some(secret_access_key)) => {
+                Some(crate::providers::bedrock::signing::AwsCredentials {
+                    access_key_id,
+                    secret_access_key,
+                    session_token: non_empty(vars.aws_session_token),
+                })
+            }
             _ => None,
         };
         Settings {
@@ -219,7 +231,8 @@ fn flavor_of(path: &str) -> ApiFlavor {
     }
 }
 
-/// Handles one request. Never panics on input; every failure is an OpenAI-shaped answer.
+/// Handles one request. Never panics on input; every failure is an OpenAI-shaped answer, or an
+/// Anthropic-shaped one under `/v1/messages`.
 pub async fn handle<P: Platform>(
     platform: &P,
     settings: &Settings,

@@ -51,7 +51,11 @@ pub async fn authenticate<P: Platform>(platform: &P, headers: &RequestHeaders) -
         .or_else(|| {
             headers
                 .get("authorization")
-                .and_then(|a| a.trim().strip_prefix("Bearer ").or_else(|| a.trim().strip_prefix("bearer ")))
+                .and_then(|a| {
+                    a.trim()
+                        .strip_prefix("Bearer ")
+                        .or_else(|| a.trim().strip_prefix("bearer "))
+                })
                 .map(|k| (k.trim(), KeySource::Bearer))
         })
         .filter(|(k, _)| !k.is_empty());
@@ -66,12 +70,15 @@ pub async fn authenticate<P: Platform>(platform: &P, headers: &RequestHeaders) -
 }
 
 fn missing_key() -> GatewayError {
-    GatewayError::authentication("a gateway key is required: send it as `x-portkey-api-key` or `Authorization: Bearer`")
-        .with_code("missing_gateway_key")
+    GatewayError::authentication(
+        "a gateway key is required: send it as `x-portkey-api-key` or `Authorization: Bearer`",
+    )
+    .with_code("missing_gateway_key")
 }
 
 fn invalid_key() -> GatewayError {
-    GatewayError::authentication("the gateway key is not valid (unknown or disabled)").with_code("invalid_gateway_key")
+    GatewayError::authentication("the gateway key is not valid (unknown or disabled)")
+        .with_code("invalid_gateway_key")
 }
 
 impl Caller {
@@ -129,7 +136,10 @@ pub async fn resolve<P: Platform>(
 
 fn require_model(model: &str) -> Result<()> {
     if model.trim().is_empty() {
-        return Err(GatewayError::invalid_param("model", "model is required (a Bedrock model id)"));
+        return Err(GatewayError::invalid_param(
+            "model",
+            "model is required (a Bedrock model id)",
+        ));
     }
     Ok(())
 }
@@ -143,7 +153,10 @@ fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> R
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| {
-                GatewayError::invalid_param(name, format!("`{name}` is required with x-portkey-provider: bedrock"))
+                GatewayError::invalid_param(
+                    name,
+                    format!("`{name}` is required with x-portkey-provider: bedrock"),
+                )
             })
     };
     let credentials = AwsCredentials {
@@ -184,21 +197,32 @@ async fn from_catalog<P: Platform>(
     require_model(model)?;
     let key = caller.require()?;
     if !key.allows_provider(slug) {
-        return Err(GatewayError::permission(format!("this gateway key may not use provider `@{slug}`"))
-            .with_code("provider_not_granted"));
+        return Err(GatewayError::permission(format!(
+            "this gateway key may not use provider `@{slug}`"
+        ))
+        .with_code("provider_not_granted"));
     }
     if !key.allows_model(model) {
-        return Err(GatewayError::permission(format!("this gateway key may not use model `{model}`"))
-            .with_param("model")
-            .with_code("model_not_granted"));
+        return Err(GatewayError::permission(format!(
+            "this gateway key may not use model `{model}`"
+        ))
+        .with_param("model")
+        .with_code("model_not_granted"));
     }
     let record = catalog::load_provider(platform.kv(), settings.catalog_key.as_ref(), slug).await?;
     let region = valid_region(&record.aws_region)
-        .map_err(|_| GatewayError::internal(format!("the catalog record for `@{slug}` has an invalid region")))?
+        .map_err(|_| {
+            GatewayError::internal(format!(
+                "the catalog record for `@{slug}` has an invalid region"
+            ))
+        })?
         .to_owned();
     let trusted = |raw: &str, what: &str| {
-        BaseUrl::custom(raw)
-            .map_err(|_| GatewayError::internal(format!("the catalog record for `@{slug}` has an invalid {what}")))
+        BaseUrl::custom(raw).map_err(|_| {
+            GatewayError::internal(format!(
+                "the catalog record for `@{slug}` has an invalid {what}"
+            ))
+        })
     };
     let base = match (headers.get("x-portkey-custom-host"), &record.custom_host) {
         // Catalog credentials are never signed toward a host the caller chose, unless the
@@ -212,7 +236,11 @@ async fn from_catalog<P: Platform>(
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let auth = match &record.auth {
-        ProviderAuth::AccessKey { access_key_id, secret_access_key, session_token: stored } => {
+        ProviderAuth::AccessKey {
+            access_key_id,
+            secret_access_key,
+            session_token: stored,
+        } => {
             UpstreamAuth::Sigv4(AwsCredentials {
                 access_key_id: access_key_id.clone(),
                 secret_access_key: secret_access_key.clone(),
@@ -221,7 +249,12 @@ async fn from_catalog<P: Platform>(
             })
         }
         ProviderAuth::ApiKey { api_key } => UpstreamAuth::Bearer(api_key.clone()),
-        ProviderAuth::AssumedRole { role_arn, external_id, session_name, duration_seconds } => {
+        ProviderAuth::AssumedRole {
+            role_arn,
+            external_id,
+            session_name,
+            duration_seconds,
+        } => {
             let base_creds = settings.base_credentials.as_ref().ok_or_else(|| {
                 GatewayError::internal(format!(
                     "provider `@{slug}` assumes a role, but the Worker has no base credentials (secrets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
@@ -235,10 +268,20 @@ async fn from_catalog<P: Platform>(
             let role = AssumeRole {
                 role_arn: role_arn.clone(),
                 external_id: external_id.clone(),
-                session_name: session_name.clone().unwrap_or_else(|| format!("edgeport-{slug}")),
+                session_name: session_name
+                    .clone()
+                    .unwrap_or_else(|| format!("edgeport-{slug}")),
                 duration_seconds: *duration_seconds,
             };
-            let creds = sts::assumed_credentials(platform, platform.credential_cache(), base_creds, &region, &endpoint, &role).await?;
+            let creds = sts::assumed_credentials(
+                platform,
+                platform.credential_cache(),
+                base_creds,
+                &region,
+                &endpoint,
+                &role,
+            )
+            .await?;
             UpstreamAuth::Sigv4(creds)
         }
     };

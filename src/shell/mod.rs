@@ -13,8 +13,8 @@ use worker::{
 };
 
 use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings, Vars};
-use crate::providers::bedrock::sts::CredentialCache;
 use crate::platform::{ByteStream, Kv, Platform, UpstreamRequest, UpstreamResponse};
+use crate::providers::bedrock::sts::CredentialCache;
 
 /// The catalog's KV binding name (wrangler.toml).
 const CATALOG_BINDING: &str = "CATALOG";

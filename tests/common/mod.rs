@@ -150,10 +150,13 @@ impl FakeWorld {
     /// Stores a provider record; an `auth` object is sealed with TEST_CATALOG_KEY first.
     pub fn put_record(&self, slug: &str, mut record: Value) {
         if record["auth"].is_object() {
-            let key = edgeport::catalog::sealing::SealingKey::from_base64(TEST_CATALOG_KEY).unwrap();
+            let key =
+                edgeport::catalog::sealing::SealingKey::from_base64(TEST_CATALOG_KEY).unwrap();
             let auth: edgeport::catalog::ProviderAuth =
                 serde_json::from_value(record["auth"].clone()).unwrap();
-            record["auth"] = edgeport::catalog::seal_auth(&key, slug, &auth).unwrap().into();
+            record["auth"] = edgeport::catalog::seal_auth(&key, slug, &auth)
+                .unwrap()
+                .into();
         }
         self.kv
             .0

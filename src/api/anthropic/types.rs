@@ -59,5 +59,6 @@ pub struct MessageTokensCount {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamEvent {
     pub name: String,
-    pub data: Value,
+    /// The event's JSON text, on one line.
+    pub data: bytes::Bytes,
 }

@@ -47,11 +47,19 @@ pub struct PayloadPart {
     pub bytes: String,
 }
 
+/// A `message_delta` held back: its text as Bedrock sent it, and its parsed form.
+#[derive(Debug, Clone)]
+struct HeldDelta {
+    raw: Bytes,
+    event: Map<String, Value>,
+    changed: bool,
+}
+
 /// What a stream remembers between frames.
 #[derive(Debug, Default, Clone)]
 pub struct InvokeStreamState {
     /// A `message_delta` waiting for the event after it.
-    held_delta: Option<Map<String, Value>>,
+    held_delta: Option<HeldDelta>,
     stopped: bool,
 }
 
@@ -67,6 +75,9 @@ impl InvokeStreamState {
 }
 
 /// One decoded frame → the events it yields. Exception and error frames become errors.
+///
+/// An event edgeport does not change goes out byte for byte as Bedrock sent it (key order
+/// included); a changed one is written again.
 pub fn process_frame(
     frame: &Frame,
     state: &mut InvokeStreamState,
@@ -91,10 +102,12 @@ pub fn process_frame(
             "Bedrock sent a chunk event that did not parse: {e}"
         ))
     })?;
-    let inner = base64::engine::general_purpose::STANDARD
-        .decode(part.bytes.trim())
-        .map_err(|e| malformed(format!("Bedrock sent a chunk that is not base64: {e}")))?;
-    let mut event: Map<String, Value> = serde_json::from_slice(&inner).map_err(|e| {
+    let raw = Bytes::from(
+        base64::engine::general_purpose::STANDARD
+            .decode(part.bytes.trim())
+            .map_err(|e| malformed(format!("Bedrock sent a chunk that is not base64: {e}")))?,
+    );
+    let mut event: Map<String, Value> = serde_json::from_slice(&raw).map_err(|e| {
         malformed(format!(
             "Bedrock sent a chunk that is not an Anthropic event: {e}"
         ))
@@ -102,28 +115,37 @@ pub fn process_frame(
     let kind = event
         .get("type")
         .and_then(Value::as_str)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         .map(str::to_owned)
-        .ok_or_else(|| malformed("Bedrock sent an Anthropic event without a type".to_owned()))?;
+        .ok_or_else(|| {
+            malformed("Bedrock sent an Anthropic event without a valid type".to_owned())
+        })?;
     let metrics = event.remove(INVOCATION_METRICS);
+    // A line break inside the JSON would end the SSE `data:` line: such text is written again.
+    let mut changed = metrics.is_some() || raw.iter().any(|b| matches!(b, b'\n' | b'\r'));
 
     let mut out = Vec::new();
     match kind.as_str() {
-        "message_start" => ensure_start_usage(&mut event),
+        "message_start" => changed |= ensure_start_usage(&mut event),
         "message_delta" => {
             flush_delta(state, &mut out);
-            state.held_delta = Some(event);
+            state.held_delta = Some(HeldDelta {
+                raw,
+                event,
+                changed,
+            });
             return Ok(out);
         }
         "message_stop" => state.stopped = true,
         _ => {}
     }
-    if let (Some(Value::Object(metrics)), Some(delta)) = (&metrics, state.held_delta.as_mut()) {
-        fold_metrics(delta, metrics);
+    if let (Some(Value::Object(metrics)), Some(held)) = (&metrics, state.held_delta.as_mut()) {
+        held.changed |= fold_metrics(&mut held.event, metrics);
     }
     flush_delta(state, &mut out);
     out.push(StreamEvent {
         name: kind,
-        data: Value::Object(event),
+        data: if changed { to_json(&event) } else { raw },
     });
     Ok(out)
 }
@@ -136,45 +158,66 @@ pub fn finish(state: &mut InvokeStreamState) -> Vec<StreamEvent> {
 }
 
 fn flush_delta(state: &mut InvokeStreamState, out: &mut Vec<StreamEvent>) {
-    if let Some(delta) = state.held_delta.take() {
+    if let Some(held) = state.held_delta.take() {
         out.push(StreamEvent {
             name: "message_delta".into(),
-            data: Value::Object(delta),
+            data: if held.changed {
+                to_json(&held.event)
+            } else {
+                held.raw
+            },
         });
     }
 }
 
+fn to_json(event: &Map<String, Value>) -> Bytes {
+    // A map of JSON values always serializes; the fallback keeps the stream well-formed anyway.
+    Bytes::from(serde_json::to_vec(event).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
 /// `message_start.message.usage` must exist: the SDKs build the final message's usage on it.
-fn ensure_start_usage(event: &mut Map<String, Value>) {
+fn ensure_start_usage(event: &mut Map<String, Value>) -> bool {
     if let Some(Value::Object(message)) = event.get_mut("message") {
         if !message.get("usage").is_some_and(Value::is_object) {
             message.insert(
                 "usage".into(),
                 json!({"input_tokens": 0, "output_tokens": 0}),
             );
+            return true;
         }
     }
+    false
 }
 
-fn fold_metrics(delta: &mut Map<String, Value>, metrics: &Map<String, Value>) {
+/// Fills `usage` fields the delta lacks from the metrics; whether anything changed.
+fn fold_metrics(delta: &mut Map<String, Value>, metrics: &Map<String, Value>) -> bool {
     let usage = delta
         .entry("usage")
         .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(usage) = usage else {
-        return;
+        return false;
     };
+    let mut changed = false;
     for (metric, field) in METRICS_TO_USAGE {
         if let Some(n) = metrics.get(*metric).filter(|n| n.is_u64()) {
-            usage.entry(*field).or_insert_with(|| n.clone());
+            if !usage.contains_key(*field) {
+                usage.insert((*field).to_owned(), n.clone());
+                changed = true;
+            }
         }
     }
+    changed
 }
 
 /// `event: <name>\ndata: <json>\n\n` for each event.
 pub fn encode(events: &[StreamEvent]) -> Bytes {
     let mut out = Vec::with_capacity(256 * events.len());
     for e in events {
-        out.extend_from_slice(&sse::event(&e.name, &e.data));
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(e.name.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(&e.data);
+        out.extend_from_slice(b"\n\n");
     }
     Bytes::from(out)
 }

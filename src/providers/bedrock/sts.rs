@@ -94,7 +94,9 @@ pub fn parse_error(status: u16, xml: &str) -> GatewayError {
     let error = doc
         .as_ref()
         .and_then(|d| d.descendants().find(|n| n.tag_name().name() == "Error"));
-    let code = error.and_then(|e| child_text(e, "Code")).unwrap_or("STSError");
+    let code = error
+        .and_then(|e| child_text(e, "Code"))
+        .unwrap_or("STSError");
     let message = error
         .and_then(|e| child_text(e, "Message"))
         .unwrap_or("AssumeRole failed");
@@ -105,8 +107,12 @@ pub fn parse_error(status: u16, xml: &str) -> GatewayError {
         s if s >= 500 => 502,
         _ => 403,
     };
-    GatewayError::new(status, ErrorKind::from_status(status), format!("STS AssumeRole failed ({code}): {message}"))
-        .with_code(code)
+    GatewayError::new(
+        status,
+        ErrorKind::from_status(status),
+        format!("STS AssumeRole failed ({code}): {message}"),
+    )
+    .with_code(code)
 }
 
 #[derive(Clone)]
@@ -158,10 +164,12 @@ pub async fn assumed_credentials<P: Platform>(
     }
     let mut req = request(endpoint, role);
     sign_request(&mut req, base, region, "sts", platform.now_millis())?;
-    let resp = platform
-        .fetch(req)
-        .await
-        .map_err(|e| GatewayError::bad_gateway(format!("could not reach STS at {}: {e}", endpoint.authority())))?;
+    let resp = platform.fetch(req).await.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "could not reach STS at {}: {e}",
+            endpoint.authority()
+        ))
+    })?;
     let status = resp.status;
     let body = resp
         .collect()
@@ -173,7 +181,10 @@ pub async fn assumed_credentials<P: Platform>(
     }
     let (creds, expires_ms) = parse_response(&text)?;
     platform.log(&serde_json::json!({"event": "sts_assume_role", "role_arn": role.role_arn, "expires_ms": expires_ms}).to_string());
-    *guard = Some(Cached { creds: creds.clone(), expires_ms });
+    *guard = Some(Cached {
+        creds: creds.clone(),
+        expires_ms,
+    });
     Ok(creds)
 }
 
@@ -187,10 +198,16 @@ mod tests {
             <AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>sek</SecretAccessKey><SessionToken>tok</SessionToken>
             <Expiration>2026-01-01T01:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"#;
         let (c, exp) = parse_response(xml).unwrap();
-        assert_eq!((c.access_key_id.as_str(), c.session_token.as_deref()), ("ASIAX", Some("tok")));
+        assert_eq!(
+            (c.access_key_id.as_str(), c.session_token.as_deref()),
+            ("ASIAX", Some("tok"))
+        );
         assert_eq!(exp, 1_767_229_200_000);
         let err = parse_error(403, "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized</Message></Error></ErrorResponse>");
-        assert_eq!((err.status, err.code.as_deref()), (403, Some("AccessDenied")));
+        assert_eq!(
+            (err.status, err.code.as_deref()),
+            (403, Some("AccessDenied"))
+        );
         assert!(err.message.contains("not authorized"));
         assert!(parse_response("<nope").is_err());
     }
@@ -199,7 +216,12 @@ mod tests {
     fn form_body() {
         let r = request(
             &BaseUrl::sts("us-east-1").unwrap(),
-            &AssumeRole { role_arn: "arn:aws:iam::1:role/r".into(), external_id: Some("x y".into()), session_name: "edgeport".into(), duration_seconds: Some(900) },
+            &AssumeRole {
+                role_arn: "arn:aws:iam::1:role/r".into(),
+                external_id: Some("x y".into()),
+                session_name: "edgeport".into(),
+                duration_seconds: Some(900),
+            },
         );
         assert_eq!(r.url, "https://sts.us-east-1.amazonaws.com/");
         assert_eq!(

@@ -1,0 +1,83 @@
+// The catalog's storage formats, for operators' tools and the tests. The Worker reads the same
+// formats in src/catalog/ (Rust): keep the two in step.
+//
+// - provider:<slug>      {"schema":2,"provider":"bedrock","aws_region",...,"auth":"v1.<sealed>"}
+//   `auth` is AES-256-GCM(CATALOG_KEY, random 12-byte nonce, aad = "provider:<slug>") of the auth
+//   JSON, stored as "v1." + base64(nonce ‖ ciphertext ‖ tag).
+// - gateway_key:<sha256> {"schema":1,"hash","name","providers":[...],"models"?:[...],"enabled"}
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+
+export const PROVIDER_SCHEMA = 2;
+export const KEY_SCHEMA = 1;
+
+function keyBytes(catalogKeyB64) {
+  const key = Buffer.from(String(catalogKeyB64 ?? "").trim(), "base64");
+  if (key.length !== 32) throw new Error("CATALOG_KEY must be base64 of 32 random bytes (node scripts/catalog.mjs new-catalog-key)");
+  return key;
+}
+
+export function newCatalogKey() {
+  return randomBytes(32).toString("base64");
+}
+
+export function providerKvKey(slug) {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(slug)) throw new Error(`invalid slug "${slug}": letters, digits, - and _`);
+  return `provider:${slug}`;
+}
+
+export function seal(catalogKeyB64, aad, plaintext) {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", keyBytes(catalogKeyB64), nonce);
+  cipher.setAAD(Buffer.from(aad));
+  const ct = Buffer.concat([cipher.update(Buffer.from(plaintext)), cipher.final()]);
+  return "v1." + Buffer.concat([nonce, ct, cipher.getAuthTag()]).toString("base64");
+}
+
+export function open(catalogKeyB64, aad, sealed) {
+  if (!sealed.startsWith("v1.")) throw new Error("unknown sealed format");
+  const raw = Buffer.from(sealed.slice(3), "base64");
+  const decipher = createDecipheriv("aes-256-gcm", keyBytes(catalogKeyB64), raw.subarray(0, 12));
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(raw.subarray(raw.length - 16));
+  return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString("utf8");
+}
+
+/**
+ * The stored provider record. `auth` is one of
+ *   {type:"access_key", access_key_id, secret_access_key, session_token?}
+ *   {type:"assumed_role", role_arn, external_id?, session_name?, duration_seconds?}
+ *   {type:"api_key", api_key}
+ */
+export function providerRecord(catalogKeyB64, slug, { region, auth, customHost, stsEndpoint, defaultParams }) {
+  if (!region) throw new Error("a region is required");
+  const record = {
+    schema: PROVIDER_SCHEMA,
+    provider: "bedrock",
+    aws_region: region,
+    auth: seal(catalogKeyB64, providerKvKey(slug), JSON.stringify(auth)),
+  };
+  if (customHost) record.custom_host = customHost;
+  if (stsEndpoint) record.sts_endpoint = stsEndpoint;
+  if (defaultParams) record.default_params = defaultParams;
+  return record;
+}
+
+export function openProviderAuth(catalogKeyB64, slug, record) {
+  return JSON.parse(open(catalogKeyB64, providerKvKey(slug), record.auth));
+}
+
+export function hashKey(key) {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/** A new high-entropy gateway key (shown once; only its hash is stored). */
+export function newGatewayKey() {
+  return "ek_" + randomBytes(32).toString("base64url");
+}
+
+export function gatewayKeyRecord(key, { name, providers = [], models, enabled = true }) {
+  const hash = hashKey(key);
+  const record = { schema: KEY_SCHEMA, hash, name, providers, enabled };
+  if (models && models.length) record.models = models;
+  return { kvKey: `gateway_key:${hash}`, record };
+}

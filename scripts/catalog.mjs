@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// Operators' tool for the Model Catalog: providers and gateway keys, written through `wrangler kv`
+// to the local (wrangler dev) or remote (deployed) CATALOG namespace.
+//
+//   node scripts/catalog.mjs <command> [options] [--remote] [--persist-to DIR]
+//
+// Commands:
+//   new-catalog-key                       print a fresh CATALOG_KEY (then: wrangler secret put CATALOG_KEY)
+//   add-provider <slug> --region R AUTH [--custom-host URL] [--sts-endpoint URL] [--default-params JSON]
+//       AUTH: --access-key-id A --secret-access-key S [--session-token T]
+//           | --role-arn ARN [--external-id X] [--session-name N] [--duration-seconds D]
+//           | --api-key K
+//     (adding an existing slug replaces it: that is how credentials are rotated)
+//   list-providers                        slugs, regions, hosts and auth kind (never secrets)
+//   remove-provider <slug>
+//   reseal --old-key B64                  re-encrypt every provider after rotating CATALOG_KEY
+//   add-key <name> --providers a,b|* [--models m1,m2]   prints the new key once
+//   list-keys
+//   disable-key <hash-prefix> | enable-key <hash-prefix> | remove-key <hash-prefix>
+//
+// CATALOG_KEY comes from the environment, or from .dev.vars for the local namespace.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  gatewayKeyRecord, newCatalogKey, newGatewayKey, openProviderAuth, providerKvKey, providerRecord,
+} from "./catalog-lib.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+function parseArgs(argv) {
+  const positional = [];
+  const flags = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) { positional.push(a); continue; }
+    const name = a.slice(2);
+    if (name === "remote" || name === "local") { flags[name] = true; continue; }
+    const value = argv[i + 1];
+    if (value === undefined || value.startsWith("--")) throw new Error(`--${name} needs a value`);
+    flags[name] = value;
+    i++;
+  }
+  return { positional, flags };
+}
+
+function die(message) {
+  console.error(`catalog: ${message}`);
+  process.exit(2);
+}
+
+function catalogKey(flags) {
+  if (process.env.CATALOG_KEY) return process.env.CATALOG_KEY;
+  const devVars = path.join(ROOT, ".dev.vars");
+  if (!flags.remote && existsSync(devVars)) {
+    const m = readFileSync(devVars, "utf8").match(/^CATALOG_KEY\s*=\s*"?([^"\n]+)"?/m);
+    if (m) return m[1];
+  }
+  die("set CATALOG_KEY in the environment (the same value as the Worker secret)");
+}
+
+function wrangler(flags, args, input) {
+  const where = flags.remote ? ["--remote"] : ["--local"];
+  if (flags["persist-to"]) where.push("--persist-to", flags["persist-to"]);
+  const bin = path.join(ROOT, "node_modules", ".bin", "wrangler");
+  return execFileSync(bin, [...args, "--binding", "CATALOG", ...where], {
+    cwd: ROOT,
+    encoding: "utf8",
+    input,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_DISABLE_UPDATE_CHECK: "true" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+}
+
+const kv = {
+  put: (flags, key, value) => wrangler(flags, ["kv", "key", "put", key, value]),
+  get: (flags, key) => wrangler(flags, ["kv", "key", "get", key, "--text"]),
+  del: (flags, key) => wrangler(flags, ["kv", "key", "delete", key]),
+  list: (flags, prefix) => JSON.parse(wrangler(flags, ["kv", "key", "list", "--prefix", prefix])),
+};
+
+function authFrom(flags) {
+  if (flags["access-key-id"] || flags["secret-access-key"]) {
+    if (!flags["access-key-id"] || !flags["secret-access-key"]) die("--access-key-id and --secret-access-key go together");
+    return { type: "access_key", access_key_id: flags["access-key-id"], secret_access_key: flags["secret-access-key"],
+      ...(flags["session-token"] ? { session_token: flags["session-token"] } : {}) };
+  }
+  if (flags["role-arn"]) {
+    return { type: "assumed_role", role_arn: flags["role-arn"],
+      ...(flags["external-id"] ? { external_id: flags["external-id"] } : {}),
+      ...(flags["session-name"] ? { session_name: flags["session-name"] } : {}),
+      ...(flags["duration-seconds"] ? { duration_seconds: Number(flags["duration-seconds"]) } : {}) };
+  }
+  if (flags["api-key"]) return { type: "api_key", api_key: flags["api-key"] };
+  die("give one auth: --access-key-id/--secret-access-key, --role-arn, or --api-key");
+}
+
+function findKey(flags, prefix) {
+  if (!prefix || prefix.length < 8) die("give at least 8 characters of the key's hash (see list-keys)");
+  const matches = kv.list(flags, `gateway_key:${prefix}`);
+  if (matches.length !== 1) die(`${matches.length} keys match ${prefix}`);
+  return matches[0].name;
+}
+
+function main() {
+  const { positional, flags } = parseArgs(process.argv.slice(2));
+  const [command, arg] = positional;
+  switch (command) {
+    case "new-catalog-key":
+      console.log(newCatalogKey());
+      return;
+    case "add-provider": {
+      if (!arg) die("add-provider <slug> ...");
+      const record = providerRecord(catalogKey(flags), arg, {
+        region: flags.region ?? die("--region is required"),
+        auth: authFrom(flags),
+        customHost: flags["custom-host"],
+        stsEndpoint: flags["sts-endpoint"],
+        defaultParams: flags["default-params"] ? JSON.parse(flags["default-params"]) : undefined,
+      });
+      kv.put(flags, providerKvKey(arg), JSON.stringify(record));
+      console.log(`provider @${arg} saved (${record.aws_region}${record.custom_host ? `, ${record.custom_host}` : ""})`);
+      return;
+    }
+    case "list-providers": {
+      const key = catalogKey(flags);
+      for (const { name } of kv.list(flags, "provider:")) {
+        const slug = name.slice("provider:".length);
+        const record = JSON.parse(kv.get(flags, name));
+        let kind;
+        try { kind = openProviderAuth(key, slug, record).type; } catch { kind = "UNREADABLE with this CATALOG_KEY"; }
+        console.log(`@${slug}\t${record.aws_region}\t${kind}\t${record.custom_host ?? "-"}`);
+      }
+      return;
+    }
+    case "remove-provider":
+      kv.del(flags, providerKvKey(arg ?? die("remove-provider <slug>")));
+      console.log(`provider @${arg} removed`);
+      return;
+    case "reseal": {
+      const oldKey = flags["old-key"] ?? die("--old-key is required");
+      const newKey = catalogKey(flags);
+      for (const { name } of kv.list(flags, "provider:")) {
+        const slug = name.slice("provider:".length);
+        const record = JSON.parse(kv.get(flags, name));
+        const auth = openProviderAuth(oldKey, slug, record);
+        const fresh = providerRecord(newKey, slug, { region: record.aws_region, auth, customHost: record.custom_host,
+          stsEndpoint: record.sts_endpoint, defaultParams: record.default_params });
+        kv.put(flags, name, JSON.stringify(fresh));
+        console.log(`@${slug} resealed`);
+      }
+      return;
+    }
+    case "add-key": {
+      if (!arg) die("add-key <name> --providers a,b");
+      const providers = (flags.providers ?? die("--providers is required (slugs, or *)")).split(",").map((s) => s.trim().replace(/^@/, "")).filter(Boolean);
+      const models = flags.models ? flags.models.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
+      const key = newGatewayKey();
+      const { kvKey, record } = gatewayKeyRecord(key, { name: arg, providers, models });
+      kv.put(flags, kvKey, JSON.stringify(record));
+      console.log(`gateway key "${arg}" (hash ${record.hash.slice(0, 12)}...) for ${providers.join(",")}:`);
+      console.log(key);
+      console.log("Shown once: only its hash is stored.");
+      return;
+    }
+    case "list-keys":
+      for (const { name } of kv.list(flags, "gateway_key:")) {
+        const r = JSON.parse(kv.get(flags, name));
+        console.log(`${r.hash.slice(0, 12)}\t${r.name}\t${r.enabled ? "enabled" : "DISABLED"}\t${r.providers.join(",")}\t${r.models?.join(",") ?? "*"}`);
+      }
+      return;
+    case "disable-key":
+    case "enable-key": {
+      const name = findKey(flags, arg);
+      const r = JSON.parse(kv.get(flags, name));
+      r.enabled = command === "enable-key";
+      kv.put(flags, name, JSON.stringify(r));
+      console.log(`${r.name} ${r.enabled ? "enabled" : "disabled"}`);
+      return;
+    }
+    case "remove-key":
+      kv.del(flags, findKey(flags, arg));
+      console.log("key removed");
+      return;
+    default:
+      die("commands: new-catalog-key, add-provider, list-providers, remove-provider, reseal, add-key, list-keys, disable-key, enable-key, remove-key");
+  }
+}
+
+try {
+  main();
+} catch (e) {
+  // wrangler's stderr can echo the command line (which holds the record); print only the message.
+  die(e.stderr ? String(e.stderr).split("\n").find((l) => l.includes("ERROR")) ?? "wrangler failed" : e.message);
+}
