@@ -69,11 +69,17 @@ pub trait Platform {
     /// Assumed-role credentials, shared by every request this isolate serves.
     fn credential_cache(&self) -> &crate::providers::bedrock::sts::CredentialCache;
 
+    /// Inference profile → foundation model answers, shared by every request this isolate serves.
+    fn profile_cache(&self) -> &crate::providers::bedrock::inference_profile::ProfileCache;
+
     /// Sends a request upstream; the answer's body streams.
     fn fetch(
         &self,
         req: UpstreamRequest,
     ) -> Pin<Box<dyn Future<Output = Result<UpstreamResponse, String>> + '_>>;
+
+    /// Waits `ms` milliseconds on this request's own timer.
+    fn sleep(&self, ms: u64) -> Pin<Box<dyn Future<Output = ()> + '_>>;
 
     /// Milliseconds since the Unix epoch (the JS clock in the Worker).
     fn now_millis(&self) -> u64;

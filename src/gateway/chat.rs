@@ -6,12 +6,16 @@ use serde_json::Value;
 use crate::api::openai::ChatCompletionRequest;
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::{self, Target};
-use crate::gateway::{random_id, GatewayRequest, GatewayResponse, Outcome, Settings};
+use crate::gateway::{
+    media, random_id, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
+};
 use crate::platform::{Platform, UpstreamRequest, UpstreamResponse};
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
+use crate::providers::bedrock::inference_profile::{self, ControlPlane};
+use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::{errors, request};
 
 pub async fn handle<P: Platform>(
@@ -96,13 +100,27 @@ async fn run<P: Platform>(
         .to_owned();
     let target = target::resolve(platform, settings, &req.headers, &model).await?;
     apply_defaults(&mut body, target.default_params.as_ref());
-    let chat: ChatCompletionRequest = serde_json::from_value(body)
+    let mut chat: ChatCompletionRequest = serde_json::from_value(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());
     outcome.model = Some(target.model_id.clone());
     let stream = chat.stream.unwrap_or(false);
     outcome.stream = stream;
-    let converse = request::to_converse(&chat)?;
+    // What the mapping needs from the world, fetched first so the mapping stays pure: the model
+    // behind an application inference profile (cached), and https images as bytes.
+    let plane = ControlPlane {
+        region: &target.region,
+        runtime: &target.base,
+        auth: &target.auth,
+    };
+    let model = inference_profile::model_info(platform, &plane, &target.model_id).await;
+    media::inline_remote_images(platform, &mut chat.messages).await?;
+    let ctx = MappingContext {
+        model_id: target.model_id.clone(),
+        model,
+        anthropic_beta_header: anthropic_beta_header(&req.headers),
+    };
+    let converse = request::to_converse(&chat, &ctx)?;
     let body = serde_json::to_vec(&converse)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
     let op = if stream {
@@ -148,6 +166,17 @@ async fn run<P: Platform>(
     let value = serde_json::to_value(&completion)
         .map_err(|_| GatewayError::internal("could not encode the answer"))?;
     Ok(GatewayResponse::json(200, &value))
+}
+
+/// `anthropic-beta` and `x-portkey-anthropic-beta`, joined (comma-separated).
+fn anthropic_beta_header(headers: &RequestHeaders) -> Option<String> {
+    let joined: Vec<&str> = ["anthropic-beta", "x-portkey-anthropic-beta"]
+        .into_iter()
+        .filter_map(|h| headers.get(h))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!joined.is_empty()).then(|| joined.join(","))
 }
 
 /// Signs and sends one call to Bedrock Runtime. Non-2xx answers become errors that keep

@@ -2,6 +2,7 @@
 //! Pure: it talks to the world only through [`Platform`].
 
 pub mod chat;
+pub mod media;
 pub mod messages;
 pub mod target;
 

@@ -14,6 +14,7 @@ use worker::{
 
 use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings, Vars};
 use crate::platform::{ByteStream, Kv, Platform, UpstreamRequest, UpstreamResponse};
+use crate::providers::bedrock::inference_profile::ProfileCache;
 use crate::providers::bedrock::sts::CredentialCache;
 
 /// The catalog's KV binding name (wrangler.toml).
@@ -22,11 +23,14 @@ const CATALOG_BINDING: &str = "CATALOG";
 pub struct WorkerPlatform {
     kv: WorkerKv,
     credentials: Rc<CredentialCache>,
+    profiles: Rc<ProfileCache>,
 }
 
 thread_local! {
     /// One cache per isolate: assumed-role credentials outlive the request that fetched them.
     static CREDENTIALS: Rc<CredentialCache> = Rc::new(CredentialCache::default());
+    /// Inference profile look-ups, likewise.
+    static PROFILES: Rc<ProfileCache> = Rc::new(ProfileCache::default());
 }
 
 pub struct WorkerKv(Option<KvStore>);
@@ -62,11 +66,19 @@ impl Platform for WorkerPlatform {
         &self.credentials
     }
 
+    fn profile_cache(&self) -> &ProfileCache {
+        &self.profiles
+    }
+
     fn fetch(
         &self,
         req: UpstreamRequest,
     ) -> Pin<Box<dyn Future<Output = Result<UpstreamResponse, String>> + '_>> {
         Box::pin(fetch_upstream(req))
+    }
+
+    fn sleep(&self, ms: u64) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))
     }
 
     fn now_millis(&self) -> u64 {
@@ -85,8 +97,11 @@ async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String
     }
     let mut init = RequestInit::new();
     init.with_method(Method::from(req.method.to_owned()))
-        .with_headers(headers)
-        .with_body(Some(js_sys::Uint8Array::from(req.body.as_ref()).into()));
+        .with_headers(headers);
+    // fetch() refuses a body on GET (GetInferenceProfile, image downloads).
+    if !(req.body.is_empty() && matches!(req.method, "GET" | "HEAD")) {
+        init.with_body(Some(js_sys::Uint8Array::from(req.body.as_ref()).into()));
+    }
     let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
     let controller = AbortController::default();
     let signal = controller.signal();
@@ -146,6 +161,7 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
     let platform = WorkerPlatform {
         kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
         credentials: CREDENTIALS.with(Rc::clone),
+        profiles: PROFILES.with(Rc::clone),
     };
     // Vars and secrets read the same way: a missing one is None.
     let read = |name: &str| -> Option<String> {

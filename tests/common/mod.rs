@@ -105,6 +105,7 @@ pub fn settings() -> Settings {
 pub struct FakeWorld {
     pub kv: MemKv,
     pub credentials: edgeport::providers::bedrock::sts::CredentialCache,
+    pub profiles: edgeport::providers::bedrock::inference_profile::ProfileCache,
     pub now: RefCell<u64>,
     pub answers: RefCell<VecDeque<Canned>>,
     pub sent: RefCell<Vec<UpstreamRequest>>,
@@ -118,6 +119,7 @@ impl Default for FakeWorld {
         let w = FakeWorld {
             kv: MemKv::default(),
             credentials: Default::default(),
+            profiles: Default::default(),
             now: RefCell::new(1_767_225_600_000), // 2026-01-01T00:00:00Z
             answers: Default::default(),
             sent: Default::default(),
@@ -183,6 +185,9 @@ impl Platform for FakeWorld {
     fn credential_cache(&self) -> &edgeport::providers::bedrock::sts::CredentialCache {
         &self.credentials
     }
+    fn profile_cache(&self) -> &edgeport::providers::bedrock::inference_profile::ProfileCache {
+        &self.profiles
+    }
     fn fetch(
         &self,
         req: UpstreamRequest,
@@ -202,11 +207,30 @@ impl Platform for FakeWorld {
             })
         })
     }
+    /// Advances the fake clock and yields once, so a concurrent request can make progress.
+    fn sleep(&self, ms: u64) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        *self.now.borrow_mut() += ms;
+        Box::pin(YieldOnce(false))
+    }
     fn now_millis(&self) -> u64 {
         *self.now.borrow()
     }
     fn log(&self, line: &str) {
         self.logs.borrow_mut().push(line.to_owned());
+    }
+}
+
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 

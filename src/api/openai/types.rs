@@ -27,8 +27,69 @@ pub struct ChatCompletionRequest {
     pub tools: Option<Vec<Tool>>,
     #[serde(default)]
     pub tool_choice: Option<ToolChoice>,
+    /// Converse has no switch for it: accepted and not sent (see `request.rs`).
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// `none | minimal | low | medium | high`.
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// Anthropic-style `{type: enabled, budget_tokens}` / `{type: adaptive}`, passed through.
+    #[serde(default)]
+    pub thinking: Option<Value>,
+    #[serde(default)]
+    pub top_k: Option<u32>,
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    /// `{guardrailIdentifier, guardrailVersion, trace?, streamProcessingMode?}`.
+    #[serde(default, alias = "guardrail_config", rename = "guardrailConfig")]
+    pub guardrail_config: Option<Value>,
+    /// Merged over the fields edgeport derives (the caller's keys win).
+    #[serde(
+        default,
+        alias = "additional_model_request_fields",
+        rename = "additionalModelRequestFields"
+    )]
+    pub additional_model_request_fields: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        alias = "additional_model_response_field_paths",
+        rename = "additionalModelResponseFieldPaths"
+    )]
+    pub additional_model_response_field_paths: Option<Vec<String>>,
+    #[serde(default, alias = "performance_config", rename = "performanceConfig")]
+    pub performance_config: Option<Value>,
+    /// String values only; becomes Converse `requestMetadata`.
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Sent as `requestMetadata.user`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// A string (comma-separated) or an array; Claude only.
+    #[serde(default)]
+    pub anthropic_beta: Option<Value>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `{"type": "text" | "json_object" | "json_schema", "json_schema": {name, schema, description?, strict?}}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResponseFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub json_schema: Option<JsonSchemaFormat>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JsonSchemaFormat {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub schema: Option<Value>,
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -203,6 +264,10 @@ pub struct ChatCompletion {
     pub model: String,
     pub choices: Vec<Choice>,
     pub usage: Usage,
+    /// Non-OpenAI extra (strict compliance off): Bedrock's `trace` (the guardrail assessment),
+    /// present only when the request enabled a guardrail trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -222,6 +287,10 @@ pub struct AssistantMessage {
     /// Non-OpenAI extra (strict compliance off): thinking, redacted thinking and text blocks in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_blocks: Option<Vec<Value>>,
+    /// Bedrock's `additionalModelResponseFields`: only present when the request asked for them
+    /// (`additionalModelResponseFieldPaths`), so returned whatever the compliance mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_model_response_fields: Option<Value>,
 }
 
 /// Token counts. `prompt_tokens` includes cache reads and writes, as OpenAI counts them.
@@ -252,6 +321,9 @@ pub struct ChatCompletionChunk {
     /// Present (as `null` until the last chunk) only when `stream_options.include_usage` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Option<Usage>>,
+    /// Strict compliance off: Bedrock's `trace`, on a `choices: []` chunk after the finish chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -272,6 +344,9 @@ pub struct Delta {
     pub tool_calls: Option<Vec<ToolCallDelta>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_blocks: Option<Vec<Value>>,
+    /// On the finish chunk, when Bedrock's `messageStop` carried them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_model_response_fields: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

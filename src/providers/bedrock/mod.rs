@@ -2,8 +2,10 @@
 
 pub mod endpoint;
 pub mod errors;
+pub mod inference_profile;
 pub mod invoke;
 pub mod invoke_stream;
+pub mod models;
 pub mod request;
 pub mod response;
 pub mod signing;

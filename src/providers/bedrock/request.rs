@@ -4,13 +4,16 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::api::openai::{
-    ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, ToolCall, ToolChoice,
+    ChatCompletionRequest, ChatMessage, ContentPart, FileData, MessageContent, ToolCall,
+    ToolChoice,
 };
 use crate::error::{GatewayError, Result};
+use crate::providers::bedrock::models::{Family, ModelInfo, Reasoning, TopK};
 use crate::providers::bedrock::wire::{
-    CachePoint, ContentBlock, ConverseRequest, ImageBlock, InferenceConfig, InputSchema,
-    MediaSource, Message, ReasoningContentBlock, ReasoningText, Role, S3Location, SystemBlock,
-    ToolConfig, ToolEntry, ToolResultBlock, ToolResultContent, ToolSpec, ToolUseBlock,
+    CachePoint, ContentBlock, ConverseRequest, DocumentBlock, ImageBlock, InferenceConfig,
+    InputSchema, JsonSchemaDefinition, MediaSource, Message, OutputConfig, ReasoningContentBlock,
+    ReasoningText, Role, S3Location, SystemBlock, TextFormat, TextFormatStructure, ToolConfig,
+    ToolEntry, ToolResultBlock, ToolResultContent, ToolSpec, ToolUseBlock,
 };
 
 /// Fields OpenAI defines that Bedrock cannot honour. Sending them is a 400 naming the field rather
@@ -39,14 +42,37 @@ const UNSUPPORTED_FIELDS: &[(&str, Harmless)] = &[
     }),
 ];
 
-/// Maps a chat-completion request onto Converse. `model_id` is the Bedrock model id (any
-/// `@slug/` prefix already removed).
-pub fn to_converse(req: &ChatCompletionRequest) -> Result<ConverseRequest> {
+/// What the mapping needs besides the body: the model (from its id, or resolved through
+/// GetInferenceProfile) and the caller's `anthropic-beta` header.
+#[derive(Debug, Clone)]
+pub struct MappingContext {
+    /// The id the request goes to (for messages).
+    pub model_id: String,
+    pub model: ModelInfo,
+    /// `anthropic-beta` / `x-portkey-anthropic-beta`, comma-separated.
+    pub anthropic_beta_header: Option<String>,
+}
+
+impl MappingContext {
+    /// A context for `model_id` read from the id alone.
+    pub fn for_model(model_id: &str) -> Self {
+        MappingContext {
+            model_id: model_id.to_owned(),
+            model: ModelInfo::from_id(model_id),
+            anthropic_beta_header: None,
+        }
+    }
+}
+
+/// Maps a chat-completion request onto Converse. https images must already be inlined as
+/// `data:` URLs (`gateway::media` does it); the mapping itself does no I/O.
+pub fn to_converse(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<ConverseRequest> {
     reject_unsupported(&req.extra)?;
     let mut out = ConverseRequest {
         inference_config: inference_config(req)?,
         ..ConverseRequest::default()
     };
+    let mut docs = DocumentNames::default();
     let mut turns: Vec<Message> = Vec::new();
     for (i, message) in req.messages.iter().enumerate() {
         match message {
@@ -54,14 +80,18 @@ pub fn to_converse(req: &ChatCompletionRequest) -> Result<ConverseRequest> {
                 out.system.extend(system_blocks(content, i)?);
             }
             ChatMessage::User { content } => {
-                push_turn(&mut turns, Role::User, user_blocks(content, i)?);
+                push_turn(
+                    &mut turns,
+                    Role::User,
+                    content_blocks(content, i, false, &mut docs)?,
+                );
             }
             ChatMessage::Assistant {
                 content,
                 tool_calls,
             } => {
                 let mut blocks = match content {
-                    Some(c) => assistant_blocks(c, i)?,
+                    Some(c) => content_blocks(c, i, true, &mut docs)?,
                     None => Vec::new(),
                 };
                 for (j, call) in tool_calls.iter().flatten().enumerate() {
@@ -75,7 +105,7 @@ pub fn to_converse(req: &ChatCompletionRequest) -> Result<ConverseRequest> {
             } => {
                 let block = ContentBlock::ToolResult(ToolResultBlock {
                     tool_use_id: tool_call_id.clone(),
-                    content: tool_result_content(content, i)?,
+                    content: tool_result_content(content, i, &mut docs)?,
                 });
                 push_turn(&mut turns, Role::User, vec![block]);
             }
@@ -89,6 +119,20 @@ pub fn to_converse(req: &ChatCompletionRequest) -> Result<ConverseRequest> {
     }
     out.messages = turns;
     out.tool_config = tool_config(req, &out.messages)?;
+    out.additional_model_request_fields = additional_model_request_fields(req, ctx)?;
+    out.additional_model_response_field_paths = req
+        .additional_model_response_field_paths
+        .clone()
+        .filter(|p| !p.is_empty());
+    out.guardrail_config = guardrail_config(req)?;
+    out.performance_config = req.performance_config.clone().filter(|v| !v.is_null());
+    out.request_metadata = request_metadata(req)?;
+    out.output_config = output_config(req, ctx)?;
+    // `parallel_tool_calls`: Converse has no such switch, and Claude's `disable_parallel_tool_use`
+    // lives inside `tool_choice`, which Converse builds itself from `toolConfig`: there is no
+    // faithful mapping. Accepted (SDKs and agent frameworks send it routinely) and not sent; the
+    // caller's tool loop already handles several calls in one turn.
+    let _ = req.parallel_tool_calls;
     Ok(out)
 }
 
@@ -171,18 +215,11 @@ fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-fn user_blocks(content: &MessageContent, i: usize) -> Result<Vec<ContentBlock>> {
-    content_blocks(content, i, false)
-}
-
-fn assistant_blocks(content: &MessageContent, i: usize) -> Result<Vec<ContentBlock>> {
-    content_blocks(content, i, true)
-}
-
 fn content_blocks(
     content: &MessageContent,
     i: usize,
     assistant: bool,
+    docs: &mut DocumentNames,
 ) -> Result<Vec<ContentBlock>> {
     let parts = match content {
         MessageContent::Text(t) => {
@@ -208,6 +245,16 @@ fn content_blocks(
                 out.push(ContentBlock::Image(image_block(image_url, &at())?));
                 cache_control.is_some()
             }
+            ContentPart::File {
+                file,
+                cache_control,
+            } => {
+                out.push(match file_block(file, &at(), docs)? {
+                    Media::Image(image) => ContentBlock::Image(image),
+                    Media::Document(doc) => ContentBlock::Document(doc),
+                });
+                cache_control.is_some()
+            }
             ContentPart::Thinking {
                 thinking,
                 signature,
@@ -228,12 +275,6 @@ fn content_blocks(
                 }));
                 false
             }
-            ContentPart::File { .. } => {
-                return Err(GatewayError::invalid_param(
-                    &at(),
-                    "file parts are not supported yet; send text or image_url parts",
-                ))
-            }
             ContentPart::Thinking { .. } | ContentPart::RedactedThinking { .. } => {
                 return Err(GatewayError::invalid_param(
                     &at(),
@@ -248,13 +289,35 @@ fn content_blocks(
     Ok(out)
 }
 
-/// Image formats Bedrock accepts, by MIME subtype.
+/// Image formats Bedrock accepts, by MIME type.
 const IMAGE_FORMATS: &[(&str, &str)] = &[
     ("image/png", "png"),
     ("image/jpeg", "jpeg"),
     ("image/jpg", "jpeg"),
     ("image/gif", "gif"),
     ("image/webp", "webp"),
+];
+
+/// Document formats Bedrock accepts, by MIME type, and the file extensions that imply them
+/// (used for `s3://` files sent without `mime_type`).
+const DOCUMENT_FORMATS: &[(&str, &str, &str)] = &[
+    ("application/pdf", "pdf", "pdf"),
+    ("text/csv", "csv", "csv"),
+    ("application/msword", "doc", "doc"),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+        "docx",
+    ),
+    ("application/vnd.ms-excel", "xls", "xls"),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+        "xlsx",
+    ),
+    ("text/html", "html", "html"),
+    ("text/plain", "txt", "txt"),
+    ("text/markdown", "md", "md"),
 ];
 
 fn image_format(mime: &str, at: &str) -> Result<String> {
@@ -270,26 +333,33 @@ fn image_format(mime: &str, at: &str) -> Result<String> {
         })
 }
 
+/// `data:<mime>;base64,<data>` → (mime, data), the data checked to be base64 so the caller gets
+/// a 400 naming the part rather than a Bedrock ValidationException.
+fn data_url<'a>(url: &'a str, at: &str, what: &str) -> Result<(&'a str, &'a str)> {
+    let rest = url.strip_prefix("data:").unwrap_or(url);
+    let (meta, data) = rest.split_once(',').ok_or_else(|| {
+        GatewayError::invalid_param(at, format!("{what} data URL has no `,` before its data"))
+    })?;
+    let mime = meta.strip_suffix(";base64").ok_or_else(|| {
+        GatewayError::invalid_param(
+            at,
+            format!("{what} data URLs must be base64 (`data:<type>;base64,...`)"),
+        )
+    })?;
+    let data = data.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| GatewayError::invalid_param(at, format!("{what} data URL is not valid base64")))?;
+    Ok((mime, data))
+}
+
 fn image_block(image: &crate::api::openai::ImageUrl, at: &str) -> Result<ImageBlock> {
     let url = image.url.trim();
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest.split_once(',').ok_or_else(|| {
-            GatewayError::invalid_param(at, "image data URL has no `,` before its data")
-        })?;
-        let mime = meta.strip_suffix(";base64").ok_or_else(|| {
-            GatewayError::invalid_param(
-                at,
-                "image data URLs must be base64 (`data:image/png;base64,...`)",
-            )
-        })?;
-        let format = image_format(mime, at)?;
-        // Validate here so the caller gets a 400 naming the part, not a Bedrock ValidationException.
-        base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map_err(|_| GatewayError::invalid_param(at, "image data URL is not valid base64"))?;
+    if url.starts_with("data:") {
+        let (mime, data) = data_url(url, at, "image")?;
         return Ok(ImageBlock {
-            format,
-            source: MediaSource::Bytes(data.trim().to_owned()),
+            format: image_format(mime, at)?,
+            source: MediaSource::Bytes(data.to_owned()),
         });
     }
     if url.starts_with("s3://") {
@@ -309,8 +379,144 @@ fn image_block(image: &crate::api::openai::ImageUrl, at: &str) -> Result<ImageBl
     }
     Err(GatewayError::invalid_param(
         at,
-        "image_url must be a data: URL or an s3:// URL",
+        "image_url must be a data: URL, an https:// URL or an s3:// URL",
     ))
+}
+
+/// A `file` part becomes an image (image MIME types) or a document.
+enum Media {
+    Image(ImageBlock),
+    Document(DocumentBlock),
+}
+
+/// `file` parts: `file_data` as a base64 data URL (or bare base64 with `mime_type`), or an
+/// `s3://` URI in `file_id` or `file_data` (`mime_type` or the key's extension gives the format).
+fn file_block(file: &FileData, at: &str, docs: &mut DocumentNames) -> Result<Media> {
+    let s3 = [file.file_id.as_deref(), file.file_data.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|v| v.starts_with("s3://"));
+    let (mime, source) = if let Some(uri) = s3 {
+        let from_extension = || {
+            let ext = uri.rsplit_once('.')?.1.to_ascii_lowercase();
+            DOCUMENT_FORMATS
+                .iter()
+                .find(|(_, _, e)| *e == ext)
+                .map(|(m, _, _)| (*m).to_owned())
+        };
+        let mime = file.mime_type.clone().or_else(from_extension).ok_or_else(|| {
+            GatewayError::invalid_param(
+                &format!("{at}.file.mime_type"),
+                "file.mime_type is required for s3:// files whose name has no known extension",
+            )
+        })?;
+        let source = MediaSource::S3Location(S3Location {
+            uri: uri.to_owned(),
+            bucket_owner: file.bucket_owner.clone(),
+        });
+        (mime, source)
+    } else if let Some(data) = file.file_data.as_deref().map(str::trim) {
+        if data.starts_with("data:") {
+            let (mime, data) = data_url(data, &format!("{at}.file.file_data"), "file")?;
+            (mime.to_owned(), MediaSource::Bytes(data.to_owned()))
+        } else if data.starts_with("http://") || data.starts_with("https://") {
+            return Err(GatewayError::invalid_param(
+                &format!("{at}.file.file_data"),
+                "documents are not fetched from URLs; send them base64 (`data:application/pdf;base64,...`) or as s3:// URIs",
+            ));
+        } else {
+            let mime = file.mime_type.clone().ok_or_else(|| {
+                GatewayError::invalid_param(
+                    &format!("{at}.file.file_data"),
+                    "file_data must be a data URL (`data:application/pdf;base64,...`), or send file.mime_type with bare base64",
+                )
+            })?;
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_err(|_| {
+                    GatewayError::invalid_param(
+                        &format!("{at}.file.file_data"),
+                        "file_data is not valid base64",
+                    )
+                })?;
+            (mime, MediaSource::Bytes(data.to_owned()))
+        }
+    } else if file.file_id.is_some() {
+        return Err(GatewayError::invalid_param(
+            &format!("{at}.file.file_id"),
+            "file_id must be an s3:// URI: Bedrock cannot read files uploaded to OpenAI",
+        ));
+    } else {
+        return Err(GatewayError::invalid_param(
+            &format!("{at}.file"),
+            "a file part needs file_data (a base64 data URL) or an s3:// file_id",
+        ));
+    };
+    let mime = mime.trim().to_ascii_lowercase();
+    if mime.starts_with("image/") {
+        return Ok(Media::Image(ImageBlock {
+            format: image_format(&mime, at)?,
+            source,
+        }));
+    }
+    let format = DOCUMENT_FORMATS
+        .iter()
+        .find(|(m, _, _)| *m == mime)
+        .map(|(_, f, _)| (*f).to_owned())
+        .ok_or_else(|| {
+            GatewayError::invalid_param(
+                at,
+                format!("document type `{mime}` is not supported; use pdf, csv, doc, docx, xls, xlsx, html, txt or md"),
+            )
+        })?;
+    Ok(Media::Document(DocumentBlock {
+        format,
+        name: docs.name(file.filename.as_deref()),
+        source,
+    }))
+}
+
+/// Bedrock document names: letters, digits, single spaces, hyphens, parentheses and square
+/// brackets, unique within a request. Filenames are cleaned to fit; unnamed documents are
+/// `Document 1`, `Document 2`, ...
+#[derive(Default)]
+struct DocumentNames {
+    used: Vec<String>,
+}
+
+impl DocumentNames {
+    fn name(&mut self, filename: Option<&str>) -> String {
+        let stem = filename
+            .map(|f| match f.rsplit_once('.') {
+                Some((stem, ext)) if !stem.is_empty() && ext.len() <= 5 => stem,
+                _ => f,
+            })
+            .unwrap_or_default();
+        let cleaned: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-()[]".contains(c) {
+                    c
+                } else {
+                    ' '
+                }
+            })
+            .collect();
+        let mut base: String = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+        base.truncate(180);
+        if base.is_empty() {
+            base = format!("Document {}", self.used.len() + 1);
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.used.contains(&name) {
+            name = format!("{base} ({n})");
+            n += 1;
+        }
+        self.used.push(name.clone());
+        name
+    }
 }
 
 fn tool_use(call: &ToolCall, i: usize, j: usize) -> Result<ContentBlock> {
@@ -331,7 +537,11 @@ fn tool_use(call: &ToolCall, i: usize, j: usize) -> Result<ContentBlock> {
     }))
 }
 
-fn tool_result_content(content: &MessageContent, i: usize) -> Result<Vec<ToolResultContent>> {
+fn tool_result_content(
+    content: &MessageContent,
+    i: usize,
+    docs: &mut DocumentNames,
+) -> Result<Vec<ToolResultContent>> {
     let mut out = Vec::new();
     match content {
         MessageContent::Text(t) => out.extend(non_empty(t).map(ToolResultContent::Text)),
@@ -345,10 +555,14 @@ fn tool_result_content(content: &MessageContent, i: usize) -> Result<Vec<ToolRes
                     ContentPart::ImageUrl { image_url, .. } => {
                         out.push(ToolResultContent::Image(image_block(image_url, &at)?))
                     }
+                    ContentPart::File { file, .. } => out.push(match file_block(file, &at, docs)? {
+                        Media::Image(image) => ToolResultContent::Image(image),
+                        Media::Document(doc) => ToolResultContent::Document(doc),
+                    }),
                     _ => {
                         return Err(GatewayError::invalid_param(
                             &at,
-                            "tool messages may contain text and image_url parts",
+                            "tool messages may contain text, image_url and file parts",
                         ))
                     }
                 }
@@ -425,10 +639,370 @@ fn tool_config(req: &ChatCompletionRequest, turns: &[Message]) -> Result<Option<
                 "tool_choice needs a non-empty tools list",
             ));
         }
+        // Bedrock refuses toolUse / toolResult blocks without a toolConfig. A caller that sends
+        // a tool conversation without `tools` (a summary turn, say) still gets a valid request:
+        // the tools named in the history, with an open schema.
+        if history_has_tools {
+            return Ok(Some(ToolConfig {
+                tools: history_tools(turns),
+                tool_choice: None,
+            }));
+        }
         return Ok(None);
     }
     Ok(Some(ToolConfig {
         tools,
         tool_choice: choice,
     }))
+}
+
+/// One open-schema spec per tool named in the history's toolUse blocks (a toolResult alone
+/// names no tool; Bedrock then only needs some toolConfig, so a placeholder is offered).
+fn history_tools(turns: &[Message]) -> Vec<ToolEntry> {
+    let mut names: Vec<&str> = Vec::new();
+    for block in turns.iter().flat_map(|m| &m.content) {
+        if let ContentBlock::ToolUse(t) = block {
+            if !names.contains(&t.name.as_str()) {
+                names.push(&t.name);
+            }
+        }
+    }
+    if names.is_empty() {
+        names.push("tool");
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            ToolEntry::ToolSpec(ToolSpec {
+                name: name.to_owned(),
+                description: None,
+                input_schema: InputSchema {
+                    json: serde_json::json!({"type": "object", "properties": {}}),
+                },
+            })
+        })
+        .collect()
+}
+
+/// `reasoning_effort` levels: the share of `max_tokens` given to a thinking budget, and the
+/// effort word for models that take one. The one table for both.
+const EFFORTS: &[(&str, u32, &str)] = &[
+    ("minimal", 10, "low"),
+    ("low", 20, "low"),
+    ("medium", 50, "medium"),
+    ("high", 80, "high"),
+];
+
+/// The smallest thinking budget Claude accepts; `max_tokens` must exceed it.
+const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// Fields for `additionalModelRequestFields` derived from the OpenAI request, then the caller's
+/// own `additionalModelRequestFields` merged over them, key by key at the top level: **the
+/// caller's keys win**, so anything edgeport derives can be overridden or corrected by hand.
+fn additional_model_request_fields(
+    req: &ChatCompletionRequest,
+    ctx: &MappingContext,
+) -> Result<Option<Map<String, Value>>> {
+    let mut fields = Map::new();
+    // An explicit `thinking` object wins over `reasoning_effort`.
+    match (&req.thinking, &req.reasoning_effort) {
+        (Some(thinking), _) if !thinking.is_null() => {
+            if !thinking.is_object() {
+                return Err(GatewayError::invalid_param(
+                    "thinking",
+                    "thinking must be an object like {\"type\": \"enabled\", \"budget_tokens\": 2048} or {\"type\": \"adaptive\"}",
+                ));
+            }
+            fields.insert("thinking".into(), thinking.clone());
+        }
+        (_, Some(effort)) => reasoning_fields(effort, req, ctx, &mut fields)?,
+        _ => {}
+    }
+    if let Some(k) = req.top_k {
+        match ctx.model.top_k() {
+            Some(TopK::TopLevel(name)) => {
+                fields.insert(name.into(), k.into());
+            }
+            Some(TopK::NovaInferenceConfig) => {
+                fields.insert("inferenceConfig".into(), serde_json::json!({"topK": k}));
+            }
+            None => {
+                return Err(GatewayError::invalid_param(
+                    "top_k",
+                    format!(
+                        "top_k is not known to work with {} on Bedrock; send the model's own field in additionalModelRequestFields",
+                        model_words(ctx)
+                    ),
+                ))
+            }
+        }
+    }
+    let betas = anthropic_betas(req, ctx)?;
+    if !betas.is_empty() {
+        fields.insert("anthropic_beta".into(), betas.into());
+    }
+    if let Some(user) = &req.additional_model_request_fields {
+        for (k, v) in user {
+            fields.insert(k.clone(), v.clone());
+        }
+    }
+    Ok((!fields.is_empty()).then_some(fields))
+}
+
+/// The model, for error messages: an unresolved one says why edgeport does not know it.
+fn model_words(ctx: &MappingContext) -> String {
+    if ctx.model.family == Family::Unknown {
+        format!(
+            "`{}` (edgeport could not tell which model it is; for an application inference profile, the GetInferenceProfile look-up failed)",
+            ctx.model_id
+        )
+    } else {
+        format!("`{}`", ctx.model_id)
+    }
+}
+
+fn reasoning_fields(
+    effort: &str,
+    req: &ChatCompletionRequest,
+    ctx: &MappingContext,
+    fields: &mut Map<String, Value>,
+) -> Result<()> {
+    let effort = effort.trim().to_ascii_lowercase();
+    if effort == "none" {
+        return Ok(());
+    }
+    let Some(&(_, percent, word)) = EFFORTS.iter().find(|(e, _, _)| *e == effort) else {
+        return Err(GatewayError::invalid_param(
+            "reasoning_effort",
+            format!("reasoning_effort `{effort}` is not one of none, minimal, low, medium, high"),
+        ));
+    };
+    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
+    let too_small = || {
+        GatewayError::invalid_param(
+            "max_tokens",
+            format!(
+                "reasoning_effort needs max_tokens above {MIN_THINKING_BUDGET} for `{}`: thinking takes at least {MIN_THINKING_BUDGET} tokens of it",
+                ctx.model_id
+            ),
+        )
+    };
+    match ctx.model.reasoning() {
+        Reasoning::ClaudeAdaptive => {
+            if max_tokens.is_some_and(|m| m <= MIN_THINKING_BUDGET) {
+                return Err(too_small());
+            }
+            fields.insert("thinking".into(), serde_json::json!({"type": "adaptive"}));
+            fields.insert("output_config".into(), serde_json::json!({"effort": word}));
+        }
+        Reasoning::ClaudeBudget => {
+            let max = max_tokens.ok_or_else(|| {
+                GatewayError::invalid_param(
+                    "max_tokens",
+                    format!(
+                        "reasoning_effort needs max_tokens (above {MIN_THINKING_BUDGET}) for `{}`: the thinking budget is a share of it",
+                        ctx.model_id
+                    ),
+                )
+            })?;
+            if max <= MIN_THINKING_BUDGET {
+                return Err(too_small());
+            }
+            let budget = (u64::from(max) * u64::from(percent) / 100).max(u64::from(MIN_THINKING_BUDGET));
+            fields.insert(
+                "thinking".into(),
+                serde_json::json!({"type": "enabled", "budget_tokens": budget}),
+            );
+        }
+        Reasoning::GptOssEffort => {
+            fields.insert("reasoning_effort".into(), word.into());
+        }
+        Reasoning::QwenConfig => {
+            let level = if percent >= 50 { "high" } else { "low" };
+            fields.insert("reasoning_config".into(), level.into());
+        }
+        Reasoning::NovaReasoningConfig => {
+            fields.insert(
+                "reasoningConfig".into(),
+                serde_json::json!({"type": "enabled", "maxReasoningEffort": word}),
+            );
+        }
+        Reasoning::None => {
+            return Err(GatewayError::invalid_param(
+                "reasoning_effort",
+                format!(
+                    "{} has no reasoning setting on Bedrock that edgeport knows; remove reasoning_effort (or set it to none), or send the model's own field in additionalModelRequestFields",
+                    model_words(ctx)
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// `anthropic_beta` (body: a comma string or an array) and the `anthropic-beta` header, as one
+/// array, for Claude. On other models the body field is a 400 and the header is ignored
+/// (headers are often set once per client, for every model).
+fn anthropic_betas(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<Vec<Value>> {
+    let mut betas: Vec<String> = Vec::new();
+    let push_csv = |betas: &mut Vec<String>, s: &str| {
+        for b in s.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+            if !betas.iter().any(|x| x == b) {
+                betas.push(b.to_owned());
+            }
+        }
+    };
+    match &req.anthropic_beta {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => push_csv(&mut betas, s),
+        Some(Value::Array(items)) => {
+            for item in items {
+                let s = item.as_str().ok_or_else(|| {
+                    GatewayError::invalid_param("anthropic_beta", "anthropic_beta must be a string or an array of strings")
+                })?;
+                push_csv(&mut betas, s);
+            }
+        }
+        Some(_) => {
+            return Err(GatewayError::invalid_param(
+                "anthropic_beta",
+                "anthropic_beta must be a string or an array of strings",
+            ))
+        }
+    }
+    let from_body = !betas.is_empty();
+    if let Some(h) = &ctx.anthropic_beta_header {
+        push_csv(&mut betas, h);
+    }
+    if !ctx.model.is_claude() {
+        if from_body {
+            return Err(GatewayError::invalid_param(
+                "anthropic_beta",
+                format!("anthropic_beta only applies to Claude models, not `{}`", ctx.model_id),
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    Ok(betas.into_iter().map(Value::String).collect())
+}
+
+/// Keys of Converse `guardrailConfig`, with the snake_case spellings callers also send.
+const GUARDRAIL_KEYS: &[(&str, &str)] = &[
+    ("guardrailIdentifier", "guardrail_identifier"),
+    ("guardrailVersion", "guardrail_version"),
+    ("trace", "trace"),
+    ("streamProcessingMode", "stream_processing_mode"),
+];
+
+/// `guardrailConfig` / `guardrail_config` → Converse `guardrailConfig`. `streamProcessingMode`
+/// exists only on ConverseStream: it is sent when streaming and given, dropped otherwise.
+fn guardrail_config(req: &ChatCompletionRequest) -> Result<Option<Value>> {
+    let Some(raw) = req.guardrail_config.as_ref().filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let obj = raw.as_object().ok_or_else(|| {
+        GatewayError::invalid_param(
+            "guardrailConfig",
+            "guardrailConfig must be an object {guardrailIdentifier, guardrailVersion, trace?}",
+        )
+    })?;
+    let mut out = Map::new();
+    for (key, value) in obj {
+        let Some((camel, _)) = GUARDRAIL_KEYS
+            .iter()
+            .find(|(camel, snake)| key == camel || key == snake)
+        else {
+            return Err(GatewayError::invalid_param(
+                &format!("guardrailConfig.{key}"),
+                "unknown guardrailConfig field; Bedrock takes guardrailIdentifier, guardrailVersion, trace and streamProcessingMode",
+            ));
+        };
+        out.insert((*camel).to_owned(), value.clone());
+    }
+    for required in ["guardrailIdentifier", "guardrailVersion"] {
+        if !out.get(required).is_some_and(Value::is_string) {
+            return Err(GatewayError::invalid_param(
+                &format!("guardrailConfig.{required}"),
+                format!("guardrailConfig.{required} is required (a string)"),
+            ));
+        }
+    }
+    if !req.stream.unwrap_or(false) {
+        out.remove("streamProcessingMode");
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+/// `metadata` (string values) and `user` → Converse `requestMetadata` (kept in Bedrock's
+/// invocation logs). A `metadata.user` wins over `user`.
+fn request_metadata(req: &ChatCompletionRequest) -> Result<Option<Map<String, Value>>> {
+    let mut out = Map::new();
+    if let Some(user) = req.user.as_deref().filter(|u| !u.is_empty()) {
+        out.insert("user".into(), user.into());
+    }
+    for (k, v) in req.metadata.iter().flatten() {
+        if !v.is_string() {
+            return Err(GatewayError::invalid_param(
+                &format!("metadata.{k}"),
+                "metadata values must be strings",
+            ));
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// `response_format`: `json_schema` → Converse structured output (`outputConfig.textFormat`)
+/// where the model supports it; `json_object` has no Bedrock equivalent (structured output
+/// needs a schema) and `text` is the default.
+fn output_config(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<Option<OutputConfig>> {
+    let Some(format) = &req.response_format else {
+        return Ok(None);
+    };
+    match format.kind.as_str() {
+        "text" => Ok(None),
+        "json_schema" => {
+            let spec = format.json_schema.as_ref().ok_or_else(|| {
+                GatewayError::invalid_param(
+                    "response_format.json_schema",
+                    "response_format json_schema needs a json_schema object {name, schema}",
+                )
+            })?;
+            let schema = spec.schema.as_ref().filter(|s| s.is_object()).ok_or_else(|| {
+                GatewayError::invalid_param(
+                    "response_format.json_schema.schema",
+                    "response_format.json_schema.schema must be a JSON schema object",
+                )
+            })?;
+            if !ctx.model.structured_output() {
+                return Err(GatewayError::invalid_param(
+                    "response_format",
+                    format!(
+                        "`{}` does not support structured output on Bedrock (Claude 4.5 and later, and Qwen, DeepSeek, Mistral, Gemma, Nemotron, MiniMax, Kimi, GLM and gpt-oss models do); use a tool with tool_choice instead",
+                        ctx.model_id
+                    ),
+                ));
+            }
+            Ok(Some(OutputConfig {
+                text_format: TextFormat {
+                    kind: "json_schema",
+                    structure: TextFormatStructure {
+                        json_schema: JsonSchemaDefinition {
+                            schema: schema.to_string(),
+                            name: spec.name.clone(),
+                            description: spec.description.clone(),
+                        },
+                    },
+                },
+            }))
+        }
+        "json_object" => Err(GatewayError::invalid_param(
+            "response_format",
+            "response_format json_object has no Bedrock equivalent: Bedrock's structured output needs a schema; send {\"type\": \"json_schema\", \"json_schema\": {\"name\", \"schema\"}}",
+        )),
+        other => Err(GatewayError::invalid_param(
+            "response_format",
+            format!("response_format type `{other}` is not one of text, json_schema"),
+        )),
+    }
 }

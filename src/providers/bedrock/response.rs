@@ -94,6 +94,9 @@ pub fn to_chat_completion(resp: ConverseResponse, ctx: &AnswerContext) -> ChatCo
         content: (has_text || tool_calls.is_empty()).then_some(text),
         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
         content_blocks: (!ctx.strict && !blocks.is_empty()).then_some(blocks),
+        additional_model_response_fields: resp
+            .additional_model_response_fields
+            .filter(|v| !v.is_null()),
     };
     ChatCompletion {
         id: ctx.id.clone(),
@@ -107,6 +110,8 @@ pub fn to_chat_completion(resp: ConverseResponse, ctx: &AnswerContext) -> ChatCo
             finish_reason: finish_reason(&resp.stop_reason, ctx.strict),
         }],
         usage: usage(&resp.usage.unwrap_or_default()),
+        // Bedrock only sends a trace when the request enabled one (guardrail `trace`).
+        trace: resp.trace.filter(|t| !ctx.strict && !t.is_null()),
     }
 }
 

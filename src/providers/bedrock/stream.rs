@@ -14,6 +14,8 @@
 //! | `contentBlockDelta.toolUse.input` | `{tool_calls:[{index, function:{arguments}}]}` |
 //! | `contentBlockDelta.reasoningContent` | strict: nothing; else `content_blocks[{index, delta:{thinking / signature / data}}]` |
 //! | `messageStop` | `{}` + `finish_reason` |
+//! | `messageStop.additionalModelResponseFields` | on the finish chunk: `{additional_model_response_fields}` |
+//! | `metadata.trace` | not strict: a `choices: []` chunk with top-level `trace` (before usage) |
 //! | `metadata.usage` | a `choices: []` chunk with `usage` (when `include_usage`) |
 //!
 //! The tool call `index` is the call's position among tool calls; the `content_blocks` index is
@@ -64,6 +66,8 @@ pub struct ConverseStreamState {
     finish_sent: bool,
     /// Usage that arrived and is not sent yet (it goes out after the finish chunk).
     pending_usage: Option<Usage>,
+    /// Bedrock's `trace` (strict compliance off), sent after the finish chunk, before usage.
+    pending_trace: Option<Value>,
     usage_sent: bool,
 }
 
@@ -193,7 +197,13 @@ pub fn process_frame(
             if !state.finish_sent {
                 state.finish_sent = true;
                 let reason = finish_reason(&event.stop_reason, ctx.strict);
-                out.push(choice_chunk(ctx, Delta::default(), Some(reason)));
+                let delta = Delta {
+                    additional_model_response_fields: event
+                        .additional_model_response_fields
+                        .filter(|v| !v.is_null()),
+                    ..Delta::default()
+                };
+                out.push(choice_chunk(ctx, delta, Some(reason)));
             }
             push_usage(state, ctx, &mut out);
         }
@@ -201,6 +211,10 @@ pub fn process_frame(
             let event: MetadataEvent = parse(frame, "metadata")?;
             if let Some(u) = event.usage {
                 state.pending_usage = Some(usage(&u));
+            }
+            // Bedrock only sends a trace when the request enabled one (guardrail `trace`).
+            if !ctx.strict {
+                state.pending_trace = event.trace.filter(|t| !t.is_null());
             }
             // Bedrock sends metadata after messageStop; usage must follow the finish chunk.
             if state.finish_sent {
@@ -362,11 +376,23 @@ fn ensure_role(
     }
 }
 
+/// After the finish chunk: the trace chunk (if any), then the usage chunk (always last).
 fn push_usage(
     state: &mut ConverseStreamState,
     ctx: &StreamContext,
     out: &mut Vec<ChatCompletionChunk>,
 ) {
+    if let Some(trace) = state.pending_trace.take() {
+        out.push(ChatCompletionChunk {
+            id: ctx.id.clone(),
+            object: "chat.completion.chunk",
+            created: ctx.created,
+            model: ctx.model.clone(),
+            choices: Vec::new(),
+            usage: ctx.include_usage.then_some(None),
+            trace: Some(trace),
+        });
+    }
     if !ctx.include_usage || state.usage_sent {
         return;
     }
@@ -379,6 +405,7 @@ fn push_usage(
             model: ctx.model.clone(),
             choices: Vec::new(),
             usage: Some(Some(u)),
+            trace: None,
         });
     }
 }
@@ -400,6 +427,7 @@ fn choice_chunk(
             finish_reason,
         }],
         usage: ctx.include_usage.then_some(None),
+        trace: None,
     }
 }
 

@@ -4,10 +4,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use bytes::Bytes;
-use futures_util::lock::Mutex;
 
 use crate::error::{ErrorKind, GatewayError, Result};
 use crate::platform::{Platform, UpstreamRequest};
@@ -25,8 +23,9 @@ pub struct AssumeRole {
     pub duration_seconds: Option<u32>,
 }
 
+/// Form values escaped as AWS does: everything but RFC 3986 unreserved characters.
 fn form_escape(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    crate::providers::bedrock::endpoint::encode_segment(s)
 }
 
 /// The unsigned AssumeRole call to `endpoint`.
@@ -121,19 +120,76 @@ struct Cached {
     expires_ms: u64,
 }
 
-/// Temporary credentials per (base key, role, external id, region, endpoint), for the isolate.
+#[derive(Default)]
+struct Slot {
+    cached: Option<Cached>,
+    /// When a request started refreshing this slot; others wait for it.
+    refreshing_since: Option<u64>,
+}
+
+/// Temporary credentials per (base key, role, external id, session name, region, endpoint), for
+/// the isolate.
+///
+/// Why polling and not a shared future or lock: workerd ties every promise to the request that
+/// created it, and cancels a request whose only pending work is another request's promise as
+/// "hung". Waiting requests therefore sleep on their own timers and look again, so one STS call
+/// still serves all of them.
 #[derive(Default)]
 pub struct CredentialCache {
-    slots: RefCell<HashMap<String, Rc<Mutex<Option<Cached>>>>>,
+    slots: RefCell<HashMap<String, Slot>>,
+}
+
+/// How long waiters poll for another request's refresh, and when a refresh counts as abandoned.
+const WAIT_STEP_MS: u64 = 10;
+const REFRESH_TIMEOUT_MS: u64 = 15_000;
+
+enum Next {
+    Use(AwsCredentials),
+    Wait,
+    Refresh,
 }
 
 impl CredentialCache {
-    fn slot(&self, key: &str) -> Rc<Mutex<Option<Cached>>> {
-        self.slots
-            .borrow_mut()
-            .entry(key.to_owned())
-            .or_default()
-            .clone()
+    fn next(&self, key: &str, now: u64) -> Next {
+        let mut slots = self.slots.borrow_mut();
+        let slot = slots.entry(key.to_owned()).or_default();
+        if let Some(c) = &slot.cached {
+            if now + REFRESH_MARGIN_MS < c.expires_ms {
+                return Next::Use(c.creds.clone());
+            }
+        }
+        match slot.refreshing_since {
+            Some(since) if now.saturating_sub(since) < REFRESH_TIMEOUT_MS => Next::Wait,
+            _ => {
+                slot.refreshing_since = Some(now);
+                Next::Refresh
+            }
+        }
+    }
+
+    fn finish(&self, key: &str, fresh: Option<Cached>) {
+        let mut slots = self.slots.borrow_mut();
+        let slot = slots.entry(key.to_owned()).or_default();
+        slot.refreshing_since = None;
+        if fresh.is_some() {
+            slot.cached = fresh;
+        }
+    }
+}
+
+/// Clears the "refreshing" mark even when the refreshing request is dropped midway (its client
+/// went away), so waiters take over instead of waiting for the timeout.
+struct RefreshGuard<'a> {
+    cache: &'a CredentialCache,
+    key: &'a str,
+    done: bool,
+}
+
+impl Drop for RefreshGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cache.finish(self.key, None);
+        }
     }
 }
 
@@ -147,29 +203,49 @@ pub async fn assumed_credentials<P: Platform>(
     role: &AssumeRole,
 ) -> Result<AwsCredentials> {
     let key = format!(
-        "{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}",
         base.access_key_id,
         role.role_arn,
         role.external_id.as_deref().unwrap_or(""),
+        role.session_name,
         region,
         endpoint.as_str()
     );
-    let slot = cache.slot(&key);
-    // Requests that arrive during a refresh wait here and then find fresh credentials.
-    let mut guard = slot.lock().await;
-    if let Some(c) = guard.as_ref() {
-        if platform.now_millis() + REFRESH_MARGIN_MS < c.expires_ms {
-            return Ok(c.creds.clone());
+    let started = platform.now_millis();
+    loop {
+        match cache.next(&key, platform.now_millis()) {
+            Next::Use(creds) => return Ok(creds),
+            Next::Wait if platform.now_millis().saturating_sub(started) < REFRESH_TIMEOUT_MS => {
+                platform.sleep(WAIT_STEP_MS).await;
+            }
+            Next::Wait => {
+                return Err(GatewayError::new(503, ErrorKind::Overloaded, "temporary credentials are still being fetched from STS; retry shortly"))
+            }
+            Next::Refresh => {
+                let mut guard = RefreshGuard { cache, key: &key, done: false };
+                let result = fetch_credentials(platform, base, region, endpoint, role).await;
+                guard.done = true;
+                let fresh = result.as_ref().ok().map(|(creds, expires_ms)| Cached { creds: creds.clone(), expires_ms: *expires_ms });
+                cache.finish(&key, fresh);
+                return result.map(|(creds, _)| creds);
+            }
         }
     }
+}
+
+async fn fetch_credentials<P: Platform>(
+    platform: &P,
+    base: &AwsCredentials,
+    region: &str,
+    endpoint: &BaseUrl,
+    role: &AssumeRole,
+) -> Result<(AwsCredentials, u64)> {
     let mut req = request(endpoint, role);
     sign_request(&mut req, base, region, "sts", platform.now_millis())?;
-    let resp = platform.fetch(req).await.map_err(|e| {
-        GatewayError::bad_gateway(format!(
-            "could not reach STS at {}: {e}",
-            endpoint.authority()
-        ))
-    })?;
+    let resp = platform
+        .fetch(req)
+        .await
+        .map_err(|e| GatewayError::bad_gateway(format!("could not reach STS at {}: {e}", endpoint.authority())))?;
     let status = resp.status;
     let body = resp
         .collect()
@@ -180,12 +256,11 @@ pub async fn assumed_credentials<P: Platform>(
         return Err(parse_error(status, &text));
     }
     let (creds, expires_ms) = parse_response(&text)?;
-    platform.log(&serde_json::json!({"event": "sts_assume_role", "role_arn": role.role_arn, "expires_ms": expires_ms}).to_string());
-    *guard = Some(Cached {
-        creds: creds.clone(),
-        expires_ms,
-    });
-    Ok(creds)
+    platform.log(
+        &serde_json::json!({"event": "sts_assume_role", "role_arn": role.role_arn, "expires_ms": expires_ms})
+            .to_string(),
+    );
+    Ok((creds, expires_ms))
 }
 
 #[cfg(test)]

@@ -29,6 +29,39 @@ pub struct ConverseRequest {
     pub performance_config: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_metadata: Option<serde_json::Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
+}
+
+/// Structured output: `outputConfig.textFormat` (as recorded in `test_bedrock_zai_native_output`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputConfig {
+    pub text_format: TextFormat,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TextFormat {
+    /// `json_schema`
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub structure: TextFormatStructure,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TextFormatStructure {
+    pub json_schema: JsonSchemaDefinition,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JsonSchemaDefinition {
+    /// The schema as a JSON *string*, as Bedrock wants it.
+    pub schema: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
