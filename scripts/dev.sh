@@ -13,20 +13,16 @@ node standin/server.mjs --port "$STANDIN_PORT" &
 standin_pid=$!
 trap 'kill $standin_pid 2>/dev/null || true' EXIT INT TERM
 
-# The demo provider uses the stand-in's test credentials; a real provider looks the same with
-# real keys and no custom_host (README: Adding a provider).
-record=$(cat <<JSON
-{"schema":1,"provider":"bedrock","aws_region":"us-east-1","auth":{"type":"access_key","access_key_id":"AKIDEDGEPORTTEST1","secret_access_key":"edgeport/test/secret/key/ONE+1234567890abc"},"custom_host":"http://127.0.0.1:$STANDIN_PORT"}
-JSON
-)
-npx --no-install wrangler kv key put --local --binding CATALOG "provider:demo" "$record" >/dev/null
+# The demo provider (sealed with a per-checkout CATALOG_KEY in .dev.vars) uses the stand-in's
+# test credentials; a real provider is added the same way with real keys (README: Operating).
+key=$(node scripts/seed-dev.mjs "http://127.0.0.1:$STANDIN_PORT")
 
 cat <<EOF2
 
 edgeport is starting on http://127.0.0.1:$GATEWAY_PORT (Bedrock stand-in on http://127.0.0.1:$STANDIN_PORT).
 Try:
   curl -s http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions \\
-    -H 'content-type: application/json' -H 'x-portkey-provider: @demo' \\
+    -H 'content-type: application/json' -H "x-portkey-api-key: $key" -H 'x-portkey-provider: @demo' \\
     -d '{"model":"us.amazon.nova-micro-v1:0","messages":[{"role":"user","content":"What is the capital of France?"}]}'
 
 EOF2

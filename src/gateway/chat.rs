@@ -11,11 +11,11 @@ use crate::gateway::{
 };
 use crate::platform::{Platform, UpstreamRequest, UpstreamResponse};
 use crate::providers::bedrock::endpoint::Operation;
+use crate::providers::bedrock::inference_profile::{self, ControlPlane};
+use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
-use crate::providers::bedrock::inference_profile::{self, ControlPlane};
-use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::{errors, request};
 
 pub async fn handle<P: Platform>(
@@ -114,7 +114,7 @@ async fn run<P: Platform>(
         auth: &target.auth,
     };
     let model = inference_profile::model_info(platform, &plane, &target.model_id).await;
-    media::inline_remote_images(platform, &mut chat.messages).await?;
+    media::inline_remote_images(platform, settings, &mut chat.messages).await?;
     let ctx = MappingContext {
         model_id: target.model_id.clone(),
         model,

@@ -4,7 +4,8 @@
 //!
 //! Limits: 3.75 MB per image (Bedrock's own image limit), png / jpeg / gif / webp only (the
 //! bytes are sniffed, not just the content type believed), at most 20 downloads per request,
-//! no private, loopback or metadata addresses (the Worker must not be a way into them).
+//! no private, loopback or metadata addresses (the Worker must not be a way into them) unless the
+//! operator listed the host in TRUSTED_CUSTOM_HOSTS. Redirects are followed by the runtime.
 //! Downloads are unsigned and run concurrently.
 
 use base64::Engine;
@@ -13,7 +14,9 @@ use futures_util::StreamExt;
 use crate::api::openai::{ChatMessage, ContentPart, MessageContent};
 use crate::error::{GatewayError, Result};
 use crate::gateway::target::is_internal_host;
+use crate::gateway::Settings;
 use crate::platform::{Platform, UpstreamRequest};
+use crate::providers::bedrock::endpoint::BaseUrl;
 
 /// Bedrock's limit for one image.
 pub const MAX_IMAGE_BYTES: usize = 3_750_000;
@@ -23,6 +26,7 @@ pub const MAX_REMOTE_IMAGES: usize = 20;
 /// Replaces every `http(s)://` `image_url` in `messages` with a `data:` URL of its bytes.
 pub async fn inline_remote_images<P: Platform>(
     platform: &P,
+    settings: &Settings,
     messages: &mut [ChatMessage],
 ) -> Result<()> {
     let mut wanted: Vec<(usize, usize, String)> = Vec::new();
@@ -47,12 +51,14 @@ pub async fn inline_remote_images<P: Platform>(
     }
     let downloads = wanted.iter().map(|(i, j, url)| {
         let at = format!("messages[{i}].content[{j}].image_url.url");
-        async move { fetch_image(platform, url, &at).await }
+        async move { fetch_image(platform, settings, url, &at).await }
     });
     let results = futures_util::future::join_all(downloads).await;
     for ((i, j, _), result) in wanted.into_iter().zip(results) {
         let data_url = result?;
-        if let Some(ContentPart::ImageUrl { image_url, .. }) = parts_mut(&mut messages[i]).get_mut(j) {
+        if let Some(ContentPart::ImageUrl { image_url, .. }) =
+            parts_mut(&mut messages[i]).get_mut(j)
+        {
             image_url.url = data_url;
         }
     }
@@ -108,21 +114,38 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-const ACCEPTED_TYPES: &[&str] = &["image/png", "image/jpeg", "image/jpg", "image/gif", "image/webp"];
+const ACCEPTED_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/jpg",
+    "image/gif",
+    "image/webp",
+];
 
-async fn fetch_image<P: Platform>(platform: &P, url: &str, at: &str) -> Result<String> {
+async fn fetch_image<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    url: &str,
+    at: &str,
+) -> Result<String> {
     let bad = |why: String| GatewayError::invalid_param(at, format!("image {url}: {why}"));
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| bad("not a valid URL".to_owned()))?;
+    let uri: http::Uri = url.parse().map_err(|_| bad("not a valid URL".to_owned()))?;
     let authority = uri
         .authority()
         .ok_or_else(|| bad("the URL has no host".to_owned()))?;
     if authority.as_str().contains('@') {
         return Err(bad("URLs with credentials are not fetched".to_owned()));
     }
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || is_internal_host(host) {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let trusted = || {
+        let scheme = uri.scheme_str().unwrap_or("https");
+        BaseUrl::custom(&format!("{scheme}://{authority}"))
+            .is_ok_and(|base| settings.is_trusted_host(&base))
+    };
+    if host.is_empty() || (is_internal_host(host) && !trusted()) {
         return Err(bad(
             "private, loopback and metadata addresses are not fetched".to_owned(),
         ));

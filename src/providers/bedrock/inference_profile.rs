@@ -55,10 +55,9 @@ impl ProfileCache {
     }
 
     fn put(&self, key: &str, model_arn: &str, now: u64) {
-        self.entries.borrow_mut().insert(
-            key.to_owned(),
-            (model_arn.to_owned(), now + ISOLATE_TTL_MS),
-        );
+        self.entries
+            .borrow_mut()
+            .insert(key.to_owned(), (model_arn.to_owned(), now + ISOLATE_TTL_MS));
     }
 }
 
@@ -178,7 +177,9 @@ async fn get_inference_profile<P: Platform>(
     let status = resp.status;
     let error_type = resp.header("x-amzn-errortype").map(str::to_owned);
     let body = resp.collect().await.map_err(|e| {
-        GatewayError::bad_gateway(format!("the connection to the Bedrock control plane failed: {e}"))
+        GatewayError::bad_gateway(format!(
+            "the connection to the Bedrock control plane failed: {e}"
+        ))
     })?;
     if !(200..300).contains(&status) {
         return Err(errors::from_http(status, error_type.as_deref(), &body));

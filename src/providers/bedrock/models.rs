@@ -251,7 +251,10 @@ mod tests {
             assert_eq!((m.family, m.name.as_str()), (family, name), "{id}");
         }
         assert_eq!(
-            ModelInfo::from_id("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x").family,
+            ModelInfo::from_id(
+                "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x"
+            )
+            .family,
             Family::Unknown
         );
         assert_eq!(ModelInfo::from_id("m").family, Family::Unknown);
@@ -260,15 +263,30 @@ mod tests {
     #[test]
     fn adaptive_thinking_for_opus_and_sonnet_4_6_and_later() {
         let r = |id| ModelInfo::from_id(id).reasoning();
-        assert_eq!(r("us.anthropic.claude-sonnet-4-6"), Reasoning::ClaudeAdaptive);
+        assert_eq!(
+            r("us.anthropic.claude-sonnet-4-6"),
+            Reasoning::ClaudeAdaptive
+        );
         assert_eq!(r("anthropic.claude-opus-4-6-v1"), Reasoning::ClaudeAdaptive);
         assert_eq!(r("anthropic.claude-opus-4-7"), Reasoning::ClaudeAdaptive);
-        assert_eq!(r("us.anthropic.claude-sonnet-4-5-20250929-v1:0"), Reasoning::ClaudeBudget);
+        assert_eq!(
+            r("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            Reasoning::ClaudeBudget
+        );
         assert_eq!(r("anthropic.claude-haiku-4-6"), Reasoning::ClaudeBudget);
-        assert_eq!(r("us.anthropic.claude-3-7-sonnet-20250219-v1:0"), Reasoning::ClaudeBudget);
-        assert_eq!(r("us.anthropic.claude-opus-4-20250514-v1:0"), Reasoning::ClaudeBudget);
+        assert_eq!(
+            r("us.anthropic.claude-3-7-sonnet-20250219-v1:0"),
+            Reasoning::ClaudeBudget
+        );
+        assert_eq!(
+            r("us.anthropic.claude-opus-4-20250514-v1:0"),
+            Reasoning::ClaudeBudget
+        );
         assert_eq!(r("openai.gpt-oss-120b-1:0"), Reasoning::GptOssEffort);
-        assert_eq!(r("us.amazon.nova-2-lite-v1:0"), Reasoning::NovaReasoningConfig);
+        assert_eq!(
+            r("us.amazon.nova-2-lite-v1:0"),
+            Reasoning::NovaReasoningConfig
+        );
         assert_eq!(r("us.amazon.nova-micro-v1:0"), Reasoning::None);
     }
 

@@ -4,8 +4,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::api::openai::{
-    ChatCompletionRequest, ChatMessage, ContentPart, FileData, MessageContent, ToolCall,
-    ToolChoice,
+    ChatCompletionRequest, ChatMessage, ContentPart, FileData, MessageContent, ToolCall, ToolChoice,
 };
 use crate::error::{GatewayError, Result};
 use crate::providers::bedrock::models::{Family, ModelInfo, Reasoning, TopK};
@@ -349,7 +348,9 @@ fn data_url<'a>(url: &'a str, at: &str, what: &str) -> Result<(&'a str, &'a str)
     let data = data.trim();
     base64::engine::general_purpose::STANDARD
         .decode(data)
-        .map_err(|_| GatewayError::invalid_param(at, format!("{what} data URL is not valid base64")))?;
+        .map_err(|_| {
+            GatewayError::invalid_param(at, format!("{what} data URL is not valid base64"))
+        })?;
     Ok((mime, data))
 }
 
@@ -405,12 +406,16 @@ fn file_block(file: &FileData, at: &str, docs: &mut DocumentNames) -> Result<Med
                 .find(|(_, _, e)| *e == ext)
                 .map(|(m, _, _)| (*m).to_owned())
         };
-        let mime = file.mime_type.clone().or_else(from_extension).ok_or_else(|| {
-            GatewayError::invalid_param(
-                &format!("{at}.file.mime_type"),
-                "file.mime_type is required for s3:// files whose name has no known extension",
-            )
-        })?;
+        let mime = file
+            .mime_type
+            .clone()
+            .or_else(from_extension)
+            .ok_or_else(|| {
+                GatewayError::invalid_param(
+                    &format!("{at}.file.mime_type"),
+                    "file.mime_type is required for s3:// files whose name has no known extension",
+                )
+            })?;
         let source = MediaSource::S3Location(S3Location {
             uri: uri.to_owned(),
             bucket_owner: file.bucket_owner.clone(),
@@ -555,10 +560,12 @@ fn tool_result_content(
                     ContentPart::ImageUrl { image_url, .. } => {
                         out.push(ToolResultContent::Image(image_block(image_url, &at)?))
                     }
-                    ContentPart::File { file, .. } => out.push(match file_block(file, &at, docs)? {
-                        Media::Image(image) => ToolResultContent::Image(image),
-                        Media::Document(doc) => ToolResultContent::Document(doc),
-                    }),
+                    ContentPart::File { file, .. } => {
+                        out.push(match file_block(file, &at, docs)? {
+                            Media::Image(image) => ToolResultContent::Image(image),
+                            Media::Document(doc) => ToolResultContent::Document(doc),
+                        })
+                    }
                     _ => {
                         return Err(GatewayError::invalid_param(
                             &at,
@@ -858,7 +865,10 @@ fn anthropic_betas(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<
         Some(Value::Array(items)) => {
             for item in items {
                 let s = item.as_str().ok_or_else(|| {
-                    GatewayError::invalid_param("anthropic_beta", "anthropic_beta must be a string or an array of strings")
+                    GatewayError::invalid_param(
+                        "anthropic_beta",
+                        "anthropic_beta must be a string or an array of strings",
+                    )
                 })?;
                 push_csv(&mut betas, s);
             }
@@ -878,7 +888,10 @@ fn anthropic_betas(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<
         if from_body {
             return Err(GatewayError::invalid_param(
                 "anthropic_beta",
-                format!("anthropic_beta only applies to Claude models, not `{}`", ctx.model_id),
+                format!(
+                    "anthropic_beta only applies to Claude models, not `{}`",
+                    ctx.model_id
+                ),
             ));
         }
         return Ok(Vec::new());
@@ -955,7 +968,10 @@ fn request_metadata(req: &ChatCompletionRequest) -> Result<Option<Map<String, Va
 /// `response_format`: `json_schema` → Converse structured output (`outputConfig.textFormat`)
 /// where the model supports it; `json_object` has no Bedrock equivalent (structured output
 /// needs a schema) and `text` is the default.
-fn output_config(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<Option<OutputConfig>> {
+fn output_config(
+    req: &ChatCompletionRequest,
+    ctx: &MappingContext,
+) -> Result<Option<OutputConfig>> {
     let Some(format) = &req.response_format else {
         return Ok(None);
     };
