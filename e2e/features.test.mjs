@@ -149,7 +149,7 @@ test("tools: streamed tool calls assemble in the SDK", async () => {
 // ---- Vision and documents ----
 
 test("vision: an image URL is downloaded by the Worker and sent as bytes", async () => {
-  gw.standin.script({ match: { operation: "converse" }, fixture: "pydantic-ai/test_image_url_input", fixtureIndex: 1 });
+  gw.standin.script({ match: { operation: "converse" }, fixture: "pydantic-ai/test_image_url_input", fixtureIndex: 0 });
   const out = gw.record(
     await client().chat.completions.create({
       model: "us.amazon.nova-pro-v1:0",
@@ -206,7 +206,7 @@ test("vision: s3:// images with mime_type and bucketOwner; mime_type is required
 test("documents: file parts (base64 PDF, S3) → document blocks", async () => {
   const recorded = fixture("pydantic-ai/test_document_url_input").interactions[1].request.body;
   const pdf = recorded.messages[0].content[1].document.source.bytes;
-  gw.standin.script({ match: { operation: "converse" }, fixture: "pydantic-ai/test_document_url_input", fixtureIndex: 1 });
+  gw.standin.script({ match: { operation: "converse" }, fixture: "pydantic-ai/test_document_url_input", fixtureIndex: 0 });
   const out = gw.record(
     await client().chat.completions.create({
       model: "anthropic.claude-v2",

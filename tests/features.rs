@@ -421,6 +421,33 @@ fn https_image_failures_are_400s_naming_the_part() {
         "could not be fetched",
     );
 
+    // Unless the operator trusts the host (TRUSTED_CUSTOM_HOSTS): a local image server.
+    let world = FakeWorld::default();
+    let (bytes, b64) = recorded_image();
+    world.answer(image_answer(&bytes, "image/jpeg"));
+    world.answer(ok_answer());
+    let trusted = edgeport::gateway::Settings::from_vars(&edgeport::gateway::Vars {
+        catalog_key: Some(TEST_CATALOG_KEY),
+        trusted_custom_hosts: Some("127.0.0.1"),
+        ..Default::default()
+    });
+    let mut headers = HEADER_CREDS.to_vec();
+    headers.push(("x-portkey-strict-open-ai-compliance", "true"));
+    let a = run(
+        &world,
+        &trusted,
+        request(
+            CHAT,
+            &headers,
+            &image_request("http://127.0.0.1:9000/p.jpg", false),
+        ),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(
+        world.last_body()["messages"][0]["content"][1]["image"]["source"]["bytes"],
+        json!(b64)
+    );
+
     // Internal addresses are never fetched.
     for internal in [
         "http://169.254.169.254/latest/meta-data",

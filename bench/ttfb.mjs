@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Not a test: measures the time-to-first-byte the Worker adds in front of Bedrock (the stand-in).
-//   node e2e/ttfb.mjs [N]     (default N=50 per series; each series capped at 60 s)
+//   node bench/ttfb.mjs [N]     (default N=50 per series; each series capped at 60 s)
 // For converse-stream: TTFB = request start → first body bytes (first SSE chunk through the Worker,
 // first event-stream frame direct). For converse: request start → whole JSON body read.
 // Direct calls are signed here with @smithy/signature-v4, as an AWS SDK would sign them.
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "@aws-crypto/sha256-js";
-import { startGateway, longTermHeaders, TEST_CREDENTIALS } from "./harness.mjs";
+import { startGateway, longTermHeaders, TEST_CREDENTIALS } from "../e2e/harness.mjs";
 
 const N = Number(process.argv[2] ?? 50);
 const CAP_MS = 60_000;
