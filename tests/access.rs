@@ -13,7 +13,10 @@ fn chat() -> Value {
 }
 
 fn ok_answer(world: &FakeWorld) {
-    world.answer(Canned::json(200, &fixture_body("pydantic-ai/test_bedrock_model", 0)));
+    world.answer(Canned::json(
+        200,
+        &fixture_body("pydantic-ai/test_bedrock_model", 0),
+    ));
 }
 
 fn record(auth: Value) -> Value {
@@ -21,10 +24,18 @@ fn record(auth: Value) -> Value {
 }
 
 fn keys_record() -> Value {
-    record(json!({"type": "access_key", "access_key_id": "AKIDCAT", "secret_access_key": "cat/secret/NEVER"}))
+    record(
+        json!({"type": "access_key", "access_key_id": "AKIDCAT", "secret_access_key": "cat/secret/NEVER"}),
+    )
 }
 
-fn post(world: &FakeWorld, settings: &Settings, path: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
+fn post(
+    world: &FakeWorld,
+    settings: &Settings,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> Answer {
     run(world, settings, request(path, headers, body))
 }
 
@@ -36,7 +47,10 @@ fn world_with_keys() -> FakeWorld {
     world.put_record("prod", keys_record());
     world.put_record("dev", keys_record());
     world.put_key(TEAM_KEY, json!({"name": "team-a", "providers": ["prod"], "models": ["anthropic.claude-3-haiku-20240307-v1:0"], "enabled": true}));
-    world.put_key(OFF_KEY, json!({"name": "off", "providers": ["*"], "enabled": false}));
+    world.put_key(
+        OFF_KEY,
+        json!({"name": "off", "providers": ["*"], "enabled": false}),
+    );
     world
 }
 
@@ -44,13 +58,56 @@ fn world_with_keys() -> FakeWorld {
 fn gateway_key_statuses_openai_and_anthropic_shapes() {
     let world = world_with_keys();
     let s = settings();
-    let cases: [(&[(&str, &str)], u16, &str); 6] = [
-        (&[("x-portkey-provider", "@prod")], 401, "missing_gateway_key"),
-        (&[("x-portkey-provider", "@prod"), ("x-portkey-api-key", "ek_nope")], 401, "invalid_gateway_key"),
-        (&[("x-portkey-provider", "@prod"), ("authorization", "Bearer ek_nope")], 401, "invalid_gateway_key"),
-        (&[("x-portkey-provider", "@prod"), ("x-portkey-api-key", OFF_KEY)], 401, "invalid_gateway_key"),
-        (&[("x-portkey-provider", "@dev"), ("x-portkey-api-key", TEAM_KEY)], 403, "provider_not_granted"),
-        (&[("x-portkey-provider", "@prod"), ("authorization", "Bearer ek_team_a_only_prod_and_haiku_000000000")], 200, ""),
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 6] = [
+        (
+            &[("x-portkey-provider", "@prod")],
+            401,
+            "missing_gateway_key",
+        ),
+        (
+            &[
+                ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", "ek_nope"),
+            ],
+            401,
+            "invalid_gateway_key",
+        ),
+        (
+            &[
+                ("x-portkey-provider", "@prod"),
+                ("authorization", "Bearer ek_nope"),
+            ],
+            401,
+            "invalid_gateway_key",
+        ),
+        (
+            &[
+                ("x-portkey-provider", "@prod"),
+                ("x-portkey-api-key", OFF_KEY),
+            ],
+            401,
+            "invalid_gateway_key",
+        ),
+        (
+            &[
+                ("x-portkey-provider", "@dev"),
+                ("x-portkey-api-key", TEAM_KEY),
+            ],
+            403,
+            "provider_not_granted",
+        ),
+        (
+            &[
+                ("x-portkey-provider", "@prod"),
+                (
+                    "authorization",
+                    "Bearer ek_team_a_only_prod_and_haiku_000000000",
+                ),
+            ],
+            200,
+            "",
+        ),
     ];
     for (headers, status, code) in cases {
         if status == 200 {
@@ -63,25 +120,69 @@ fn gateway_key_statuses_openai_and_anthropic_shapes() {
         }
     }
     // A model outside the key's list.
-    let a = post(&world, &s, "/v1/chat/completions", &[("x-portkey-api-key", TEAM_KEY)], &json!({"model": "@prod/anthropic.claude-3-opus", "messages": [{"role": "user", "content": "x"}]}));
-    assert_eq!((a.status, a.json()["error"]["code"].clone()), (403, json!("model_not_granted")));
+    let a = post(
+        &world,
+        &s,
+        "/v1/chat/completions",
+        &[("x-portkey-api-key", TEAM_KEY)],
+        &json!({"model": "@prod/anthropic.claude-3-opus", "messages": [{"role": "user", "content": "x"}]}),
+    );
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].clone()),
+        (403, json!("model_not_granted"))
+    );
     // Anthropic-shaped on /v1/messages.
-    let a = post(&world, &s, "/v1/messages", &[("x-portkey-provider", "@prod")], &json!({"model": "anthropic.claude-3-haiku-20240307-v1:0", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}));
+    let a = post(
+        &world,
+        &s,
+        "/v1/messages",
+        &[("x-portkey-provider", "@prod")],
+        &json!({"model": "anthropic.claude-3-haiku-20240307-v1:0", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+    );
     assert_eq!(a.status, 401);
     assert_eq!(a.json()["error"]["type"], "authentication_error");
-    let a = post(&world, &s, "/v1/messages", &[("x-portkey-provider", "@dev"), ("authorization", "Bearer ek_team_a_only_prod_and_haiku_000000000")], &json!({"model": "anthropic.claude-3-haiku-20240307-v1:0", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}));
-    assert_eq!((a.status, a.json()["error"]["type"].clone()), (403, json!("permission_error")));
-    assert_eq!(world.sent.borrow().len(), 1, "only the granted request reached Bedrock");
+    let a = post(
+        &world,
+        &s,
+        "/v1/messages",
+        &[
+            ("x-portkey-provider", "@dev"),
+            (
+                "authorization",
+                "Bearer ek_team_a_only_prod_and_haiku_000000000",
+            ),
+        ],
+        &json!({"model": "anthropic.claude-3-haiku-20240307-v1:0", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+    );
+    assert_eq!(
+        (a.status, a.json()["error"]["type"].clone()),
+        (403, json!("permission_error"))
+    );
+    assert_eq!(
+        world.sent.borrow().len(),
+        1,
+        "only the granted request reached Bedrock"
+    );
 }
 
 #[test]
 fn header_credentials_need_a_key_unless_turned_off() {
     let world = FakeWorld::default();
-    let creds: Vec<(&str, &str)> = HEADER_CREDS.iter().copied().filter(|(k, _)| *k != "x-portkey-api-key").collect();
+    let creds: Vec<(&str, &str)> = HEADER_CREDS
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "x-portkey-api-key")
+        .collect();
     let a = post(&world, &settings(), "/v1/chat/completions", &creds, &chat());
-    assert_eq!((a.status, a.json()["error"]["code"].clone()), (401, json!("missing_gateway_key")));
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].clone()),
+        (401, json!("missing_gateway_key"))
+    );
 
-    let open = Settings::from_vars(&Vars { allow_header_credentials_without_key: Some("true"), ..Default::default() });
+    let open = Settings::from_vars(&Vars {
+        allow_header_credentials_without_key: Some("true"),
+        ..Default::default()
+    });
     ok_answer(&world);
     let a = post(&world, &open, "/v1/chat/completions", &creds, &chat());
     assert_eq!(a.status, 200, "{}", a.text());
@@ -89,43 +190,95 @@ fn header_credentials_need_a_key_unless_turned_off() {
     let mut with_dummy = creds.clone();
     with_dummy.push(("authorization", "Bearer dummy"));
     ok_answer(&world);
-    assert_eq!(post(&world, &open, "/v1/chat/completions", &with_dummy, &chat()).status, 200);
+    assert_eq!(
+        post(&world, &open, "/v1/chat/completions", &with_dummy, &chat()).status,
+        200
+    );
     // ... but an explicit x-portkey-api-key must be right.
     let mut wrong = creds.clone();
     wrong.push(("x-portkey-api-key", "ek_wrong"));
-    assert_eq!(post(&world, &open, "/v1/chat/completions", &wrong, &chat()).status, 401);
+    assert_eq!(
+        post(&world, &open, "/v1/chat/completions", &wrong, &chat()).status,
+        401
+    );
 }
 
 #[test]
 fn sealed_records_fail_closed() {
     let world = world_with_keys();
     let s = settings();
-    let h: &[(&str, &str)] = &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@prod")];
+    let h: &[(&str, &str)] = &[
+        ("x-portkey-api-key", TEST_GATEWAY_KEY),
+        ("x-portkey-provider", "@prod"),
+    ];
     // Sealed with another key.
-    let other = edgeport::catalog::sealing::SealingKey::from_base64("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=").unwrap();
-    let auth: edgeport::catalog::ProviderAuth = serde_json::from_value(json!({"type": "access_key", "access_key_id": "A", "secret_access_key": "foreign/SECRET"})).unwrap();
+    let other = edgeport::catalog::sealing::SealingKey::from_base64(
+        "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
+    )
+    .unwrap();
+    let auth: edgeport::catalog::ProviderAuth = serde_json::from_value(
+        json!({"type": "access_key", "access_key_id": "A", "secret_access_key": "foreign/SECRET"}),
+    )
+    .unwrap();
     let mut foreign = record(json!(null));
-    foreign["auth"] = edgeport::catalog::seal_auth(&other, "prod", &auth).unwrap().into();
+    foreign["auth"] = edgeport::catalog::seal_auth(&other, "prod", &auth)
+        .unwrap()
+        .into();
     world.put_record("prod", foreign);
     let a = post(&world, &s, "/v1/chat/completions", h, &chat());
-    assert_eq!((a.status, a.json()["error"]["code"].clone()), (500, json!("catalog_record_invalid")));
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].clone()),
+        (500, json!("catalog_record_invalid"))
+    );
     // Moved from another slug (the slug is the associated data).
     let dev_raw = world.kv.0.borrow().get("provider:dev").cloned().unwrap();
-    world.kv.0.borrow_mut().insert("provider:prod".into(), dev_raw);
-    assert_eq!(post(&world, &s, "/v1/chat/completions", h, &chat()).status, 500);
+    world
+        .kv
+        .0
+        .borrow_mut()
+        .insert("provider:prod".into(), dev_raw);
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", h, &chat()).status,
+        500
+    );
     // Tampered ciphertext.
-    let mut tampered: Value = serde_json::from_str(&world.kv.0.borrow().get("provider:dev").cloned().unwrap()).unwrap();
+    let mut tampered: Value =
+        serde_json::from_str(&world.kv.0.borrow().get("provider:dev").cloned().unwrap()).unwrap();
     let sealed = tampered["auth"].as_str().unwrap().to_owned();
-    let flipped = format!("{}{}", &sealed[..sealed.len() - 4], if sealed.ends_with("AAA=") { "BAA=" } else { "AAA=" });
+    let flipped = format!(
+        "{}{}",
+        &sealed[..sealed.len() - 4],
+        if sealed.ends_with("AAA=") {
+            "BAA="
+        } else {
+            "AAA="
+        }
+    );
     tampered["auth"] = flipped.into();
     world.put_record("prod", tampered);
-    assert_eq!(post(&world, &s, "/v1/chat/completions", h, &chat()).status, 500);
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", h, &chat()).status,
+        500
+    );
     // Plaintext secrets (an old or hand-written record) are refused, not used.
     world.kv.0.borrow_mut().insert("provider:prod".into(), json!({"schema": 1, "provider": "bedrock", "aws_region": "us-east-1", "auth": {"type": "access_key", "access_key_id": "A", "secret_access_key": "plain/SECRET"}}).to_string());
-    assert_eq!(post(&world, &s, "/v1/chat/completions", h, &chat()).status, 500);
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", h, &chat()).status,
+        500
+    );
     // No CATALOG_KEY at all.
     world.put_record("prod", keys_record());
-    assert_eq!(post(&world, &Settings::default(), "/v1/chat/completions", h, &chat()).status, 500);
+    assert_eq!(
+        post(
+            &world,
+            &Settings::default(),
+            "/v1/chat/completions",
+            h,
+            &chat()
+        )
+        .status,
+        500
+    );
     assert!(world.sent.borrow().is_empty(), "nothing went upstream");
     let logs = world.logs.borrow().join("\n");
     assert!(logs.contains("catalog_record_invalid"));
@@ -150,56 +303,119 @@ fn role_settings() -> Settings {
 #[test]
 fn assumed_role_is_cached_and_refreshed_once() {
     let world = FakeWorld::default();
-    let mut r = record(json!({"type": "assumed_role", "role_arn": "arn:aws:iam::123456789012:role/bedrock", "external_id": "ext-1"}));
+    let mut r = record(
+        json!({"type": "assumed_role", "role_arn": "arn:aws:iam::123456789012:role/bedrock", "external_id": "ext-1"}),
+    );
     r["sts_endpoint"] = "https://sts.example.test".into();
     world.put_record("role", r);
     let s = role_settings();
-    let h: &[(&str, &str)] = &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@role")];
+    let h: &[(&str, &str)] = &[
+        ("x-portkey-api-key", TEST_GATEWAY_KEY),
+        ("x-portkey-provider", "@role"),
+    ];
     // now = 2026-01-01T00:00:00Z; credentials expire at 01:00.
-    world.answer(Canned { status: 200, headers: vec![], pieces: vec![Ok(sts_xml(1, "2026-01-01T01:00:00Z").into())] });
+    world.answer(Canned {
+        status: 200,
+        headers: vec![],
+        pieces: vec![Ok(sts_xml(1, "2026-01-01T01:00:00Z").into())],
+    });
     for _ in 0..3 {
         ok_answer(&world);
         let a = post(&world, &s, "/v1/chat/completions", h, &chat());
         assert_eq!(a.status, 200, "{}", a.text());
     }
     let sent = world.sent.borrow().clone();
-    let sts: Vec<_> = sent.iter().filter(|r| r.url.starts_with("https://sts.example.test")).collect();
+    let sts: Vec<_> = sent
+        .iter()
+        .filter(|r| r.url.starts_with("https://sts.example.test"))
+        .collect();
     assert_eq!(sts.len(), 1, "one AssumeRole for three requests");
     let body = String::from_utf8_lossy(&sts[0].body).into_owned();
-    assert!(body.contains("Action=AssumeRole") && body.contains("ExternalId=ext-1") && body.contains("RoleSessionName=edgeport-role"));
-    let auth = &sts[0].headers.iter().find(|(k, _)| k == "authorization").unwrap().1;
-    assert!(auth.contains("AKIDBASE/20260101/us-east-1/sts/aws4_request"), "{auth}");
+    assert!(
+        body.contains("Action=AssumeRole")
+            && body.contains("ExternalId=ext-1")
+            && body.contains("RoleSessionName=edgeport-role")
+    );
+    let auth = &sts[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1;
+    assert!(
+        auth.contains("AKIDBASE/20260101/us-east-1/sts/aws4_request"),
+        "{auth}"
+    );
     let bedrock = sent.last().unwrap();
-    assert!(bedrock.headers.contains(&("x-amz-security-token".into(), "session-token-1".into())));
-    assert!(bedrock.headers.iter().any(|(k, v)| k == "authorization" && v.contains("ASIATEMP1/")));
+    assert!(bedrock
+        .headers
+        .contains(&("x-amz-security-token".into(), "session-token-1".into())));
+    assert!(bedrock
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v.contains("ASIATEMP1/")));
 
     // Within the refresh margin (5 minutes before expiry): exactly one refresh.
     *world.now.borrow_mut() = 1_767_225_600_000 + 56 * 60 * 1000;
-    world.answer(Canned { status: 200, headers: vec![], pieces: vec![Ok(sts_xml(2, "2026-01-01T02:00:00Z").into())] });
+    world.answer(Canned {
+        status: 200,
+        headers: vec![],
+        pieces: vec![Ok(sts_xml(2, "2026-01-01T02:00:00Z").into())],
+    });
     for _ in 0..2 {
         ok_answer(&world);
-        assert_eq!(post(&world, &s, "/v1/chat/completions", h, &chat()).status, 200);
+        assert_eq!(
+            post(&world, &s, "/v1/chat/completions", h, &chat()).status,
+            200
+        );
     }
     let sent = world.sent.borrow().clone();
-    assert_eq!(sent.iter().filter(|r| r.url.starts_with("https://sts.example.test")).count(), 2);
-    assert!(sent.last().unwrap().headers.contains(&("x-amz-security-token".into(), "session-token-2".into())));
+    assert_eq!(
+        sent.iter()
+            .filter(|r| r.url.starts_with("https://sts.example.test"))
+            .count(),
+        2
+    );
+    assert!(sent
+        .last()
+        .unwrap()
+        .headers
+        .contains(&("x-amz-security-token".into(), "session-token-2".into())));
 }
 
 #[test]
 fn concurrent_requests_share_one_sts_call() {
     let world = FakeWorld::default();
-    world.put_record("role", record(json!({"type": "assumed_role", "role_arn": "arn:aws:iam::1:role/r"})));
+    world.put_record(
+        "role",
+        record(json!({"type": "assumed_role", "role_arn": "arn:aws:iam::1:role/r"})),
+    );
     let s = role_settings();
-    world.answer(Canned { status: 200, headers: vec![], pieces: vec![Ok(sts_xml(1, "2026-01-01T01:00:00Z").into())] });
+    world.answer(Canned {
+        status: 200,
+        headers: vec![],
+        pieces: vec![Ok(sts_xml(1, "2026-01-01T01:00:00Z").into())],
+    });
     ok_answer(&world);
     ok_answer(&world);
-    let h: &[(&str, &str)] = &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@role")];
+    let h: &[(&str, &str)] = &[
+        ("x-portkey-api-key", TEST_GATEWAY_KEY),
+        ("x-portkey-provider", "@role"),
+    ];
     let (a, b) = futures_executor::block_on(futures_util::future::join(
         edgeport::gateway::handle(&world, &s, request("/v1/chat/completions", h, &chat())),
         edgeport::gateway::handle(&world, &s, request("/v1/chat/completions", h, &chat())),
     ));
     assert_eq!((a.status, b.status), (200, 200));
-    assert_eq!(world.sent.borrow().iter().filter(|r| r.url.starts_with("https://sts.us-east-1.amazonaws.com")).count(), 1);
+    assert_eq!(
+        world
+            .sent
+            .borrow()
+            .iter()
+            .filter(|r| r.url.starts_with("https://sts.us-east-1.amazonaws.com"))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -207,42 +423,100 @@ fn sts_errors_are_403_with_sts_message_and_no_secret() {
     let world = FakeWorld::default();
     world.put_record("role", record(json!({"type": "assumed_role", "role_arn": "arn:aws:iam::1:role/r", "external_id": "bad"})));
     world.answer(Canned { status: 403, headers: vec![], pieces: vec![Ok(b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::1:user/base is not authorized to perform: sts:AssumeRole</Message></Error></ErrorResponse>".to_vec().into())] });
-    let a = post(&world, &role_settings(), "/v1/chat/completions", &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@role")], &chat());
+    let a = post(
+        &world,
+        &role_settings(),
+        "/v1/chat/completions",
+        &[
+            ("x-portkey-api-key", TEST_GATEWAY_KEY),
+            ("x-portkey-provider", "@role"),
+        ],
+        &chat(),
+    );
     assert_eq!(a.status, 403);
     let err = a.json();
     assert_eq!(err["error"]["code"], "AccessDenied");
-    assert!(err["error"]["message"].as_str().unwrap().contains("not authorized to perform: sts:AssumeRole"));
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not authorized to perform: sts:AssumeRole"));
     assert!(!a.text().contains("base/secret/NEVER"));
     // No base credentials configured: a clear 500 for the operator.
-    let a = post(&world, &settings(), "/v1/chat/completions", &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@role")], &chat());
-    assert_eq!((a.status, a.json()["error"]["code"].clone()), (500, json!("base_credentials_missing")));
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/chat/completions",
+        &[
+            ("x-portkey-api-key", TEST_GATEWAY_KEY),
+            ("x-portkey-provider", "@role"),
+        ],
+        &chat(),
+    );
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].clone()),
+        (500, json!("base_credentials_missing"))
+    );
 }
 
 #[test]
 fn api_key_providers_send_bearer_not_sigv4() {
     let world = FakeWorld::default();
-    world.put_record("keyed", record(json!({"type": "api_key", "api_key": "bedrock-api-key-SECRET"})));
+    world.put_record(
+        "keyed",
+        record(json!({"type": "api_key", "api_key": "bedrock-api-key-SECRET"})),
+    );
     ok_answer(&world);
-    let a = post(&world, &settings(), "/v1/chat/completions", &[("x-portkey-api-key", TEST_GATEWAY_KEY), ("x-portkey-provider", "@keyed")], &chat());
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/chat/completions",
+        &[
+            ("x-portkey-api-key", TEST_GATEWAY_KEY),
+            ("x-portkey-provider", "@keyed"),
+        ],
+        &chat(),
+    );
     assert_eq!(a.status, 200, "{}", a.text());
     let sent = world.last_sent();
-    assert!(sent.headers.contains(&("authorization".into(), "Bearer bedrock-api-key-SECRET".into())));
+    assert!(sent.headers.contains(&(
+        "authorization".into(),
+        "Bearer bedrock-api-key-SECRET".into()
+    )));
     assert!(!sent.headers.iter().any(|(k, _)| k == "x-amz-date"));
-    assert!(!world.logs.borrow().join("\n").contains("bedrock-api-key-SECRET"));
+    assert!(!world
+        .logs
+        .borrow()
+        .join("\n")
+        .contains("bedrock-api-key-SECRET"));
 }
 
 #[test]
 fn govcloud_and_privatelink_records_sign_for_their_host() {
     let world = FakeWorld::default();
-    for (slug, host) in [("gov", "https://bedrock-runtime.us-gov-west-1.amazonaws.com"), ("vpce", "https://vpce-0abc.bedrock-runtime.us-east-1.vpce.amazonaws.com:8443")] {
+    for (slug, host) in [
+        ("gov", "https://bedrock-runtime.us-gov-west-1.amazonaws.com"),
+        (
+            "vpce",
+            "https://vpce-0abc.bedrock-runtime.us-east-1.vpce.amazonaws.com:8443",
+        ),
+    ] {
         let mut r = keys_record();
         r["custom_host"] = host.into();
         world.put_record(slug, r);
         ok_answer(&world);
         let model = format!("@{slug}/anthropic.claude-3-haiku-20240307-v1:0");
-        let a = post(&world, &settings(), "/v1/chat/completions", &[("x-portkey-api-key", TEST_GATEWAY_KEY)], &json!({"model": model, "messages": [{"role": "user", "content": "x"}]}));
+        let a = post(
+            &world,
+            &settings(),
+            "/v1/chat/completions",
+            &[("x-portkey-api-key", TEST_GATEWAY_KEY)],
+            &json!({"model": model, "messages": [{"role": "user", "content": "x"}]}),
+        );
         assert_eq!(a.status, 200, "{}", a.text());
         let sent = world.last_sent();
-        assert_eq!(sent.url, format!("{host}/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"));
+        assert_eq!(
+            sent.url,
+            format!("{host}/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse")
+        );
     }
 }

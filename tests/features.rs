@@ -1405,3 +1405,85 @@ fn application_profiles_behind_a_custom_host_and_failed_lookups() {
     let a = post(&world, &[], &body);
     assert_400(&a, "top_k", "GetInferenceProfile look-up failed");
 }
+
+#[test]
+fn https_image_redirects_are_followed_and_checked_at_every_hop() {
+    let (bytes, _) = recorded_image();
+    // A relative redirect to the same public host is followed.
+    let world = FakeWorld::default();
+    world.answer(Canned {
+        status: 302,
+        headers: vec![("location".into(), "/real.jpg".into())],
+        pieces: vec![],
+    });
+    world.answer(image_answer(&bytes, "image/jpeg"));
+    world.answer(recorded_answer("pydantic-ai/test_image_url_input", 1));
+    let a = run(
+        &world,
+        &settings(),
+        request(
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &image_request("https://img.example.com/a.jpg", false),
+        ),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(
+        world.sent.borrow()[1].url,
+        "https://img.example.com/real.jpg"
+    );
+
+    // A redirect into the metadata service is refused before it is fetched.
+    let world = FakeWorld::default();
+    world.answer(Canned {
+        status: 301,
+        headers: vec![(
+            "location".into(),
+            "http://169.254.169.254/latest/meta-data/".into(),
+        )],
+        pieces: vec![],
+    });
+    let a = run(
+        &world,
+        &settings(),
+        request(
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &image_request("https://img.example.com/a.jpg", false),
+        ),
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(a.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("private, loopback and metadata"));
+    assert_eq!(
+        world.sent.borrow().len(),
+        1,
+        "only the first hop was fetched"
+    );
+
+    // Endless redirects stop.
+    let world = FakeWorld::default();
+    for _ in 0..4 {
+        world.answer(Canned {
+            status: 302,
+            headers: vec![("location".into(), "https://img.example.com/loop".into())],
+            pieces: vec![],
+        });
+    }
+    let a = run(
+        &world,
+        &settings(),
+        request(
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &image_request("https://img.example.com/loop", false),
+        ),
+    );
+    assert_eq!(a.status, 400);
+    assert!(a.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("redirects more than"));
+}

@@ -122,6 +122,55 @@ const ACCEPTED_TYPES: &[&str] = &[
     "image/webp",
 ];
 
+const MAX_REDIRECTS: usize = 3;
+
+/// A URL the Worker may download: http(s), a host, no credentials, and not an internal address
+/// unless the operator trusts it.
+fn check_image_host(settings: &Settings, url: &str) -> std::result::Result<(), String> {
+    let uri: http::Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("only http(s) URLs are fetched".to_owned());
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| "the URL has no host".to_owned())?;
+    if authority.as_str().contains('@') {
+        return Err("URLs with credentials are not fetched".to_owned());
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let trusted = BaseUrl::custom(&format!("{scheme}://{authority}"))
+        .is_ok_and(|base| settings.is_trusted_host(&base));
+    if host.is_empty() || (is_internal_host(host) && !trusted) {
+        return Err("private, loopback and metadata addresses are not fetched".to_owned());
+    }
+    Ok(())
+}
+
+/// A redirect's `Location`, absolute or relative to the URL that answered it.
+fn resolve_location(base: &str, location: &str) -> std::result::Result<String, String> {
+    let location = location.trim();
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Ok(location.to_owned());
+    }
+    let uri: http::Uri = base.parse().map_err(|_| "not a valid URL".to_owned())?;
+    let origin = format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("https"),
+        uri.authority().map(|a| a.as_str()).unwrap_or_default()
+    );
+    if let Some(rest) = location.strip_prefix("//") {
+        return Ok(format!("{}://{rest}", uri.scheme_str().unwrap_or("https")));
+    }
+    if location.starts_with('/') {
+        return Ok(format!("{origin}{location}"));
+    }
+    Err(format!("redirects to an unsupported location `{location}`"))
+}
+
 async fn fetch_image<P: Platform>(
     platform: &P,
     settings: &Settings,
@@ -129,46 +178,44 @@ async fn fetch_image<P: Platform>(
     at: &str,
 ) -> Result<String> {
     let bad = |why: String| GatewayError::invalid_param(at, format!("image {url}: {why}"));
-    let uri: http::Uri = url.parse().map_err(|_| bad("not a valid URL".to_owned()))?;
-    let authority = uri
-        .authority()
-        .ok_or_else(|| bad("the URL has no host".to_owned()))?;
-    if authority.as_str().contains('@') {
-        return Err(bad("URLs with credentials are not fetched".to_owned()));
-    }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let trusted = || {
-        let scheme = uri.scheme_str().unwrap_or("https");
-        BaseUrl::custom(&format!("{scheme}://{authority}"))
-            .is_ok_and(|base| settings.is_trusted_host(&base))
+    // Redirects are followed here, not by the runtime (the shell fetches with redirect: manual),
+    // so every hop's host is checked against internal addresses.
+    let mut current = url.to_owned();
+    let mut hops = 0;
+    let resp = loop {
+        check_image_host(settings, &current).map_err(bad)?;
+        let req = UpstreamRequest {
+            method: "GET",
+            url: current.clone(),
+            headers: vec![(
+                "accept".into(),
+                "image/png,image/jpeg,image/gif,image/webp".into(),
+            )],
+            body: bytes::Bytes::new(),
+        };
+        let resp = platform
+            .fetch(req)
+            .await
+            .map_err(|e| bad(format!("could not be fetched ({e})")))?;
+        let location = resp.header("location").map(str::to_owned);
+        match (resp.status, location) {
+            (301 | 302 | 303 | 307 | 308, Some(next)) if hops < MAX_REDIRECTS => {
+                current = resolve_location(&current, &next).map_err(bad)?;
+                hops += 1;
+            }
+            (300..=399, _) => {
+                return Err(bad(format!(
+                    "redirects more than {MAX_REDIRECTS} times or without a Location"
+                )))
+            }
+            (status, _) if !(200..300).contains(&status) => {
+                return Err(bad(format!(
+                    "could not be fetched: the server answered HTTP {status}"
+                )))
+            }
+            _ => break resp,
+        }
     };
-    if host.is_empty() || (is_internal_host(host) && !trusted()) {
-        return Err(bad(
-            "private, loopback and metadata addresses are not fetched".to_owned(),
-        ));
-    }
-    let req = UpstreamRequest {
-        method: "GET",
-        url: url.to_owned(),
-        headers: vec![(
-            "accept".into(),
-            "image/png,image/jpeg,image/gif,image/webp".into(),
-        )],
-        body: bytes::Bytes::new(),
-    };
-    let resp = platform
-        .fetch(req)
-        .await
-        .map_err(|e| bad(format!("could not be fetched ({e})")))?;
-    if !(200..300).contains(&resp.status) {
-        return Err(bad(format!(
-            "could not be fetched: the server answered HTTP {}",
-            resp.status
-        )));
-    }
     let content_type = resp
         .header("content-type")
         .map(|c| c.split(';').next().unwrap_or(c).trim().to_ascii_lowercase());

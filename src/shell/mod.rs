@@ -96,8 +96,11 @@ async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
     let mut init = RequestInit::new();
+    // No upstream edgeport calls redirects legitimately; image downloads follow redirects
+    // themselves so each hop is checked (gateway/media.rs).
     init.with_method(Method::from(req.method.to_owned()))
-        .with_headers(headers);
+        .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual);
     // fetch() refuses a body on GET (GetInferenceProfile, image downloads).
     if !(req.body.is_empty() && matches!(req.method, "GET" | "HEAD")) {
         init.with_body(Some(js_sys::Uint8Array::from(req.body.as_ref()).into()));

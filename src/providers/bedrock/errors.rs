@@ -3,6 +3,7 @@
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::providers::bedrock::wire::AwsErrorBody;
+use crate::stream::eventstream::Frame;
 
 /// AWS error type (as in `x-amzn-errortype`, or a stream's `:exception-type` in camelCase) →
 /// HTTP status. One table for both paths; matched case-insensitively.
@@ -85,6 +86,49 @@ fn aws_message(body: &[u8]) -> Option<String> {
             (!text.is_empty() && text.len() <= 500 && !text.starts_with('<'))
                 .then(|| text.to_owned())
         })
+}
+
+// ---- stream failures shared by the ConverseStream and InvokeModelWithResponseStream drivers ----
+
+/// A `:message-type: error` frame: `:error-code` / `:error-message` headers.
+pub fn error_frame(frame: &Frame) -> GatewayError {
+    let code = frame.error_code.as_deref().unwrap_or("UnknownError");
+    let status = status_for_type(code).unwrap_or(500);
+    let message = frame
+        .error_message
+        .as_deref()
+        .unwrap_or("Bedrock stream failed");
+    GatewayError::new(
+        status,
+        ErrorKind::from_status(status),
+        format!("Bedrock {code}: {message}"),
+    )
+    .with_code(code)
+}
+
+/// A stream event whose payload does not parse.
+pub fn malformed(message: String) -> GatewayError {
+    GatewayError::new(502, ErrorKind::Upstream, message).with_code("invalid_upstream_event")
+}
+
+/// A CRC mismatch or malformed frame.
+pub fn corrupt(err: &impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(
+        502,
+        ErrorKind::Upstream,
+        format!("Bedrock stream is corrupt: {err}"),
+    )
+    .with_code("upstream_stream_corrupt")
+}
+
+/// The body ended mid-frame, without messageStop, or the connection failed.
+pub fn interrupted(err: &(impl std::fmt::Display + ?Sized)) -> GatewayError {
+    GatewayError::new(
+        502,
+        ErrorKind::Upstream,
+        format!("Bedrock stream was interrupted: {err}"),
+    )
+    .with_code("upstream_stream_interrupted")
 }
 
 #[cfg(test)]

@@ -32,9 +32,11 @@ use serde_json::{json, Value};
 use crate::api::openai::{
     ChatCompletionChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, Usage,
 };
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::GatewayError;
 use crate::platform::ByteStream;
-use crate::providers::bedrock::errors::{from_stream_exception, status_for_type};
+use crate::providers::bedrock::errors::{
+    corrupt, error_frame, from_stream_exception, interrupted, malformed,
+};
 use crate::providers::bedrock::response::{finish_reason, usage};
 use crate::providers::bedrock::wire::{
     ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent,
@@ -445,42 +447,4 @@ fn parse<T: DeserializeOwned>(frame: &Frame, event: &str) -> Result<T, GatewayEr
             "Bedrock sent a {event} event that did not parse: {err}"
         ))
     })
-}
-
-/// A `:message-type: error` frame: `:error-code` / `:error-message` headers.
-fn error_frame(frame: &Frame) -> GatewayError {
-    let code = frame.error_code.as_deref().unwrap_or("UnknownError");
-    let status = status_for_type(code).unwrap_or(500);
-    let message = frame
-        .error_message
-        .as_deref()
-        .unwrap_or("Bedrock stream failed");
-    GatewayError::new(
-        status,
-        ErrorKind::from_status(status),
-        format!("Bedrock {code}: {message}"),
-    )
-    .with_code(code)
-}
-
-fn malformed(message: String) -> GatewayError {
-    GatewayError::new(502, ErrorKind::Upstream, message).with_code("invalid_upstream_event")
-}
-
-fn corrupt(err: &impl std::fmt::Display) -> GatewayError {
-    GatewayError::new(
-        502,
-        ErrorKind::Upstream,
-        format!("Bedrock stream is corrupt: {err}"),
-    )
-    .with_code("upstream_stream_corrupt")
-}
-
-fn interrupted(err: &(impl std::fmt::Display + ?Sized)) -> GatewayError {
-    GatewayError::new(
-        502,
-        ErrorKind::Upstream,
-        format!("Bedrock stream was interrupted: {err}"),
-    )
-    .with_code("upstream_stream_interrupted")
 }

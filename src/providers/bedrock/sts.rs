@@ -219,13 +219,24 @@ pub async fn assumed_credentials<P: Platform>(
                 platform.sleep(WAIT_STEP_MS).await;
             }
             Next::Wait => {
-                return Err(GatewayError::new(503, ErrorKind::Overloaded, "temporary credentials are still being fetched from STS; retry shortly"))
+                return Err(GatewayError::new(
+                    503,
+                    ErrorKind::Overloaded,
+                    "temporary credentials are still being fetched from STS; retry shortly",
+                ))
             }
             Next::Refresh => {
-                let mut guard = RefreshGuard { cache, key: &key, done: false };
+                let mut guard = RefreshGuard {
+                    cache,
+                    key: &key,
+                    done: false,
+                };
                 let result = fetch_credentials(platform, base, region, endpoint, role).await;
                 guard.done = true;
-                let fresh = result.as_ref().ok().map(|(creds, expires_ms)| Cached { creds: creds.clone(), expires_ms: *expires_ms });
+                let fresh = result.as_ref().ok().map(|(creds, expires_ms)| Cached {
+                    creds: creds.clone(),
+                    expires_ms: *expires_ms,
+                });
                 cache.finish(&key, fresh);
                 return result.map(|(creds, _)| creds);
             }
@@ -242,10 +253,12 @@ async fn fetch_credentials<P: Platform>(
 ) -> Result<(AwsCredentials, u64)> {
     let mut req = request(endpoint, role);
     sign_request(&mut req, base, region, "sts", platform.now_millis())?;
-    let resp = platform
-        .fetch(req)
-        .await
-        .map_err(|e| GatewayError::bad_gateway(format!("could not reach STS at {}: {e}", endpoint.authority())))?;
+    let resp = platform.fetch(req).await.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "could not reach STS at {}: {e}",
+            endpoint.authority()
+        ))
+    })?;
     let status = resp.status;
     let body = resp
         .collect()
