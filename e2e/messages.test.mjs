@@ -201,15 +201,19 @@ test("messages.countTokens → CountTokens on the foundation model", async () =>
   assert.deepEqual(inner.messages, [{ role: "user", content: "What is the weather in Paris?" }]);
 });
 
-test("count_tokens with an application inference profile ARN is a clear 400", async () => {
+test("count_tokens with an application inference profile ARN counts on its foundation model (looked up once)", async () => {
   const arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123xyz";
-  await assert.rejects(claude().messages.countTokens({ model: arn, messages: USER }), (e) => {
-    assert.ok(e instanceof Anthropic.BadRequestError, String(e));
-    assert.equal(e.error.type, "error");
-    assert.equal(e.error.error.type, "invalid_request_error");
-    assert.match(e.error.error.message, /application inference profile/);
-    return true;
-  });
+  gw.standin.setInferenceProfile(arn, { modelArn: `arn:aws:bedrock:us-east-1::foundation-model/${FOUNDATION}` });
+  const lookups = gw.standin.counters.getInferenceProfile;
+  for (let i = 0; i < 3; i++) {
+    gw.standin.script({ match: { operation: "count-tokens" }, inputTokens: 11 });
+    const out = await claude().messages.countTokens({ model: arn, messages: USER });
+    assert.deepEqual(out, { input_tokens: 11 });
+  }
+  const counted = gw.standin.requests().filter((r) => r.operation === "count-tokens").at(-1);
+  assert.equal(counted.model, FOUNDATION);
+  assert.equal(counted.signature.ok, true);
+  assert.equal(gw.standin.counters.getInferenceProfile - lookups, 1, "the profile is looked up once, then cached");
 });
 
 const ERRORS = [

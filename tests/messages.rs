@@ -621,21 +621,28 @@ fn count_tokens_errors() {
         "{message}"
     );
 
-    // An application inference profile ARN needs a look-up CountTokens cannot do here.
+    // An application inference profile ARN is resolved to its foundation model (GetInferenceProfile
+    // on the control plane, then cached), as in the recorded pydantic-ai traffic.
     let world = FakeWorld::default();
-    let body = json!({"model": "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
-        "messages": [{"role": "user", "content": "hello"}]});
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123";
+    world.answer(Canned::json(200, json!({"inferenceProfileArn": arn, "models": [
+        {"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0"}]}).to_string().as_bytes()));
+    world.answer(Canned::json(
+        200,
+        &fixture_body("pydantic-ai/test_bedrock_inference_profile_count_tokens", 0),
+    ));
+    let body = json!({"model": arn, "messages": [{"role": "user", "content": "hello"}]});
     let a = run(
         &world,
         &settings(),
         request("/v1/messages/count_tokens", HEADER_CREDS, &body),
     );
-    let message = assert_anthropic_error(&a, 400, "invalid_request_error");
-    assert!(
-        message.contains("application inference profile"),
-        "{message}"
-    );
-    assert!(world.sent.borrow().is_empty());
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json(), json!({"input_tokens": 11}));
+    let sent = world.sent.borrow().clone();
+    assert_eq!(sent[0].method, "GET");
+    assert_eq!(sent[0].url, "https://bedrock.us-east-1.amazonaws.com/inference-profiles/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fabc123");
+    assert_eq!(sent[1].url, "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-sonnet-4-20250514-v1%3A0/count-tokens");
 
     // Non-Claude.
     let body = json!({"model": "amazon.nova-pro-v1:0", "messages": [{"role": "user", "content": "hello"}]});

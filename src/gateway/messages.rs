@@ -10,8 +10,10 @@ use crate::gateway::target::{self, Target};
 use crate::gateway::{GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
-use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensResponse, Family};
+use crate::providers::bedrock::inference_profile::{self, ControlPlane};
+use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensResponse};
 use crate::providers::bedrock::invoke_stream::anthropic_sse;
+use crate::providers::bedrock::models::{self, Family, ModelInfo};
 
 use super::chat::send;
 
@@ -79,7 +81,7 @@ async fn prepare<P: Platform>(
     settings: &Settings,
     req: &GatewayRequest,
     outcome: &mut Outcome,
-) -> Result<(MessagesRequest, Target, Family)> {
+) -> Result<(MessagesRequest, Target, ModelInfo)> {
     let mut messages = parse_request(&req.body)?;
     let target = target::resolve(platform, settings, &req.headers, &messages.model).await?;
     // The catalog record's default fields fill what the caller did not send.
@@ -94,18 +96,25 @@ async fn prepare<P: Platform>(
     }
     outcome.provider = Some(target.provider_label.clone());
     outcome.model = Some(target.model_id.clone());
-    let family = invoke::family(&target.model_id);
-    if let Family::Other { vendor } = &family {
+    // The model table decides (application profiles are looked up, cached); an id nobody can
+    // place goes to InvokeModel, which decides.
+    let plane = ControlPlane {
+        region: &target.region,
+        runtime: &target.base,
+        auth: &target.auth,
+    };
+    let info = inference_profile::model_info(platform, &plane, &target.model_id).await;
+    if !matches!(info.family, Family::Claude | Family::Unknown) {
         return Err(GatewayError::invalid_param(
             "model",
             format!(
-                "`{}` is not a Claude model (its vendor is `{vendor}`): /v1/messages serves Anthropic Claude models on Bedrock; use POST /v1/chat/completions for other models",
+                "`{}` is not a Claude model: /v1/messages serves Anthropic Claude models on Bedrock; use POST /v1/chat/completions for other models",
                 target.model_id
             ),
         )
         .with_code("model_not_supported_on_route"));
     }
-    Ok((messages, target, family))
+    Ok((messages, target, info))
 }
 
 async fn messages<P: Platform>(
@@ -145,21 +154,30 @@ async fn count_tokens<P: Platform>(
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let (messages, mut target, family) = prepare(platform, settings, req, outcome).await?;
-    // CountTokens takes a foundation model id, not an inference profile.
-    target.model_id = match family {
-        Family::Claude { foundation_model } => foundation_model,
-        _ => {
-            return Err(GatewayError::invalid_param(
-                "model",
-                format!(
-                    "count_tokens needs a foundation model id like anthropic.claude-sonnet-4-20250514-v1:0 (or a us./eu./apac./global. profile id); `{}` is an application inference profile or custom model ARN, which edgeport cannot resolve for CountTokens yet",
-                    target.model_id
-                ),
-            )
-            .with_code("count_tokens_model_unresolved"))
-        }
+    let (messages, mut target, info) = prepare(platform, settings, req, outcome).await?;
+    // CountTokens takes a foundation model id: profile prefixes are stripped, and application
+    // inference profiles resolved to their model (as the recorded pydantic-ai traffic shows).
+    let foundation = if models::is_application_profile(&target.model_id) {
+        let plane = ControlPlane {
+            region: &target.region,
+            runtime: &target.base,
+            auth: &target.auth,
+        };
+        inference_profile::foundation_model_arn(platform, &plane, &target.model_id).await?
+    } else {
+        target.model_id.clone()
     };
+    if info.family == Family::Unknown && !models::is_application_profile(&target.model_id) {
+        return Err(GatewayError::invalid_param(
+            "model",
+            format!(
+                "count_tokens needs a Claude model id (like anthropic.claude-sonnet-4-20250514-v1:0, a us./eu./apac./global. profile, or an application inference profile ARN); `{}` is none of these",
+                target.model_id
+            ),
+        )
+        .with_code("count_tokens_model_unresolved"));
+    }
+    target.model_id = models::foundation_model_id(&foundation);
     outcome.model = Some(target.model_id.clone());
     let betas = invoke::betas(&req.headers, &messages);
     let native = invoke::count_tokens_native_body(invoke::native_body(&messages, betas));

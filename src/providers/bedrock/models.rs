@@ -221,6 +221,28 @@ fn provider_family(provider: &str) -> Option<Family> {
         .map(|(_, f)| *f)
 }
 
+/// The foundation model id behind a foundation model id, a system profile id or an ARN of
+/// either (what CountTokens takes): `us.anthropic.claude-x-v1:0` → `anthropic.claude-x-v1:0`,
+/// `arn:...:foundation-model/anthropic.claude-x` → `anthropic.claude-x`.
+pub fn foundation_model_id(id: &str) -> String {
+    let id = if id.starts_with("arn:") {
+        id.rsplit('/').next().unwrap_or(id)
+    } else {
+        id
+    };
+    match id.split_once('.') {
+        Some((prefix, rest))
+            if PROFILE_PREFIXES.contains(&prefix)
+                && rest
+                    .split_once('.')
+                    .is_some_and(|(provider, _)| provider_family(provider).is_some()) =>
+        {
+            rest.to_owned()
+        }
+        _ => id.to_owned(),
+    }
+}
+
 /// `arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc`: the model is
 /// only known to the control plane.
 pub fn is_application_profile(id: &str) -> bool {
@@ -230,6 +252,21 @@ pub fn is_application_profile(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foundation_ids() {
+        let c = "anthropic.claude-sonnet-4-20250514-v1:0";
+        for id in [
+            c.to_owned(),
+            format!("us.{c}"),
+            format!("global.{c}"),
+            format!("us-gov.{c}"),
+            format!("arn:aws:bedrock:us-east-1::foundation-model/{c}"),
+            format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.{c}"),
+        ] {
+            assert_eq!(foundation_model_id(&id), c, "{id}");
+        }
+    }
 
     #[test]
     fn families_from_ids() {
