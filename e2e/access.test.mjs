@@ -127,6 +127,21 @@ test("credentials near expiry are refreshed exactly once, shared by concurrent r
   assert.equal(gw.standin.counters.sts - fresh, 1, "one refresh for the burst");
 });
 
+test("assumed-role credentials (with their session token) also sign the control-plane look-up", async () => {
+  const arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/role-profile";
+  gw.standin.reset();
+  gw.standin.setRole(ROLE, { externalId: "ext-42" });
+  gw.standin.setInferenceProfile(arn, { modelArn: "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0" });
+  const r = await chat({ "x-portkey-api-key": gw.gatewayKey }, { model: `@role/${arn}`, messages: USER, top_k: 5 });
+  assert.equal(r.status, 200, r.text);
+  const lookup = gw.standin.requests().find((q) => q.operation === "get-inference-profile");
+  assert.ok(lookup, "the profile was looked up");
+  assert.equal(lookup.signature.ok, true);
+  assert.ok(lookup.headers["x-amz-security-token"], "the session token is signed on the control plane too");
+  const converse = gw.standin.requests().find((q) => q.operation === "converse");
+  assert.equal(converse.body.additionalModelRequestFields.top_k, 5, "the family (Claude) was known from the profile");
+});
+
 test("STS refusing the role (bad external id) → 403 with STS's message", async () => {
   await gw.seedProvider("badrole", standinRecord(gw.standin.url, {
     auth: { type: "assumed_role", role_arn: ROLE, external_id: "wrong" },
