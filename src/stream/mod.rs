@@ -1,4 +1,5 @@
 //! Byte-level streaming: AWS event-stream decoding and SSE encoding.
 
+pub mod driver;
 pub mod eventstream;
 pub mod sse;

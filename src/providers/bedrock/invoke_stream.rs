@@ -14,23 +14,18 @@
 //! errors (the caller answers an HTTP error); later ones, a corrupt frame or a dropped body become
 //! `event: error` with `{"type":"error","error":{"type","message"}}`, and the stream ends.
 
-use std::collections::VecDeque;
-
 use base64::Engine;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::anthropic::StreamEvent;
 use crate::error::GatewayError;
 use crate::platform::ByteStream;
-use crate::providers::bedrock::errors::{
-    corrupt, error_frame, from_stream_exception, interrupted, malformed,
-};
+use crate::providers::bedrock::errors::{error_frame, from_stream_exception, malformed};
 use crate::providers::bedrock::invoke::INVOCATION_METRICS;
-use crate::providers::bedrock::stream::SseStream;
-use crate::stream::eventstream::{Frame, FrameDecoder};
+use crate::stream::driver::{sse_stream, SseMapper, SseStream};
+use crate::stream::eventstream::Frame;
 use crate::stream::sse;
 
 /// `amazon-bedrock-invocationMetrics` field → Anthropic `usage` field. A usage field the model
@@ -233,99 +228,45 @@ pub fn encode_error(err: &GatewayError) -> Bytes {
 ///
 /// It waits for the first frame that yields something: if the stream opens with an exception,
 /// or fails before any event, the caller gets `Err` and answers a real HTTP error.
-pub async fn anthropic_sse(mut body: ByteStream) -> Result<SseStream, GatewayError> {
-    let mut decoder = FrameDecoder::new();
-    let mut state = InvokeStreamState::new();
-    let first = loop {
-        match decoder.next_frame() {
-            Ok(Some(frame)) => {
-                let events = process_frame(&frame, &mut state)?;
-                if events.is_empty() {
-                    continue;
-                }
-                break events;
-            }
-            Ok(None) => {}
-            Err(err) => return Err(corrupt(&err)),
-        }
-        match body.next().await {
-            Some(Ok(bytes)) => decoder.push(&bytes),
-            Some(Err(err)) => return Err(interrupted(&err)),
-            None if decoder.has_partial() => {
-                return Err(interrupted("the body ended in the middle of a frame"))
-            }
-            None => return Err(interrupted("the body ended before any event")),
-        }
-    };
-    let driver = Driver {
+pub async fn anthropic_sse(body: ByteStream) -> Result<SseStream, GatewayError> {
+    sse_stream(
         body,
-        decoder,
-        state,
-        queued: VecDeque::from([encode(&first)]),
-        done: false,
-    };
-    Ok(Box::pin(futures_util::stream::unfold(
-        driver,
-        |mut d| async move {
-            let bytes = d.next_bytes().await?;
-            Some((bytes, d))
+        AnthropicMapper {
+            state: InvokeStreamState::new(),
         },
-    )))
+    )
+    .await
 }
 
-/// The stream loop's state: I/O only; the mapping is `process_frame`.
-struct Driver {
-    body: ByteStream,
-    decoder: FrameDecoder,
+/// InvokeModelWithResponseStream frames → Anthropic events, for the shared stream loop.
+struct AnthropicMapper {
     state: InvokeStreamState,
-    queued: VecDeque<Bytes>,
-    done: bool,
 }
 
-impl Driver {
-    async fn next_bytes(&mut self) -> Option<Bytes> {
-        if let Some(bytes) = self.queued.pop_front() {
-            return Some(bytes);
-        }
-        loop {
-            if self.done {
-                return None;
-            }
-            match self.decoder.next_frame() {
-                Ok(Some(frame)) => match process_frame(&frame, &mut self.state) {
-                    Ok(events) if events.is_empty() => continue,
-                    Ok(events) => return Some(encode(&events)),
-                    Err(err) => return Some(self.fail(&err)),
-                },
-                Ok(None) => {}
-                Err(err) => return Some(self.fail(&corrupt(&err))),
-            }
-            match self.body.next().await {
-                Some(Ok(bytes)) => self.decoder.push(&bytes),
-                Some(Err(err)) => return Some(self.fail(&interrupted(&err))),
-                None if self.decoder.has_partial() => {
-                    return Some(self.fail(&interrupted("the body ended in the middle of a frame")))
-                }
-                None if !self.state.finished() => {
-                    return Some(self.fail(&interrupted("the body ended before message_stop")))
-                }
-                None => {
-                    self.done = true;
-                    let trailing = finish(&mut self.state);
-                    if trailing.is_empty() {
-                        return None;
-                    }
-                    return Some(encode(&trailing));
-                }
-            }
-        }
+impl SseMapper for AnthropicMapper {
+    type Item = StreamEvent;
+    const STOP_EVENT: &'static str = "message_stop";
+
+    fn map_frame(&mut self, frame: &Frame) -> Result<Vec<StreamEvent>, GatewayError> {
+        process_frame(frame, &mut self.state)
     }
 
-    /// Whatever is held, then `event: error`; nothing is read after it.
-    fn fail(&mut self, err: &GatewayError) -> Bytes {
-        self.done = true;
+    fn encode(&self, events: &[StreamEvent]) -> Vec<u8> {
+        encode(events).to_vec()
+    }
+
+    fn finished(&self) -> bool {
+        self.state.finished()
+    }
+
+    fn end(&mut self) -> Vec<u8> {
+        encode(&finish(&mut self.state)).to_vec()
+    }
+
+    /// Whatever is held, then `event: error`.
+    fn fail(&mut self, err: &GatewayError) -> Vec<u8> {
         let mut out = encode(&finish(&mut self.state)).to_vec();
         out.extend_from_slice(&encode_error(err));
-        Bytes::from(out)
+        out
     }
 }

@@ -21,11 +21,6 @@
 //! The tool call `index` is the call's position among tool calls; the `content_blocks` index is
 //! Bedrock's `contentBlockIndex`, so a client can rebuild the blocks in order.
 
-use std::collections::VecDeque;
-use std::pin::Pin;
-
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -34,18 +29,15 @@ use crate::api::openai::{
 };
 use crate::error::GatewayError;
 use crate::platform::ByteStream;
-use crate::providers::bedrock::errors::{
-    corrupt, error_frame, from_stream_exception, interrupted, malformed,
-};
+use crate::providers::bedrock::errors::{error_frame, from_stream_exception, malformed};
 use crate::providers::bedrock::response::{finish_reason, usage};
 use crate::providers::bedrock::wire::{
     ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent,
 };
-use crate::stream::eventstream::{Frame, FrameDecoder};
+pub use crate::stream::driver::SseStream;
+use crate::stream::driver::{sse_stream, SseMapper};
+use crate::stream::eventstream::Frame;
 use crate::stream::sse;
-
-/// SSE bytes on their way to the caller. Not `Send`: the Worker runtime is single-threaded.
-pub type SseStream = Pin<Box<dyn Stream<Item = Bytes>>>;
 
 /// What every chunk of one answer shares, and what the caller asked for.
 #[derive(Debug, Clone)]
@@ -250,101 +242,32 @@ pub fn finish(state: &mut ConverseStreamState, ctx: &StreamContext) -> Vec<ChatC
 /// It waits for the first frame before answering: if the stream opens with an exception, or the
 /// body fails before any frame, the caller gets `Err` and can answer a real HTTP error. After
 /// that, every failure becomes an in-stream error chunk followed by `[DONE]`.
-pub async fn openai_sse(
-    mut body: ByteStream,
-    ctx: StreamContext,
-) -> Result<SseStream, GatewayError> {
-    let mut decoder = FrameDecoder::new();
-    let mut state = ConverseStreamState::new();
-    let first = loop {
-        match decoder.next_frame() {
-            Ok(Some(frame)) => break process_frame(&frame, &mut state, &ctx)?,
-            Ok(None) => {}
-            Err(err) => return Err(corrupt(&err)),
-        }
-        match body.next().await {
-            Some(Ok(bytes)) => decoder.push(&bytes),
-            Some(Err(err)) => return Err(interrupted(&err)),
-            None if decoder.has_partial() => {
-                return Err(interrupted("the body ended in the middle of a frame"))
-            }
-            None => return Err(interrupted("the body ended before any event")),
-        }
-    };
-    let mut driver = Driver {
+pub async fn openai_sse(body: ByteStream, ctx: StreamContext) -> Result<SseStream, GatewayError> {
+    sse_stream(
         body,
-        decoder,
-        state,
-        ctx,
-        queued: VecDeque::new(),
-        done: false,
-    };
-    if !first.is_empty() {
-        let bytes = driver.encode(&first);
-        driver.queued.push_back(bytes);
-    }
-    Ok(Box::pin(futures_util::stream::unfold(
-        driver,
-        |mut d| async move {
-            let bytes = d.next_bytes().await?;
-            Some((bytes, d))
+        OpenAiMapper {
+            state: ConverseStreamState::new(),
+            ctx,
         },
-    )))
+    )
+    .await
 }
 
-/// The stream loop's state: I/O only; the mapping is `process_frame`.
-struct Driver {
-    body: ByteStream,
-    decoder: FrameDecoder,
+/// ConverseStream frames → OpenAI chunks, for the shared stream loop.
+struct OpenAiMapper {
     state: ConverseStreamState,
     ctx: StreamContext,
-    queued: VecDeque<Bytes>,
-    done: bool,
 }
 
-impl Driver {
-    async fn next_bytes(&mut self) -> Option<Bytes> {
-        if let Some(bytes) = self.queued.pop_front() {
-            return Some(bytes);
-        }
-        loop {
-            if self.done {
-                return None;
-            }
-            match self.decoder.next_frame() {
-                Ok(Some(frame)) => match process_frame(&frame, &mut self.state, &self.ctx) {
-                    Ok(chunks) if chunks.is_empty() => continue,
-                    Ok(chunks) => return Some(self.encode(&chunks)),
-                    Err(err) => return Some(self.fail(&err)),
-                },
-                Ok(None) => {}
-                Err(err) => return Some(self.fail(&corrupt(&err))),
-            }
-            match self.body.next().await {
-                Some(Ok(bytes)) => self.decoder.push(&bytes),
-                Some(Err(err)) => return Some(self.fail(&interrupted(&err))),
-                None if self.decoder.has_partial() => {
-                    return Some(self.fail(&interrupted("the body ended in the middle of a frame")))
-                }
-                None if !self.state.finished() => {
-                    return Some(self.fail(&interrupted("the body ended before messageStop")))
-                }
-                None => {
-                    self.done = true;
-                    let trailing = finish(&mut self.state, &self.ctx);
-                    let mut out = self.encode_into_vec(&trailing);
-                    out.extend_from_slice(sse::DONE);
-                    return Some(Bytes::from(out));
-                }
-            }
-        }
+impl SseMapper for OpenAiMapper {
+    type Item = ChatCompletionChunk;
+    const STOP_EVENT: &'static str = "messageStop";
+
+    fn map_frame(&mut self, frame: &Frame) -> Result<Vec<ChatCompletionChunk>, GatewayError> {
+        process_frame(frame, &mut self.state, &self.ctx)
     }
 
-    fn encode(&self, chunks: &[ChatCompletionChunk]) -> Bytes {
-        Bytes::from(self.encode_into_vec(chunks))
-    }
-
-    fn encode_into_vec(&self, chunks: &[ChatCompletionChunk]) -> Vec<u8> {
+    fn encode(&self, chunks: &[ChatCompletionChunk]) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 * chunks.len() + sse::DONE.len());
         for chunk in chunks {
             sse::write_data(&mut out, chunk);
@@ -352,13 +275,24 @@ impl Driver {
         out
     }
 
-    /// The in-stream error chunk and `[DONE]`; nothing is read after it.
-    fn fail(&mut self, err: &GatewayError) -> Bytes {
-        self.done = true;
+    fn finished(&self) -> bool {
+        self.state.finished()
+    }
+
+    /// The trailing chunks (finish, usage) and `[DONE]`.
+    fn end(&mut self) -> Vec<u8> {
+        let trailing = finish(&mut self.state, &self.ctx);
+        let mut out = self.encode(&trailing);
+        out.extend_from_slice(sse::DONE);
+        out
+    }
+
+    /// The in-stream error chunk and `[DONE]`.
+    fn fail(&mut self, err: &GatewayError) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         sse::write_data(&mut out, &err.openai_stream_body());
         out.extend_from_slice(sse::DONE);
-        Bytes::from(out)
+        out
     }
 }
 
