@@ -520,3 +520,48 @@ fn govcloud_and_privatelink_records_sign_for_their_host() {
         );
     }
 }
+
+#[test]
+fn record_default_params_fill_what_the_caller_left_out() {
+    let world = FakeWorld::default();
+    let mut r = keys_record();
+    r["default_params"] = json!({"max_tokens": 321, "temperature": 0.2, "model": "never-used"});
+    world.put_record("prod", r);
+    ok_answer(&world);
+    let body = json!({"model": "@prod/anthropic.claude-3-haiku-20240307-v1:0", "temperature": 0, "messages": [{"role": "user", "content": "x"}]});
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/chat/completions",
+        &[("x-portkey-api-key", TEST_GATEWAY_KEY)],
+        &body,
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    // max_tokens from the record; the caller's temperature 0 wins; model is never defaulted.
+    assert_eq!(
+        world.last_body()["inferenceConfig"],
+        json!({"maxTokens": 321, "temperature": 0.0})
+    );
+    assert!(world
+        .last_sent()
+        .url
+        .contains("/model/anthropic.claude-3-haiku-20240307-v1%3A0/"));
+
+    // The same on /v1/messages (native body).
+    world.answer(Canned::json(200, json!({"id": "msg_1", "type": "message", "role": "assistant", "content": [], "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}}).to_string().as_bytes()));
+    let body = json!({"model": "@prod/anthropic.claude-3-haiku-20240307-v1:0", "messages": [{"role": "user", "content": "x"}]});
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/messages",
+        &[("x-portkey-api-key", TEST_GATEWAY_KEY)],
+        &body,
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let sent = world.last_body();
+    assert_eq!(
+        (sent["max_tokens"].clone(), sent["temperature"].clone()),
+        (json!(321), json!(0.2))
+    );
+    assert!(sent.get("model").is_none());
+}

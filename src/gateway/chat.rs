@@ -37,17 +37,6 @@ pub async fn handle<P: Platform>(
     }
 }
 
-/// The catalog record's default fields fill what the caller did not send.
-fn apply_defaults(body: &mut Value, defaults: Option<&serde_json::Map<String, Value>>) {
-    if let (Some(obj), Some(defaults)) = (body.as_object_mut(), defaults) {
-        for (k, v) in defaults {
-            if !obj.contains_key(k) && k != "model" && k != "messages" {
-                obj.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
 /// Parses the body with errors a person can act on: bad JSON, a missing or non-array `messages`,
 /// a missing `model`.
 pub fn parse_body(body: &[u8]) -> Result<Value> {
@@ -99,7 +88,9 @@ async fn run<P: Platform>(
         .unwrap_or_default()
         .to_owned();
     let target = target::resolve(platform, settings, &req.headers, &model).await?;
-    apply_defaults(&mut body, target.default_params.as_ref());
+    if let Some(obj) = body.as_object_mut() {
+        target.apply_defaults(obj, &["model", "messages"]);
+    }
     let mut chat: ChatCompletionRequest = serde_json::from_value(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());

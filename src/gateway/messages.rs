@@ -84,16 +84,10 @@ async fn prepare<P: Platform>(
 ) -> Result<(MessagesRequest, Target, ModelInfo)> {
     let mut messages = parse_request(&req.body)?;
     let target = target::resolve(platform, settings, &req.headers, &messages.model).await?;
-    // The catalog record's default fields fill what the caller did not send.
-    for (k, v) in target.default_params.iter().flatten() {
-        let ours = matches!(
-            k.as_str(),
-            "model" | "messages" | "stream" | "anthropic_beta"
-        );
-        if !ours && !messages.rest.contains_key(k) {
-            messages.rest.insert(k.clone(), v.clone());
-        }
-    }
+    target.apply_defaults(
+        &mut messages.rest,
+        &["model", "messages", "stream", "anthropic_beta"],
+    );
     outcome.provider = Some(target.provider_label.clone());
     outcome.model = Some(target.model_id.clone());
     // The model table decides (application profiles are looked up, cached); an id nobody can

@@ -29,6 +29,22 @@ pub struct Target {
     pub key_name: Option<String>,
 }
 
+impl Target {
+    /// The catalog record's default fields fill what the caller did not send; `reserved` fields
+    /// (the model, the messages, the route's own switches) are never defaulted.
+    pub fn apply_defaults(
+        &self,
+        body: &mut serde_json::Map<String, serde_json::Value>,
+        reserved: &[&str],
+    ) {
+        for (k, v) in self.default_params.iter().flatten() {
+            if !reserved.contains(&k.as_str()) && !body.contains_key(k) {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// `@slug/model-id` → (`slug`, `model-id`).
 pub fn split_slug_model(model: &str) -> Option<(&str, &str)> {
     model.strip_prefix('@')?.split_once('/')
