@@ -54,6 +54,12 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .map(|(_, v)| v.as_str())
 }
 
+/// A `'static` log line writer (see [`Platform::log_sink`]).
+pub type LogSink = std::rc::Rc<dyn Fn(&str)>;
+
+/// A `'static` clock: milliseconds since the Unix epoch (see [`Platform::clock`]).
+pub type Clock = std::rc::Rc<dyn Fn() -> u64>;
+
 #[allow(async_fn_in_trait)]
 pub trait Kv {
     async fn get(&self, key: &str) -> Result<Option<String>, String>;
@@ -86,4 +92,10 @@ pub trait Platform {
 
     /// One structured log line. Callers never pass secrets.
     fn log(&self, line: &str);
+
+    /// A log that outlives the request handler: streamed answers log their end through it.
+    fn log_sink(&self) -> LogSink;
+
+    /// The clock, for work that outlives the request handler (the end of a stream).
+    fn clock(&self) -> Clock;
 }

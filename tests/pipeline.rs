@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/streams.rs"]
+mod streams;
 
 use common::*;
 use edgeport::gateway::Settings;
@@ -635,4 +637,46 @@ fn secrets_never_reach_answers_or_logs() {
     ] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
+}
+
+#[test]
+fn streams_log_how_they_ended() {
+    let world = FakeWorld::default();
+    let body =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    // Complete.
+    world.answer(Canned::stream(&streams::recorded(
+        "pydantic-ai/test_bedrock_model_stream",
+    )));
+    let a = run(
+        &world,
+        &settings(),
+        request("/v1/chat/completions", HEADER_CREDS, &body),
+    );
+    assert_eq!(a.status, 200);
+    // An exception after content: the head line said 200; the end line says error.
+    let mut bytes = streams::event("messageStart", json!({"role": "assistant"}));
+    bytes.extend(streams::event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}}),
+    ));
+    bytes.extend(streams::exception("throttlingException", "slow down"));
+    world.answer(Canned::stream(&bytes));
+    let a = run(
+        &world,
+        &settings(),
+        request("/v1/chat/completions", HEADER_CREDS, &body),
+    );
+    assert!(a.text().contains("data: {\"error\""));
+    let ends: Vec<Value> = world
+        .logs
+        .borrow()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "stream_end")
+        .collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert_eq!(ends[0]["end"], "complete");
+    assert_eq!(ends[1]["end"], "error");
+    assert!(ends[1]["trace_id"].is_string());
 }

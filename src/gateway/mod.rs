@@ -280,7 +280,83 @@ pub async fn handle<P: Platform>(
         resp.headers.push(("x-portkey-provider".into(), p.clone()));
     }
     log_request(platform, &req, &trace_id, resp.status, &outcome, started);
+    if let Body::Stream(stream) = resp.body {
+        resp.body = Body::Stream(Box::pin(LoggedStream {
+            inner: stream,
+            sink: platform.log_sink(),
+            trace_id,
+            started,
+            now: platform.clock(),
+            error: false,
+            ended: false,
+        }));
+    }
     resp
+}
+
+/// A streamed answer that logs how it ended, once: `complete`, `error` (an in-stream error was
+/// sent: the head log line said 200, this one says what happened after) or `client_closed`.
+struct LoggedStream {
+    inner: crate::providers::bedrock::stream::SseStream,
+    sink: crate::platform::LogSink,
+    trace_id: String,
+    started: u64,
+    now: crate::platform::Clock,
+    error: bool,
+    ended: bool,
+}
+
+impl futures_util::Stream for LoggedStream {
+    type Item = Bytes;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Bytes>> {
+        let poll = self.inner.as_mut().poll_next(cx);
+        match &poll {
+            // Our own encoders write errors as `data: {"error"...` (OpenAI) or `event: error`
+            // (Anthropic) at the start of a yielded piece.
+            std::task::Poll::Ready(Some(bytes)) => {
+                if contains(bytes, b"data: {\"error\"") || contains(bytes, b"event: error\n") {
+                    self.error = true;
+                }
+            }
+            std::task::Poll::Ready(None) => {
+                let how = if self.error { "error" } else { "complete" };
+                self.finish(how);
+            }
+            std::task::Poll::Pending => {}
+        }
+        poll
+    }
+}
+
+impl LoggedStream {
+    fn finish(&mut self, how: &str) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let line = json!({
+            "trace_id": self.trace_id,
+            "event": "stream_end",
+            "end": how,
+            "ms": (self.now)().saturating_sub(self.started),
+        });
+        (self.sink)(&line.to_string());
+    }
+}
+
+impl Drop for LoggedStream {
+    fn drop(&mut self) {
+        let how = if self.error { "error" } else { "client_closed" };
+        self.finish(how);
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// What a handler learned, for the log line and answer headers. Never holds secrets.

@@ -88,6 +88,14 @@ impl Platform for WorkerPlatform {
     fn log(&self, line: &str) {
         worker::console_log!("{line}");
     }
+
+    fn clock(&self) -> crate::platform::Clock {
+        Rc::new(|| worker::Date::now().as_millis())
+    }
+
+    fn log_sink(&self) -> crate::platform::LogSink {
+        Rc::new(|line: &str| worker::console_log!("{line}"))
+    }
 }
 
 async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String> {

@@ -106,10 +106,10 @@ pub struct FakeWorld {
     pub kv: MemKv,
     pub credentials: edgeport::providers::bedrock::sts::CredentialCache,
     pub profiles: edgeport::providers::bedrock::inference_profile::ProfileCache,
-    pub now: RefCell<u64>,
+    pub now: std::rc::Rc<RefCell<u64>>,
     pub answers: RefCell<VecDeque<Canned>>,
     pub sent: RefCell<Vec<UpstreamRequest>>,
-    pub logs: RefCell<Vec<String>>,
+    pub logs: std::rc::Rc<RefCell<Vec<String>>>,
     /// When set, fetch fails as a network error would.
     pub unreachable: RefCell<bool>,
 }
@@ -120,7 +120,7 @@ impl Default for FakeWorld {
             kv: MemKv::default(),
             credentials: Default::default(),
             profiles: Default::default(),
-            now: RefCell::new(1_767_225_600_000), // 2026-01-01T00:00:00Z
+            now: std::rc::Rc::new(RefCell::new(1_767_225_600_000)), // 2026-01-01T00:00:00Z
             answers: Default::default(),
             sent: Default::default(),
             logs: Default::default(),
@@ -217,6 +217,14 @@ impl Platform for FakeWorld {
     }
     fn log(&self, line: &str) {
         self.logs.borrow_mut().push(line.to_owned());
+    }
+    fn clock(&self) -> edgeport::platform::Clock {
+        let now = self.now.clone();
+        std::rc::Rc::new(move || *now.borrow())
+    }
+    fn log_sink(&self) -> edgeport::platform::LogSink {
+        let logs = self.logs.clone();
+        std::rc::Rc::new(move |line: &str| logs.borrow_mut().push(line.to_owned()))
     }
 }
 
