@@ -385,6 +385,28 @@ test("x-portkey-trace-id is echoed", async () => {
   assert.ok(gw.logs.some((l) => l.includes("trace-e2e-123")));
 });
 
+test("x-portkey-request-timeout: a slow Bedrock → 408 (APIError with status 408)", async () => {
+  gw.standin.script({ match: { operation: "converse" }, delayMs: 1500 });
+  const t0 = Date.now();
+  const err = await openaiClient(gw, longTermHeaders(gw, { "x-portkey-request-timeout": "300" }))
+    .chat.completions.create({ model: CLAUDE, messages: USER })
+    .catch((e) => e);
+  assert.ok(err instanceof OpenAI.APIError, String(err));
+  assert.equal(err.status, 408);
+  assert.equal(err.error?.code ?? err.code, "request_timeout");
+  assert.ok(Date.now() - t0 < 1400, "answered before Bedrock did");
+});
+
+test("x-portkey-forward-headers: listed caller headers reach Bedrock, signed", async () => {
+  const out = await openaiClient(gw, longTermHeaders(gw, { "x-portkey-forward-headers": "x-tenant-id", "x-tenant-id": "acme" }))
+    .chat.completions.create({ model: CLAUDE, messages: USER });
+  assert.equal(out.object, "chat.completion");
+  const r = only();
+  assert.equal(r.headers["x-tenant-id"], "acme");
+  assert.ok(r.signature.signedHeaders.includes("x-tenant-id"), String(r.signature.signedHeaders));
+  assert.equal(r.signature.ok, true);
+});
+
 test("the portkey-ai SDK: one chat completion with a @slug provider", async () => {
   const portkey = new Portkey({ apiKey: gw.gatewayKey, baseURL: gw.url + "/v1", provider: "@demo", maxRetries: 0 });
   const out = await portkey.chat.completions.create({ model: CLAUDE, messages: USER });

@@ -680,3 +680,62 @@ fn streams_log_how_they_ended() {
     assert_eq!(ends[1]["end"], "error");
     assert!(ends[1]["trace_id"].is_string());
 }
+
+#[test]
+fn forward_headers_are_sent_and_signed_and_sensitive_ones_refused() {
+    let world = FakeWorld::default();
+    world.answer(Canned::json(
+        200,
+        &fixture_body("pydantic-ai/test_bedrock_model", 0),
+    ));
+    let mut h = HEADER_CREDS.to_vec();
+    h.push(("x-portkey-forward-headers", "X-Request-Tenant, x-missing"));
+    h.push(("x-request-tenant", "acme"));
+    let a = run(
+        &world,
+        &settings(),
+        request("/v1/chat/completions", &h, &chat("m")),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let sent = world.last_sent();
+    assert!(sent
+        .headers
+        .contains(&("x-request-tenant".into(), "acme".into())));
+    let auth = &sent
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1;
+    assert!(
+        auth.contains("SignedHeaders=accept;content-type;host;x-amz-date;x-request-tenant"),
+        "{auth}"
+    );
+    for bad in [
+        "authorization",
+        "x-amz-security-token",
+        "x-portkey-aws-secret-access-key",
+        "host",
+    ] {
+        let mut h = HEADER_CREDS.to_vec();
+        h.push(("x-portkey-forward-headers", bad));
+        let a = run(
+            &world,
+            &settings(),
+            request("/v1/chat/completions", &h, &chat("m")),
+        );
+        assert_eq!(a.status, 400, "{bad}");
+        assert_eq!(a.json()["error"]["param"], "x-portkey-forward-headers");
+    }
+    let mut h = HEADER_CREDS.to_vec();
+    h.push(("x-portkey-request-timeout", "soon"));
+    let a = run(
+        &world,
+        &settings(),
+        request("/v1/chat/completions", &h, &chat("m")),
+    );
+    assert_eq!(
+        (a.status, a.json()["error"]["param"].clone()),
+        (400, json!("x-portkey-request-timeout"))
+    );
+}

@@ -5,18 +5,19 @@ use serde_json::Value;
 
 use crate::api::openai::ChatCompletionRequest;
 use crate::error::{ApiFlavor, GatewayError, Result};
-use crate::gateway::target::{self, Target};
+use crate::gateway::target;
+use crate::gateway::upstream::{send, UpstreamOptions};
 use crate::gateway::{
     media, random_id, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
-use crate::platform::{Platform, UpstreamRequest, UpstreamResponse};
+use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::inference_profile::{self, ControlPlane};
+use crate::providers::bedrock::request;
 use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
-use crate::providers::bedrock::{errors, request};
 
 pub async fn handle<P: Platform>(
     platform: &P,
@@ -119,7 +120,8 @@ async fn run<P: Platform>(
     } else {
         Operation::Converse
     };
-    let upstream = send(platform, &target, op, Bytes::from(body)).await?;
+    let opts = UpstreamOptions::from_headers(&req.headers)?;
+    let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
 
     let strict = req.headers.strict_compliance();
     let id = random_id("chatcmpl-");
@@ -168,47 +170,4 @@ fn anthropic_beta_header(headers: &RequestHeaders) -> Option<String> {
         .filter(|v| !v.is_empty())
         .collect();
     (!joined.is_empty()).then(|| joined.join(","))
-}
-
-/// Signs and sends one call to Bedrock Runtime. Non-2xx answers become errors that keep
-/// Bedrock's status and name its error type.
-pub async fn send<P: Platform>(
-    platform: &P,
-    target: &Target,
-    op: Operation,
-    body: Bytes,
-) -> Result<UpstreamResponse> {
-    let accept = if op.is_stream() {
-        "application/vnd.amazon.eventstream"
-    } else {
-        "application/json"
-    };
-    let mut upstream = UpstreamRequest {
-        method: "POST",
-        url: target.base.model_url(&target.model_id, op),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("accept".into(), accept.into()),
-        ],
-        body,
-    };
-    target.auth.apply(
-        &mut upstream,
-        &target.region,
-        "bedrock",
-        platform.now_millis(),
-    )?;
-    let resp = platform.fetch(upstream).await.map_err(|e| {
-        GatewayError::bad_gateway(format!(
-            "could not reach Bedrock at {}: {e}",
-            target.base.authority()
-        ))
-    })?;
-    if (200..300).contains(&resp.status) {
-        return Ok(resp);
-    }
-    let status = resp.status;
-    let error_type = resp.header("x-amzn-errortype").map(str::to_owned);
-    let body = resp.collect().await.unwrap_or_default();
-    Err(errors::from_http(status, error_type.as_deref(), &body))
 }

@@ -15,7 +15,7 @@ use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensRes
 use crate::providers::bedrock::invoke_stream::anthropic_sse;
 use crate::providers::bedrock::models::{self, Family, ModelInfo};
 
-use super::chat::send;
+use crate::gateway::upstream::{send, UpstreamOptions};
 
 /// `POST /v1/messages`
 pub async fn handle<P: Platform>(
@@ -129,7 +129,8 @@ async fn messages<P: Platform>(
     } else {
         Operation::Invoke
     };
-    let upstream = send(platform, &target, op, Bytes::from(body)).await?;
+    let opts = UpstreamOptions::from_headers(&req.headers)?;
+    let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
     if stream {
         return Ok(GatewayResponse::sse(anthropic_sse(upstream.body).await?));
     }
@@ -177,7 +178,15 @@ async fn count_tokens<P: Platform>(
     let native = invoke::count_tokens_native_body(invoke::native_body(&messages, betas));
     let body = serde_json::to_vec(&CountTokensRequest::new(&native)?)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
-    let upstream = send(platform, &target, Operation::CountTokens, Bytes::from(body)).await?;
+    let opts = UpstreamOptions::from_headers(&req.headers)?;
+    let upstream = send(
+        platform,
+        &target,
+        &opts,
+        Operation::CountTokens,
+        Bytes::from(body),
+    )
+    .await?;
     let raw = upstream.collect().await.map_err(|e| {
         GatewayError::bad_gateway(format!(
             "the connection to Bedrock failed while reading the answer: {e}"

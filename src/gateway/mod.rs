@@ -5,6 +5,7 @@ pub mod chat;
 pub mod media;
 pub mod messages;
 pub mod target;
+pub mod upstream;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
