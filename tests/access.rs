@@ -565,3 +565,72 @@ fn record_default_params_fill_what_the_caller_left_out() {
     );
     assert!(sent.get("model").is_none());
 }
+
+#[test]
+fn header_credentials_can_assume_a_role_named_in_headers() {
+    let world = FakeWorld::default();
+    world.answer(Canned {
+        status: 200,
+        headers: vec![],
+        pieces: vec![Ok(sts_xml(7, "2026-01-01T01:00:00Z").into())],
+    });
+    ok_answer(&world);
+    let mut h = HEADER_CREDS.to_vec();
+    h.push(("x-portkey-aws-auth-type", "assumedRole"));
+    h.push((
+        "x-portkey-aws-role-arn",
+        "arn:aws:iam::123456789012:role/caller",
+    ));
+    h.push(("x-portkey-aws-external-id", "ext-9"));
+    let a = post(
+        &world,
+        &role_settings(),
+        "/v1/chat/completions",
+        &h,
+        &chat(),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let sent = world.sent.borrow().clone();
+    assert_eq!(sent[0].url, "https://sts.us-east-1.amazonaws.com/");
+    let sts_auth = &sent[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1;
+    assert!(
+        sts_auth.contains("Credential=AKIDEDGEPORTTEST1/"),
+        "signed with the caller's keys, not the Worker's: {sts_auth}"
+    );
+    assert!(String::from_utf8_lossy(&sent[0].body).contains("ExternalId=ext-9"));
+    assert!(sent[1]
+        .headers
+        .contains(&("x-amz-security-token".into(), "session-token-7".into())));
+    // A role without its ARN, or an unknown auth type, is a 400.
+    let mut h = HEADER_CREDS.to_vec();
+    h.push(("x-portkey-aws-auth-type", "assumedRole"));
+    let a = post(
+        &world,
+        &role_settings(),
+        "/v1/chat/completions",
+        &h,
+        &chat(),
+    );
+    assert_eq!(
+        (a.status, a.json()["error"]["param"].clone()),
+        (400, json!("x-portkey-aws-role-arn"))
+    );
+    let mut h = HEADER_CREDS.to_vec();
+    h.push(("x-portkey-aws-auth-type", "magic"));
+    assert_eq!(
+        post(
+            &world,
+            &role_settings(),
+            "/v1/chat/completions",
+            &h,
+            &chat()
+        )
+        .status,
+        400
+    );
+}

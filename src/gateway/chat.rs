@@ -95,6 +95,7 @@ async fn run<P: Platform>(
     let mut chat: ChatCompletionRequest = serde_json::from_value(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());
+    outcome.key = target.key_name.clone();
     outcome.model = Some(target.model_id.clone());
     let stream = chat.stream.unwrap_or(false);
     outcome.stream = stream;

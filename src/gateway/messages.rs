@@ -89,6 +89,7 @@ async fn prepare<P: Platform>(
         &["model", "messages", "stream", "anthropic_beta"],
     );
     outcome.provider = Some(target.provider_label.clone());
+    outcome.key = target.key_name.clone();
     outcome.model = Some(target.model_id.clone());
     // The model table decides (application profiles are looked up, cached); an id nobody can
     // place goes to InvokeModel, which decides.

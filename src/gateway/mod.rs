@@ -364,6 +364,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub provider: Option<String>,
+    /// The gateway key's name (never the key).
+    pub key: Option<String>,
     pub model: Option<String>,
     pub error: Option<String>,
     pub stream: bool,
@@ -388,6 +390,7 @@ fn log_request<P: Platform>(
         "path": req.path,
         "status": status,
         "provider": outcome.provider,
+        "key": outcome.key,
         "model": outcome.model,
         "stream": outcome.stream,
         "error": outcome.error,

@@ -134,6 +134,24 @@ pub async fn resolve<P: Platform>(
                 (Caller::Unknown(KeySource::PortkeyHeader) | Caller::Disabled, false) => return Err(invalid_key()),
             };
             let mut target = from_headers(settings, headers, model)?;
+            if let Some(role) = header_role(headers)? {
+                // The caller's own credentials assume the caller's role; the Worker's base
+                // credentials are never used for a role a caller names.
+                let UpstreamAuth::Sigv4(base) = &target.auth else {
+                    return Err(GatewayError::internal("header credentials are always access keys"));
+                };
+                let endpoint = BaseUrl::sts(&target.region)?;
+                let creds = sts::assumed_credentials(
+                    platform,
+                    platform.credential_cache(),
+                    base,
+                    &target.region,
+                    &endpoint,
+                    &role,
+                )
+                .await?;
+                target.auth = UpstreamAuth::Sigv4(creds);
+            }
             target.key_name = key_name;
             Ok(target)
         }
@@ -158,6 +176,42 @@ fn require_model(model: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `x-portkey-aws-auth-type: assumedRole` with `x-portkey-aws-role-arn` (and optional
+/// `x-portkey-aws-external-id`): the role the header credentials assume. Other auth types in
+/// headers are refused rather than ignored.
+fn header_role(headers: &RequestHeaders) -> Result<Option<AssumeRole>> {
+    match headers.get("x-portkey-aws-auth-type").map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.eq_ignore_ascii_case("assumedRole") => {
+            let role_arn = headers
+                .get("x-portkey-aws-role-arn")
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    GatewayError::invalid_param(
+                        "x-portkey-aws-role-arn",
+                        "`x-portkey-aws-role-arn` is required with x-portkey-aws-auth-type: assumedRole",
+                    )
+                })?;
+            Ok(Some(AssumeRole {
+                role_arn: role_arn.to_owned(),
+                external_id: headers
+                    .get("x-portkey-aws-external-id")
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
+                session_name: "edgeport".to_owned(),
+                duration_seconds: None,
+            }))
+        }
+        Some(t) if t.eq_ignore_ascii_case("accessKey") => Ok(None),
+        Some(other) => Err(GatewayError::invalid_param(
+            "x-portkey-aws-auth-type",
+            format!("x-portkey-aws-auth-type `{other}` is not supported in headers: use accessKey or assumedRole (API keys work through catalog providers)"),
+        )),
+    }
 }
 
 fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> Result<Target> {
