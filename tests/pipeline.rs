@@ -739,3 +739,40 @@ fn forward_headers_are_sent_and_signed_and_sensitive_ones_refused() {
         (400, json!("x-portkey-request-timeout"))
     );
 }
+
+#[test]
+fn upstream_messages_never_echo_credentials() {
+    let world = FakeWorld::default();
+    let mut h = HEADER_CREDS.to_vec();
+    h.push((
+        "x-portkey-aws-session-token",
+        "SESSIONTOKEN-very-secret-123",
+    ));
+    world.answer(Canned::aws_error(
+        403,
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.\n\nThe Canonical String for this request should have been\n'POST\n/model/m/converse\n\nx-amz-security-token:SESSIONTOKEN-very-secret-123'",
+    ));
+    let a = run(
+        &world,
+        &settings(),
+        request("/v1/chat/completions", &h, &chat("m")),
+    );
+    assert_eq!(a.status, 403);
+    let msg = a.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert_eq!(msg, "Bedrock InvalidSignatureException: The request signature we calculated does not match the signature you provided.");
+    world.answer(Canned::aws_error(
+        400,
+        "ValidationException",
+        "bad key edgeport/test/secret/key/ONE+1234567890abc here",
+    ));
+    let a = run(
+        &world,
+        &settings(),
+        request("/v1/chat/completions", HEADER_CREDS, &chat("m")),
+    );
+    assert!(!a
+        .text()
+        .contains("edgeport/test/secret/key/ONE+1234567890abc"));
+    assert!(a.text().contains("[redacted]"));
+}

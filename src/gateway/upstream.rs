@@ -136,5 +136,8 @@ pub async fn send<P: Platform>(
     let status = resp.status;
     let error_type = resp.header("x-amzn-errortype").map(str::to_owned);
     let body = resp.collect().await.unwrap_or_default();
-    Err(errors::from_http(status, error_type.as_deref(), &body))
+    Err(errors::scrub(
+        errors::from_http(status, error_type.as_deref(), &body),
+        &target.auth,
+    ))
 }

@@ -2,6 +2,7 @@
 //! arrive inside a 200) get the status their type has as an HTTP error.
 
 use crate::error::{ErrorKind, GatewayError};
+use crate::providers::bedrock::signing::UpstreamAuth;
 use crate::providers::bedrock::wire::AwsErrorBody;
 use crate::stream::eventstream::Frame;
 
@@ -86,6 +87,35 @@ fn aws_message(body: &[u8]) -> Option<String> {
             (!text.is_empty() && text.len() <= 500 && !text.starts_with('<'))
                 .then(|| text.to_owned())
         })
+}
+
+/// AWS signature errors from some services append the canonical request they expected, which
+/// holds header values (a session token among them). Cut that part, and remove any credential
+/// of this request that an upstream message might echo.
+pub fn scrub(mut err: GatewayError, auth: &UpstreamAuth) -> GatewayError {
+    for marker in [
+        "The Canonical String for this request",
+        "The String-to-Sign",
+    ] {
+        if let Some(i) = err.message.find(marker) {
+            err.message.truncate(i);
+            err.message = err.message.trim_end().to_owned();
+        }
+    }
+    let secrets: Vec<&str> = match auth {
+        UpstreamAuth::Sigv4(c) => [
+            Some(c.secret_access_key.as_str()),
+            c.session_token.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        UpstreamAuth::Bearer(key) => vec![key.as_str()],
+    };
+    for secret in secrets.into_iter().filter(|s| s.len() >= 8) {
+        err.message = err.message.replace(secret, "[redacted]");
+    }
+    err
 }
 
 // ---- stream failures shared by the ConverseStream and InvokeModelWithResponseStream drivers ----

@@ -182,7 +182,10 @@ async fn get_inference_profile<P: Platform>(
         ))
     })?;
     if !(200..300).contains(&status) {
-        return Err(errors::from_http(status, error_type.as_deref(), &body));
+        return Err(errors::scrub(
+            errors::from_http(status, error_type.as_deref(), &body),
+            plane.auth,
+        ));
     }
     let answer: InferenceProfile = serde_json::from_slice(&body).map_err(|_| {
         GatewayError::bad_gateway("GetInferenceProfile answered with a body edgeport cannot read")
