@@ -68,7 +68,7 @@ function wrangler(flags, args, input) {
     cwd: ROOT,
     encoding: "utf8",
     input,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_DISABLE_UPDATE_CHECK: "true" },
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
     stdio: ["pipe", "pipe", "pipe"],
   });
 }

@@ -1,0 +1,73 @@
+// The operators' CLI (scripts/catalog.mjs) against a local KV store, through real wrangler: what it
+// writes is sealed, listable without secrets, and keys can be disabled and removed.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { newCatalogKey, openProviderAuth } from "../scripts/catalog-lib.mjs";
+
+const SECRET = "cli/secret/NEVER+in+kv+1234567890";
+let dir;
+let env;
+const cli = (...args) =>
+  execFileSync("node", ["scripts/catalog.mjs", ...args, "--persist-to", dir], { env, encoding: "utf8" });
+const wrangler = (...args) =>
+  execFileSync("node_modules/.bin/wrangler", [...args, "--binding", "CATALOG", "--local", "--persist-to", dir], { env, encoding: "utf8" });
+
+function allFiles(d) {
+  return readdirSync(d).flatMap((f) => {
+    const p = path.join(d, f);
+    return statSync(p).isDirectory() ? allFiles(p) : [p];
+  });
+}
+
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "edgeport-cli-"));
+  env = { ...process.env, CATALOG_KEY: newCatalogKey(), WRANGLER_SEND_METRICS: "false" };
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("add-provider seals the auth; list-providers shows no secret", () => {
+  const out = cli("add-provider", "prod", "--region", "us-gov-west-1", "--access-key-id", "AKIDCLI", "--secret-access-key", SECRET,
+    "--custom-host", "https://bedrock-runtime.us-gov-west-1.amazonaws.com");
+  assert.match(out, /provider @prod saved/);
+  cli("add-provider", "role", "--region", "us-east-1", "--role-arn", "arn:aws:iam::1:role/r", "--external-id", "x");
+  const list = cli("list-providers");
+  assert.match(list, /@prod\tus-gov-west-1\taccess_key\thttps:\/\/bedrock-runtime\.us-gov-west-1\.amazonaws\.com/);
+  assert.match(list, /@role\tus-east-1\tassumed_role/);
+  assert.ok(!list.includes(SECRET));
+  const stored = JSON.parse(wrangler("kv", "key", "get", "provider:prod", "--text"));
+  assert.equal(stored.schema, 2);
+  assert.match(stored.auth, /^v1\./);
+  assert.equal(openProviderAuth(env.CATALOG_KEY, "prod", stored).secret_access_key, SECRET);
+  for (const f of allFiles(dir)) assert.ok(!readFileSync(f).includes(SECRET), `${f} holds the secret`);
+});
+
+test("a record is unreadable with another CATALOG_KEY, and reseal rotates it", () => {
+  const other = newCatalogKey();
+  const list = execFileSync("node", ["scripts/catalog.mjs", "list-providers", "--persist-to", dir], { env: { ...env, CATALOG_KEY: other }, encoding: "utf8" });
+  assert.match(list, /@prod\tus-gov-west-1\tUNREADABLE/);
+  execFileSync("node", ["scripts/catalog.mjs", "reseal", "--old-key", env.CATALOG_KEY, "--persist-to", dir], { env: { ...env, CATALOG_KEY: other }, encoding: "utf8" });
+  env.CATALOG_KEY = other;
+  assert.match(cli("list-providers"), /@prod\tus-gov-west-1\taccess_key/);
+});
+
+test("add-key prints the key once and stores only its hash; disable and remove work", () => {
+  const out = cli("add-key", "team-a", "--providers", "prod,@role", "--models", "m1");
+  const key = out.split("\n").find((l) => l.startsWith("ek_"));
+  assert.ok(key && key.length > 40, out);
+  const keys = cli("list-keys");
+  assert.match(keys, /team-a\tenabled\tprod,role\tm1/);
+  const hash = keys.split("\t")[0];
+  const listed = JSON.parse(wrangler("kv", "key", "list", "--prefix", "gateway_key:"));
+  assert.equal(listed.length, 1);
+  for (const f of allFiles(dir)) assert.ok(!readFileSync(f).includes(key), "the key itself is never stored");
+  assert.match(cli("disable-key", hash), /disabled/);
+  assert.match(cli("list-keys"), /DISABLED/);
+  cli("remove-key", hash);
+  assert.equal(cli("list-keys").trim(), "");
+  cli("remove-provider", "role");
+  assert.ok(!cli("list-providers").includes("@role"));
+});
