@@ -2,7 +2,9 @@
 // build/index_bg.wasm) in workerd through miniflare, on real HTTP ports on 127.0.0.1.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import os from "node:os";
 import { Miniflare } from "miniflare";
 import OpenAI from "openai";
 import { startStandin } from "../standin/server.mjs";
@@ -10,6 +12,17 @@ import { TEST_CREDENTIALS } from "../standin/credentials.mjs";
 import { gatewayKeyRecord, newCatalogKey, providerRecord } from "../scripts/catalog-lib.mjs";
 
 export { TEST_CREDENTIALS };
+
+/**
+ * The virtualenv with the pinned Python SDKs: scripts/env.sh and scripts/setup.sh compute the
+ * same path (the tools cache, keyed by the requirements file's hash).
+ */
+export function pythonVenv() {
+  const req = readFileSync(path.join(ROOT, "e2e", "python", "requirements.txt"));
+  const hash = createHash("sha256").update(req).digest("hex").slice(0, 12);
+  const tools = process.env.EDGEPORT_TOOLS ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "edgeport", "tools");
+  return path.join(tools, `pyvenv-${hash}`);
+}
 
 /** The gateway key every suite seeds (granted every provider) and sends by default. */
 export const TEST_GATEWAY_KEY = "ek_e2e_all_providers_4f1c2b9a7e3d5c8b1a0f";

@@ -11,3 +11,12 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+# The Python SDKs for the Python e2e test, in a virtualenv keyed by the pinned requirements. A
+# venv records its own path, so it is built in place; the stamp marks a finished install.
+if [ ! -f "$EDGEPORT_PYVENV/.complete" ]; then
+  echo "edgeport: installing the Python SDKs into $EDGEPORT_PYVENV" >&2
+  rm -rf "$EDGEPORT_PYVENV"
+  python3 -m venv "$EDGEPORT_PYVENV"
+  "$EDGEPORT_PYVENV/bin/pip" install --quiet --disable-pip-version-check -r e2e/python/requirements.txt
+  touch "$EDGEPORT_PYVENV/.complete"
+fi
