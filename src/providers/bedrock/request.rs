@@ -617,9 +617,9 @@ fn tool_config(req: &ChatCompletionRequest, turns: &[Message]) -> Result<Option<
             "auto" => Some(serde_json::json!({"auto": {}})),
             "required" => Some(serde_json::json!({"any": {}})),
             "none" => {
-                // Converse has no "none": offer no tools. A history that holds tool blocks still
-                // needs a toolConfig, so keep the specs there but the model is told not to use them
-                // by their absence elsewhere.
+                // Converse has no "none" choice, so none means: offer no tools. But Bedrock
+                // rejects a history holding tool blocks without a toolConfig; there the specs are
+                // kept (with no toolChoice) and the model could still call one (README says so).
                 if history_has_tools && !tools.is_empty() {
                     return Ok(Some(ToolConfig {
                         tools,
