@@ -11,6 +11,7 @@ pub mod error;
 pub mod gateway;
 pub mod platform;
 pub mod providers;
+pub mod routing;
 pub mod stream;
 
 #[cfg(target_arch = "wasm32")]

@@ -3,13 +3,13 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::api::openai::ChatCompletionRequest;
+use crate::api::openai::{ChatCompletionRequest, ChatMessage};
 use crate::error::{ApiFlavor, GatewayError, Result};
-use crate::gateway::target;
 use crate::gateway::upstream::{send, UpstreamOptions};
 use crate::gateway::{
     media, random_id, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
+use crate::gateway::{routed, target};
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::inference_profile::{self, ControlPlane};
@@ -18,6 +18,7 @@ use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
+use crate::routing::{self, Attempt};
 
 pub async fn handle<P: Platform>(
     platform: &P,
@@ -41,8 +42,24 @@ pub async fn handle<P: Platform>(
 /// Parses the body with errors a person can act on: bad JSON, a missing or non-array `messages`,
 /// a missing `model`.
 pub fn parse_body(body: &[u8]) -> Result<Value> {
+    let value = parse_object(body)?;
+    check_body(&value)?;
+    Ok(value)
+}
+
+/// The body as a JSON object (nothing else checked yet: a config may still set fields).
+fn parse_object(body: &[u8]) -> Result<Value> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
+    if !value.is_object() {
+        return Err(GatewayError::invalid_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+fn check_body(value: &Value) -> Result<()> {
     let obj = value
         .as_object()
         .ok_or_else(|| GatewayError::invalid_request("the request body must be a JSON object"))?;
@@ -73,7 +90,7 @@ pub fn parse_body(body: &[u8]) -> Result<Value> {
             "model is required (a Bedrock model id, or @slug/model-id)",
         ));
     }
-    Ok(value)
+    Ok(())
 }
 
 async fn run<P: Platform>(
@@ -82,13 +99,39 @@ async fn run<P: Platform>(
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let mut body = parse_body(&req.body)?;
+    let config = routing::from_request(platform.kv(), &req.headers).await?;
+    let body = parse_object(&req.body)?;
+    // https images are downloaded once, not once per target.
+    let mut inlined: Option<Vec<ChatMessage>> = None;
+    let (result, routed) = routed::run(platform, config.as_ref(), async |attempt: &Attempt| {
+        let headers = routing::overlay_headers(&req.headers, attempt);
+        let mut body = body.clone();
+        if let Some(obj) = body.as_object_mut() {
+            routing::apply_overrides(obj, attempt);
+        }
+        try_target(platform, settings, &headers, body, &mut inlined, outcome).await
+    })
+    .await;
+    outcome.routed = routed;
+    result
+}
+
+/// One call through one target: resolve, map, send, answer.
+async fn try_target<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    headers: &RequestHeaders,
+    mut body: Value,
+    inlined: &mut Option<Vec<ChatMessage>>,
+    outcome: &mut Outcome,
+) -> Result<GatewayResponse> {
+    check_body(&body)?;
     let model = body
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let target = target::resolve(platform, settings, &req.headers, &model).await?;
+    let target = target::resolve(platform, settings, headers, &model).await?;
     if let Some(obj) = body.as_object_mut() {
         target.apply_defaults(obj, &["model", "messages"]);
     }
@@ -107,11 +150,17 @@ async fn run<P: Platform>(
         auth: &target.auth,
     };
     let model = inference_profile::model_info(platform, &plane, &target.model_id).await;
-    media::inline_remote_images(platform, settings, &mut chat.messages).await?;
+    match inlined {
+        Some(messages) => chat.messages.clone_from(messages),
+        None => {
+            media::inline_remote_images(platform, settings, &mut chat.messages).await?;
+            *inlined = Some(chat.messages.clone());
+        }
+    }
     let ctx = MappingContext {
         model_id: target.model_id.clone(),
         model,
-        anthropic_beta_header: anthropic_beta_header(&req.headers),
+        anthropic_beta_header: anthropic_beta_header(headers),
     };
     let converse = request::to_converse(&chat, &ctx)?;
     let body = serde_json::to_vec(&converse)
@@ -121,10 +170,10 @@ async fn run<P: Platform>(
     } else {
         Operation::Converse
     };
-    let opts = UpstreamOptions::from_headers(&req.headers)?;
+    let opts = UpstreamOptions::from_headers(headers)?;
     let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
 
-    let strict = req.headers.strict_compliance();
+    let strict = headers.strict_compliance();
     let id = random_id("chatcmpl-");
     let created = platform.now_millis() / 1000;
     if stream {

@@ -7,13 +7,14 @@ use serde_json::Value;
 use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::{self, Target};
-use crate::gateway::{GatewayRequest, GatewayResponse, Outcome, Settings};
+use crate::gateway::{routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings};
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::inference_profile::{self, ControlPlane};
 use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensResponse};
 use crate::providers::bedrock::invoke_stream::anthropic_sse;
 use crate::providers::bedrock::models::{self, Family, ModelInfo};
+use crate::routing::{self, Attempt};
 
 use crate::gateway::upstream::{send, UpstreamOptions};
 
@@ -55,8 +56,22 @@ fn respond(result: Result<GatewayResponse>, outcome: &mut Outcome) -> GatewayRes
 
 /// Parses the body with errors a person can act on.
 pub fn parse_request(body: &[u8]) -> Result<MessagesRequest> {
+    request_from_value(parse_object(body)?)
+}
+
+/// The body as a JSON object (a config may still set fields).
+fn parse_object(body: &[u8]) -> Result<Value> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
+    if !value.is_object() {
+        return Err(GatewayError::invalid_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+fn request_from_value(value: Value) -> Result<MessagesRequest> {
     let obj = value
         .as_object()
         .ok_or_else(|| GatewayError::invalid_request("the request body must be a JSON object"))?;
@@ -75,15 +90,29 @@ pub fn parse_request(body: &[u8]) -> Result<MessagesRequest> {
     serde_json::from_value(value).map_err(|e| GatewayError::from_json_error("the request body", &e))
 }
 
+/// The body with one target's overlay: its headers, and `override_params` over the fields.
+fn overlaid(
+    req: &GatewayRequest,
+    body: &Value,
+    attempt: &Attempt,
+) -> Result<(RequestHeaders, MessagesRequest)> {
+    let headers = routing::overlay_headers(&req.headers, attempt);
+    let mut body = body.clone();
+    if let Some(obj) = body.as_object_mut() {
+        routing::apply_overrides(obj, attempt);
+    }
+    Ok((headers, request_from_value(body)?))
+}
+
 /// The request parsed, the target resolved, and the model checked to be Claude.
 async fn prepare<P: Platform>(
     platform: &P,
     settings: &Settings,
-    req: &GatewayRequest,
+    headers: &RequestHeaders,
+    mut messages: MessagesRequest,
     outcome: &mut Outcome,
 ) -> Result<(MessagesRequest, Target, ModelInfo)> {
-    let mut messages = parse_request(&req.body)?;
-    let target = target::resolve(platform, settings, &req.headers, &messages.model).await?;
+    let target = target::resolve(platform, settings, headers, &messages.model).await?;
     target.apply_defaults(
         &mut messages.rest,
         &["model", "messages", "stream", "anthropic_beta"],
@@ -118,10 +147,29 @@ async fn messages<P: Platform>(
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let (messages, target, _) = prepare(platform, settings, req, outcome).await?;
+    let config = routing::from_request(platform.kv(), &req.headers).await?;
+    let body = parse_object(&req.body)?;
+    let (result, routed) = routed::run(platform, config.as_ref(), async |attempt: &Attempt| {
+        let (headers, messages) = overlaid(req, &body, attempt)?;
+        try_target(platform, settings, &headers, messages, outcome).await
+    })
+    .await;
+    outcome.routed = routed;
+    result
+}
+
+/// One call through one target.
+async fn try_target<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    headers: &RequestHeaders,
+    messages: MessagesRequest,
+    outcome: &mut Outcome,
+) -> Result<GatewayResponse> {
+    let (messages, target, _) = prepare(platform, settings, headers, messages, outcome).await?;
     let stream = messages.stream.unwrap_or(false);
     outcome.stream = stream;
-    let betas = invoke::betas(&req.headers, &messages);
+    let betas = invoke::betas(headers, &messages);
     let native = invoke::native_body(&messages, betas);
     let body = serde_json::to_vec(&native)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
@@ -130,7 +178,7 @@ async fn messages<P: Platform>(
     } else {
         Operation::Invoke
     };
-    let opts = UpstreamOptions::from_headers(&req.headers)?;
+    let opts = UpstreamOptions::from_headers(headers)?;
     let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
     if stream {
         return Ok(GatewayResponse::sse(anthropic_sse(upstream.body).await?));
@@ -150,7 +198,23 @@ async fn count_tokens<P: Platform>(
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let (messages, mut target, info) = prepare(platform, settings, req, outcome).await?;
+    // One attempt, through the config's first target (count_tokens is not retried).
+    let config = routing::from_request(platform.kv(), &req.headers).await?;
+    let attempt = match &config {
+        Some(root) => {
+            let path = routing::plan::first(root, &mut routed::random_unit);
+            outcome.routed = Some(routed::Routed {
+                index: routing::plan::option_index(&path),
+                retries: 0,
+            });
+            routing::plan::attempt(root, &path)
+        }
+        None => Attempt::default(),
+    };
+    let (headers, messages) = overlaid(req, &parse_object(&req.body)?, &attempt)?;
+    let headers = &headers;
+    let (messages, mut target, info) =
+        prepare(platform, settings, headers, messages, outcome).await?;
     // CountTokens takes a foundation model id: profile prefixes are stripped, and application
     // inference profiles resolved to their model (as the recorded pydantic-ai traffic shows).
     let foundation = if models::is_application_profile(&target.model_id) {
@@ -175,11 +239,11 @@ async fn count_tokens<P: Platform>(
     }
     target.model_id = models::foundation_model_id(&foundation);
     outcome.model = Some(target.model_id.clone());
-    let betas = invoke::betas(&req.headers, &messages);
+    let betas = invoke::betas(headers, &messages);
     let native = invoke::count_tokens_native_body(invoke::native_body(&messages, betas));
     let body = serde_json::to_vec(&CountTokensRequest::new(&native)?)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
-    let opts = UpstreamOptions::from_headers(&req.headers)?;
+    let opts = UpstreamOptions::from_headers(headers)?;
     let upstream = send(
         platform,
         &target,

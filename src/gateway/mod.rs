@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod media;
 pub mod messages;
+pub mod routed;
 pub mod target;
 pub mod upstream;
 
@@ -280,6 +281,14 @@ pub async fn handle<P: Platform>(
     if let Some(p) = &outcome.provider {
         resp.headers.push(("x-portkey-provider".into(), p.clone()));
     }
+    if let Some(r) = &outcome.routed {
+        resp.headers.push((
+            "x-portkey-retry-attempt-count".into(),
+            r.retries.to_string(),
+        ));
+        resp.headers
+            .push(("x-portkey-last-used-option-index".into(), r.index.clone()));
+    }
     log_request(platform, &req, &trace_id, resp.status, &outcome, started);
     if let Body::Stream(stream) = resp.body {
         resp.body = Body::Stream(Box::pin(LoggedStream {
@@ -369,6 +378,8 @@ pub struct Outcome {
     pub model: Option<String>,
     pub error: Option<String>,
     pub stream: bool,
+    /// With `x-portkey-config`: the target that answered (or failed last) and its retries.
+    pub routed: Option<routed::Routed>,
 }
 
 fn log_request<P: Platform>(
@@ -394,6 +405,8 @@ fn log_request<P: Platform>(
         "model": outcome.model,
         "stream": outcome.stream,
         "error": outcome.error,
+        "target": outcome.routed.as_ref().map(|r| &r.index),
+        "retries": outcome.routed.as_ref().map(|r| r.retries),
         "metadata": metadata,
         "ms": platform.now_millis().saturating_sub(started),
     });
