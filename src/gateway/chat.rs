@@ -6,10 +6,10 @@ use serde_json::Value;
 use crate::api::openai::{ChatCompletionRequest, ChatMessage};
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::upstream::{send, UpstreamOptions};
+use crate::gateway::{cache, routed, target};
 use crate::gateway::{
     media, random_id, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
-use crate::gateway::{routed, target};
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::inference_profile::{self, ControlPlane};
@@ -18,7 +18,8 @@ use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
-use crate::routing::{self, Attempt};
+use crate::routing::cache::{cache_key, force_refresh, CacheScope, DISABLED};
+use crate::routing::{self, Attempt, Facts};
 
 pub async fn handle<P: Platform>(
     platform: &P,
@@ -101,26 +102,42 @@ async fn run<P: Platform>(
 ) -> Result<GatewayResponse> {
     let config = routing::from_request(platform.kv(), &req.headers).await?;
     let body = parse_object(&req.body)?;
+    let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
     // https images are downloaded once, not once per target.
     let mut inlined: Option<Vec<ChatMessage>> = None;
-    let (result, routed) = routed::run(platform, config.as_ref(), async |attempt: &Attempt| {
-        let headers = routing::overlay_headers(&req.headers, attempt);
-        let mut body = body.clone();
-        if let Some(obj) = body.as_object_mut() {
-            routing::apply_overrides(obj, attempt);
-        }
-        try_target(platform, settings, &headers, body, &mut inlined, outcome).await
-    })
-    .await;
+    let run = routed::run(
+        platform,
+        config.as_ref(),
+        &facts,
+        async |attempt: &Attempt| {
+            let headers = routing::overlay_headers(&req.headers, attempt);
+            let mut body = body.clone();
+            if let Some(obj) = body.as_object_mut() {
+                routing::apply_overrides(obj, attempt);
+            }
+            let call = Call {
+                headers: &headers,
+                cache: attempt.cache,
+            };
+            try_target(platform, settings, &call, body, &mut inlined, outcome).await
+        },
+    );
+    let (result, routed) = run.await;
     outcome.routed = routed;
     result
 }
 
-/// One call through one target: resolve, map, send, answer.
+/// One target's view of the request: its headers, and its cache settings.
+struct Call<'a> {
+    headers: &'a RequestHeaders,
+    cache: Option<routing::cache::Cache>,
+}
+
+/// One call through one target: resolve, (look in the cache,) map, send, (store,) answer.
 async fn try_target<P: Platform>(
     platform: &P,
     settings: &Settings,
-    headers: &RequestHeaders,
+    call: &Call<'_>,
     mut body: Value,
     inlined: &mut Option<Vec<ChatMessage>>,
     outcome: &mut Outcome,
@@ -131,10 +148,32 @@ async fn try_target<P: Platform>(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let headers = call.headers;
+    // A previous target's cache status says nothing about this one.
+    outcome.cache = None;
     let target = target::resolve(platform, settings, headers, &model).await?;
     if let Some(obj) = body.as_object_mut() {
         target.apply_defaults(obj, &["model", "messages"]);
     }
+    let strict = headers.strict_compliance();
+    // Keyed on the body as sent upstream (overrides and defaults applied), before it is mapped.
+    let entry = call.cache.map(|cache| {
+        let mut material = body.as_object().cloned().unwrap_or_default();
+        if let Some(beta) = anthropic_beta_header(headers) {
+            material.insert("anthropic-beta".into(), Value::String(beta));
+        }
+        let scope = CacheScope {
+            route: "chat",
+            caller: &target.cache_caller(),
+            provider: &target.provider_label,
+            model: &target.model_id,
+            strict,
+        };
+        cache::Entry {
+            key: cache_key(&scope, &material),
+            cache,
+        }
+    });
     let mut chat: ChatCompletionRequest = serde_json::from_value(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());
@@ -142,6 +181,20 @@ async fn try_target<P: Platform>(
     outcome.model = Some(target.model_id.clone());
     let stream = chat.stream.unwrap_or(false);
     outcome.stream = stream;
+    // Streams are never cached.
+    let entry = match entry {
+        Some(_) if stream => {
+            outcome.cache = Some(DISABLED);
+            None
+        }
+        other => other,
+    };
+    if let Some(entry) = &entry {
+        let refresh = force_refresh(headers.get("x-portkey-cache-force-refresh"));
+        if let Some(hit) = cache::lookup(platform, entry, refresh, outcome).await {
+            return Ok(hit);
+        }
+    }
     // What the mapping needs from the world, fetched first so the mapping stays pure: the model
     // behind an application inference profile (cached), and https images as bytes.
     let plane = ControlPlane {
@@ -173,7 +226,6 @@ async fn try_target<P: Platform>(
     let opts = UpstreamOptions::from_headers(headers)?;
     let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
 
-    let strict = headers.strict_compliance();
     let id = random_id("chatcmpl-");
     let created = platform.now_millis() / 1000;
     if stream {
@@ -208,6 +260,9 @@ async fn try_target<P: Platform>(
     let completion = to_chat_completion(converse, &ctx);
     let value = serde_json::to_value(&completion)
         .map_err(|_| GatewayError::internal("could not encode the answer"))?;
+    if let Some(entry) = &entry {
+        cache::store(platform, entry, &value.to_string()).await;
+    }
     Ok(GatewayResponse::json(200, &value))
 }
 

@@ -7,14 +7,17 @@ use serde_json::Value;
 use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::{self, Target};
-use crate::gateway::{routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings};
+use crate::gateway::{
+    cache, routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
+};
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::inference_profile::{self, ControlPlane};
 use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensResponse};
 use crate::providers::bedrock::invoke_stream::anthropic_sse;
 use crate::providers::bedrock::models::{self, Family, ModelInfo};
-use crate::routing::{self, Attempt};
+use crate::routing::cache::{cache_key, force_refresh, Cache, CacheScope, DISABLED};
+use crate::routing::{self, Attempt, Facts};
 
 use crate::gateway::upstream::{send, UpstreamOptions};
 
@@ -149,11 +152,25 @@ async fn messages<P: Platform>(
 ) -> Result<GatewayResponse> {
     let config = routing::from_request(platform.kv(), &req.headers).await?;
     let body = parse_object(&req.body)?;
-    let (result, routed) = routed::run(platform, config.as_ref(), async |attempt: &Attempt| {
-        let (headers, messages) = overlaid(req, &body, attempt)?;
-        try_target(platform, settings, &headers, messages, outcome).await
-    })
-    .await;
+    let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
+    let run = routed::run(
+        platform,
+        config.as_ref(),
+        &facts,
+        async |attempt: &Attempt| {
+            let (headers, messages) = overlaid(req, &body, attempt)?;
+            try_target(
+                platform,
+                settings,
+                &headers,
+                attempt.cache,
+                messages,
+                outcome,
+            )
+            .await
+        },
+    );
+    let (result, routed) = run.await;
     outcome.routed = routed;
     result
 }
@@ -163,14 +180,44 @@ async fn try_target<P: Platform>(
     platform: &P,
     settings: &Settings,
     headers: &RequestHeaders,
+    cache: Option<Cache>,
     messages: MessagesRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
     let (messages, target, _) = prepare(platform, settings, headers, messages, outcome).await?;
+    // A previous target's cache status says nothing about this one.
+    outcome.cache = None;
     let stream = messages.stream.unwrap_or(false);
     outcome.stream = stream;
     let betas = invoke::betas(headers, &messages);
     let native = invoke::native_body(&messages, betas);
+    // Keyed on the body Bedrock gets (betas included); streams are never cached.
+    let entry = match cache {
+        Some(_) if stream => {
+            outcome.cache = Some(DISABLED);
+            None
+        }
+        Some(cache) => {
+            let scope = CacheScope {
+                route: "messages",
+                caller: &target.cache_caller(),
+                provider: &target.provider_label,
+                model: &target.model_id,
+                strict: true,
+            };
+            Some(cache::Entry {
+                key: cache_key(&scope, &native),
+                cache,
+            })
+        }
+        None => None,
+    };
+    if let Some(entry) = &entry {
+        let refresh = force_refresh(headers.get("x-portkey-cache-force-refresh"));
+        if let Some(hit) = cache::lookup(platform, entry, refresh, outcome).await {
+            return Ok(hit);
+        }
+    }
     let body = serde_json::to_vec(&native)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
     let op = if stream {
@@ -188,8 +235,11 @@ async fn try_target<P: Platform>(
             "the connection to Bedrock failed while reading the answer: {e}"
         ))
     })?;
-    let message = invoke::answer(&raw)?;
-    Ok(GatewayResponse::json(200, &Value::Object(message)))
+    let message = Value::Object(invoke::answer(&raw)?);
+    if let Some(entry) = &entry {
+        cache::store(platform, entry, &message.to_string()).await;
+    }
+    Ok(GatewayResponse::json(200, &message))
 }
 
 async fn count_tokens<P: Platform>(
@@ -200,9 +250,11 @@ async fn count_tokens<P: Platform>(
 ) -> Result<GatewayResponse> {
     // One attempt, through the config's first target (count_tokens is not retried).
     let config = routing::from_request(platform.kv(), &req.headers).await?;
+    let body = parse_object(&req.body)?;
     let attempt = match &config {
         Some(root) => {
-            let path = routing::plan::first(root, &mut routed::random_unit);
+            let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
+            let path = routing::plan::first(root, &facts, &mut routed::random_unit)?;
             outcome.routed = Some(routed::Routed {
                 index: routing::plan::option_index(&path),
                 retries: 0,
@@ -211,7 +263,7 @@ async fn count_tokens<P: Platform>(
         }
         None => Attempt::default(),
     };
-    let (headers, messages) = overlaid(req, &parse_object(&req.body)?, &attempt)?;
+    let (headers, messages) = overlaid(req, &body, &attempt)?;
     let headers = &headers;
     let (messages, mut target, info) =
         prepare(platform, settings, headers, messages, outcome).await?;

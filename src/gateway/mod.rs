@@ -1,6 +1,7 @@
 //! The request's path through the gateway: route, resolve the provider, call Bedrock, answer.
 //! Pure: it talks to the world only through [`Platform`].
 
+pub mod cache;
 pub mod chat;
 pub mod media;
 pub mod messages;
@@ -289,6 +290,11 @@ pub async fn handle<P: Platform>(
         resp.headers
             .push(("x-portkey-last-used-option-index".into(), r.index.clone()));
     }
+    // Error answers are never cached, and say nothing about the cache.
+    if let Some(status) = outcome.cache.filter(|_| (200..300).contains(&resp.status)) {
+        resp.headers
+            .push(("x-portkey-cache-status".into(), status.to_owned()));
+    }
     log_request(platform, &req, &trace_id, resp.status, &outcome, started);
     if let Body::Stream(stream) = resp.body {
         resp.body = Body::Stream(Box::pin(LoggedStream {
@@ -380,6 +386,8 @@ pub struct Outcome {
     pub stream: bool,
     /// With `x-portkey-config`: the target that answered (or failed last) and its retries.
     pub routed: Option<routed::Routed>,
+    /// With a config's `cache`: HIT, MISS or DISABLED (`x-portkey-cache-status`).
+    pub cache: Option<&'static str>,
 }
 
 fn log_request<P: Platform>(
@@ -407,6 +415,7 @@ fn log_request<P: Platform>(
         "error": outcome.error,
         "target": outcome.routed.as_ref().map(|r| &r.index),
         "retries": outcome.routed.as_ref().map(|r| r.retries),
+        "cache": outcome.cache,
         "metadata": metadata,
         "ms": platform.now_millis().saturating_sub(started),
     });

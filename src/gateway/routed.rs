@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::gateway::GatewayResponse;
 use crate::platform::Platform;
-use crate::routing::{plan, Attempt, Node};
+use crate::routing::{plan, Attempt, Facts, Node};
 
 /// Where a configured request ended: the target last tried and the retries spent on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,13 +28,17 @@ pub fn random_unit() -> f64 {
 pub async fn run<P: Platform>(
     platform: &P,
     config: Option<&Node>,
+    facts: &Facts,
     mut try_target: impl AsyncFnMut(&Attempt) -> Result<GatewayResponse>,
 ) -> (Result<GatewayResponse>, Option<Routed>) {
     let Some(root) = config else {
         return (try_target(&Attempt::default()).await, None);
     };
     let mut random = random_unit;
-    let mut path = plan::first(root, &mut random);
+    let mut path = match plan::first(root, facts, &mut random) {
+        Ok(path) => path,
+        Err(e) => return (Err(e), None),
+    };
     loop {
         let attempt = plan::attempt(root, &path);
         let mut retries = 0;
@@ -53,9 +57,10 @@ pub async fn run<P: Platform>(
         });
         match result {
             Ok(resp) => return (Ok(resp), routed),
-            Err(e) => match plan::next_after_failure(root, &path, e.status, &mut random) {
-                Some(next) => path = next,
-                None => return (Err(e), routed),
+            Err(e) => match plan::next_after_failure(root, &path, e.status, facts, &mut random) {
+                Ok(Some(next)) => path = next,
+                Ok(None) => return (Err(e), routed),
+                Err(no_match) => return (Err(no_match), routed),
             },
         }
     }

@@ -27,6 +27,8 @@ pub struct Target {
     pub default_params: Option<serde_json::Map<String, serde_json::Value>>,
     /// Name of the gateway key used, for logs.
     pub key_name: Option<String>,
+    /// The gateway key's hash (its identity: names are labels and may repeat).
+    pub key_hash: Option<String>,
 }
 
 impl Target {
@@ -40,6 +42,25 @@ impl Target {
         for (k, v) in self.default_params.iter().flatten() {
             if !reserved.contains(&k.as_str()) && !body.contains_key(k) {
                 body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    /// Who the cache files answers under: the gateway key, or for a caller without one, a
+    /// digest of the credentials it sends upstream (never the credentials).
+    pub fn cache_caller(&self) -> String {
+        if let Some(hash) = &self.key_hash {
+            return format!("key:{hash}");
+        }
+        match &self.auth {
+            UpstreamAuth::Sigv4(c) => crate::routing::cache::credential_fingerprint(&[
+                "sigv4",
+                &c.access_key_id,
+                &c.secret_access_key,
+                c.session_token.as_deref().unwrap_or(""),
+            ]),
+            UpstreamAuth::Bearer(k) => {
+                crate::routing::cache::credential_fingerprint(&["bearer", k])
             }
         }
     }
@@ -125,9 +146,9 @@ pub async fn resolve<P: Platform>(
             from_catalog(platform, settings, headers, &caller, &p[1..], model).await
         }
         Some(p) if p.eq_ignore_ascii_case("bedrock") => {
-            let key_name = match (&caller, settings.header_credentials_need_key) {
-                (_, true) => Some(caller.require()?.name.clone()),
-                (Caller::Key(r), false) => Some(r.name.clone()),
+            let key = match (&caller, settings.header_credentials_need_key) {
+                (_, true) => Some(caller.require()?),
+                (Caller::Key(r), false) => Some(r),
                 // Without required keys an SDK's placeholder Bearer is not a key; an explicit
                 // x-portkey-api-key still has to be right.
                 (Caller::Anonymous | Caller::Unknown(KeySource::Bearer), false) => None,
@@ -152,7 +173,8 @@ pub async fn resolve<P: Platform>(
                 .await?;
                 target.auth = UpstreamAuth::Sigv4(creds);
             }
-            target.key_name = key_name;
+            target.key_name = key.map(|k| k.name.clone());
+            target.key_hash = key.map(|k| k.hash.clone());
             Ok(target)
         }
         Some("") | None => Err(GatewayError::invalid_param(
@@ -253,6 +275,7 @@ fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> R
         provider_label: "bedrock".to_owned(),
         default_params: None,
         key_name: None,
+        key_hash: None,
     })
 }
 
@@ -363,6 +386,7 @@ async fn from_catalog<P: Platform>(
         provider_label: format!("@{slug}"),
         default_params: record.default_params,
         key_name: Some(key.name.clone()),
+        key_hash: Some(key.hash.clone()),
     })
 }
 

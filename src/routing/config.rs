@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use super::cache::Cache;
+use super::conditions::{parse_query, Query};
 use crate::error::{GatewayError, Result};
 
 /// The most retries a config may ask for (Portkey's limit).
@@ -20,6 +22,15 @@ pub enum Mode {
     Fallback,
     /// One target, chosen by weight.
     LoadBalance,
+    /// The target the first matching condition names, else the default.
+    Conditional,
+}
+
+/// `{"query": {...}, "then": "target-name"}`, with the name resolved to the target's index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub query: Query,
+    pub then: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +38,10 @@ pub struct Strategy {
     pub mode: Mode,
     /// Statuses that move a fallback on; `None` = any non-2xx.
     pub on_status_codes: Option<Vec<u16>>,
+    /// Conditional mode: tried in order.
+    pub conditions: Vec<Condition>,
+    /// Conditional mode: the target when no condition matches.
+    pub default: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +76,9 @@ pub struct Node {
     pub retry: Option<Retry>,
     pub request_timeout: Option<u64>,
     pub strict_open_ai_compliance: Option<bool>,
+    /// The name conditions route to.
+    pub name: Option<String>,
+    pub cache: Option<Cache>,
 }
 
 impl Node {
@@ -101,7 +119,7 @@ fn status_list(v: &Value, at: &str) -> Result<Vec<u16>> {
         .collect()
 }
 
-fn parse_strategy(v: &Value, at: &str) -> Result<Strategy> {
+fn parse_strategy(v: &Value, at: &str, targets: &[Node]) -> Result<Strategy> {
     let obj = v
         .as_object()
         .ok_or_else(|| invalid(format!("x-portkey-config: {at}.strategy must be an object")))?;
@@ -109,24 +127,80 @@ fn parse_strategy(v: &Value, at: &str) -> Result<Strategy> {
         Some(m) if m.eq_ignore_ascii_case("single") => Mode::Single,
         Some(m) if m.eq_ignore_ascii_case("fallback") => Mode::Fallback,
         Some(m) if m.eq_ignore_ascii_case("loadbalance") => Mode::LoadBalance,
-        Some(m) if m.eq_ignore_ascii_case("conditional") => {
-            return Err(invalid(format!(
-                "x-portkey-config: {at}.strategy.mode `conditional` is not supported by edgeport (single, fallback, loadbalance are)"
-            )))
-        }
+        Some(m) if m.eq_ignore_ascii_case("conditional") => Mode::Conditional,
         _ => {
             return Err(invalid(format!(
-                "x-portkey-config: {at}.strategy.mode must be one of single, fallback, loadbalance"
+                "x-portkey-config: {at}.strategy.mode must be one of single, fallback, loadbalance, conditional"
             )))
         }
     };
     let on_status_codes = field(obj, "on_status_codes", "onStatusCodes")
         .map(|c| status_list(c, &format!("{at}.strategy.on_status_codes")))
         .transpose()?;
+    let (conditions, default) = if mode == Mode::Conditional {
+        parse_conditions(obj, at, targets)?
+    } else {
+        (Vec::new(), None)
+    };
     Ok(Strategy {
         mode,
         on_status_codes,
+        conditions,
+        default,
     })
+}
+
+/// The index of the target named `name` under `place` (`then`, `default`).
+fn target_named(targets: &[Node], name: Option<&Value>, place: &str) -> Result<usize> {
+    let name = name.and_then(Value::as_str).ok_or_else(|| {
+        invalid(format!(
+            "x-portkey-config: {place} must be the name of a target"
+        ))
+    })?;
+    targets
+        .iter()
+        .position(|t| t.name.as_deref() == Some(name))
+        .ok_or_else(|| {
+            invalid(format!(
+                "x-portkey-config: {place} names no target (give the target a matching `name`)"
+            ))
+        })
+}
+
+fn parse_conditions(
+    obj: &Map<String, Value>,
+    at: &str,
+    targets: &[Node],
+) -> Result<(Vec<Condition>, Option<usize>)> {
+    let list = match field(obj, "conditions", "conditions") {
+        Some(Value::Array(list)) => list,
+        _ => {
+            return Err(invalid(format!(
+                "x-portkey-config: {at}.strategy.conditions must be an array (conditional mode)"
+            )))
+        }
+    };
+    let conditions = list
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let place = format!("{at}.strategy.conditions[{i}]");
+            let c = c
+                .as_object()
+                .ok_or_else(|| invalid(format!("x-portkey-config: {place} must be an object")))?;
+            let query = c
+                .get("query")
+                .ok_or_else(|| invalid(format!("x-portkey-config: {place}.query is required")))?;
+            Ok(Condition {
+                query: parse_query(query, &format!("{place}.query"))?,
+                then: target_named(targets, c.get("then"), &format!("{place}.then"))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let default = field(obj, "default", "default")
+        .map(|d| target_named(targets, Some(d), &format!("{at}.strategy.default")))
+        .transpose()?;
+    Ok((conditions, default))
 }
 
 fn parse_retry(v: &Value, at: &str) -> Result<Retry> {
@@ -215,9 +289,6 @@ fn parse_node(v: &Value, at: &str, depth: usize) -> Result<Node> {
     let obj = v
         .as_object()
         .ok_or_else(|| invalid(format!("x-portkey-config: {at} must be a JSON object")))?;
-    let strategy = field(obj, "strategy", "strategy")
-        .map(|s| parse_strategy(s, at))
-        .transpose()?;
     let targets = match field(obj, "targets", "targets") {
         None => Vec::new(),
         Some(Value::Array(list)) => list
@@ -231,6 +302,9 @@ fn parse_node(v: &Value, at: &str, depth: usize) -> Result<Node> {
             )))
         }
     };
+    let strategy = field(obj, "strategy", "strategy")
+        .map(|s| parse_strategy(s, at, &targets))
+        .transpose()?;
     if strategy.is_some() && targets.is_empty() {
         return Err(invalid(format!(
             "x-portkey-config: {at} has a strategy but no targets"
@@ -302,6 +376,18 @@ fn parse_node(v: &Value, at: &str, depth: usize) -> Result<Node> {
             .transpose()?,
         request_timeout,
         strict_open_ai_compliance,
+        name: match field(obj, "name", "name") {
+            None => None,
+            Some(Value::String(n)) => Some(n.clone()),
+            Some(_) => {
+                return Err(invalid(format!(
+                    "x-portkey-config: {at}.name must be a string"
+                )))
+            }
+        },
+        cache: field(obj, "cache", "cache")
+            .map(|c| super::cache::parse(c, at))
+            .transpose()?,
     })
 }
 
@@ -320,7 +406,7 @@ pub fn parse(json: &str) -> Result<Node> {
 /// What the `x-portkey-config` header holds: a config, or the id of one saved in KV.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigRef {
-    Inline(Node),
+    Inline(Box<Node>),
     Saved(String),
 }
 
@@ -342,7 +428,7 @@ pub fn saved_config_key(id: &str) -> String {
 pub fn parse_header(raw: &str) -> Result<ConfigRef> {
     let raw = raw.trim();
     if raw.starts_with('{') {
-        return parse(raw).map(ConfigRef::Inline);
+        return parse(raw).map(|n| ConfigRef::Inline(Box::new(n)));
     }
     if valid_config_id(raw) {
         return Ok(ConfigRef::Saved(raw.to_owned()));
@@ -385,6 +471,12 @@ mod tests {
             "{",
             "[]",
             r#"{"strategy":{"mode":"conditional"},"targets":[{}]}"#,
+            r#"{"strategy":{"mode":"conditional","conditions":[{"query":{"metadata.a":"secret"},"then":"secret"}]},"targets":[{"name":"b"}]}"#,
+            r#"{"strategy":{"mode":"conditional","conditions":[],"default":"secret"},"targets":[{"name":"b"}]}"#,
+            r#"{"strategy":{"mode":"conditional","conditions":[{"then":"b"}]},"targets":[{"name":"b"}]}"#,
+            r#"{"strategy":{"mode":"conditional","conditions":[{"query":{"metadata.a":{"$regex":"secret"}},"then":"b"}]},"targets":[{"name":"b"}]}"#,
+            r#"{"cache":{"mode":"semantic"}}"#,
+            r#"{"cache":"secret"}"#,
             r#"{"strategy":{"mode":"nope"},"targets":[{}]}"#,
             r#"{"strategy":{"mode":"fallback"}}"#,
             r#"{"strategy":{"mode":"fallback"},"targets":"x"}"#,

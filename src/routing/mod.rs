@@ -1,16 +1,21 @@
-//! Gateway configs (`x-portkey-config`): retry, fallback and load balancing over targets.
+//! Gateway configs (`x-portkey-config`): retry, fallback, load balancing and conditions over
+//! targets, and the simple cache.
 //!
-//! `config` parses a config (inline JSON or a saved id), `plan` decides which target goes next.
+//! `config` parses a config (inline JSON or a saved id), `plan` decides which target goes next
+//! (`conditions` evaluates conditional queries), `cache` decides what is cached under which key.
 //! A target is not a second way to resolve a provider: each attempt is an overlay of headers
 //! (`x-portkey-provider`, `x-portkey-custom-host`, ...) and body fields (`override_params`) on
 //! the caller's request, which then goes through `gateway::target::resolve` like any request, so
 //! gateway key grants and custom-host trust rules apply per target.
 
+pub mod cache;
+pub mod conditions;
 pub mod config;
 pub mod plan;
 
 use serde_json::{Map, Value};
 
+pub use conditions::Facts;
 pub use config::{ConfigRef, Node};
 pub use plan::Attempt;
 
@@ -29,7 +34,7 @@ pub async fn from_request<K: Kv>(kv: &K, headers: &RequestHeaders) -> Result<Opt
         return Ok(None);
     };
     match config::parse_header(raw)? {
-        ConfigRef::Inline(node) => Ok(Some(node)),
+        ConfigRef::Inline(node) => Ok(Some(*node)),
         ConfigRef::Saved(id) => {
             let stored = kv
                 .get(&config::saved_config_key(&id))

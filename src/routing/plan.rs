@@ -6,7 +6,10 @@
 
 use serde_json::{Map, Value};
 
+use super::cache::Cache;
+use super::conditions::Facts;
 use super::config::{Mode, Node, Retry};
+use crate::error::{GatewayError, Result};
 
 /// Backoff before retry n (0-based): 100 ms · 2^n, at most this.
 pub const MAX_BACKOFF_MS: u64 = 1_000;
@@ -37,9 +40,26 @@ pub fn pick_weighted(weights: &[f64], r: f64) -> Option<usize> {
     last
 }
 
+/// The target a conditional strategy picks: the first matching condition's, else the default.
+pub fn pick_conditional(node: &Node, facts: &Facts) -> Option<usize> {
+    let strategy = node.strategy.as_ref()?;
+    strategy
+        .conditions
+        .iter()
+        .find(|c| c.query.matches(facts))
+        .map(|c| c.then)
+        .or(strategy.default)
+}
+
 /// From the node at `path` down to a leaf: single and fallback take their first target,
-/// loadbalance draws one by weight (`random` yields numbers in [0, 1)).
-pub fn enter(root: &Node, mut path: Vec<usize>, random: &mut dyn FnMut() -> f64) -> Vec<usize> {
+/// loadbalance draws one by weight (`random` yields numbers in [0, 1)), conditional asks the
+/// request's `facts`. A conditional without a match and without a default is a 400.
+pub fn enter(
+    root: &Node,
+    mut path: Vec<usize>,
+    facts: &Facts,
+    random: &mut dyn FnMut() -> f64,
+) -> Result<Vec<usize>> {
     while let Some(node) = node_at(root, &path) {
         if node.targets.is_empty() {
             break;
@@ -50,29 +70,43 @@ pub fn enter(root: &Node, mut path: Vec<usize>, random: &mut dyn FnMut() -> f64)
                 let weights: Vec<f64> = node.targets.iter().map(|t| t.weight).collect();
                 pick_weighted(&weights, random()).unwrap_or(0)
             }
+            Mode::Conditional => pick_conditional(node, facts).ok_or_else(|| {
+                GatewayError::invalid_param(
+                    "x-portkey-config",
+                    format!(
+                        "x-portkey-config: no condition of {} matched the request and its strategy has no default",
+                        option_index(&path)
+                    ),
+                )
+                .with_code("no_matching_condition")
+            })?,
         };
         path.push(next);
     }
-    path
+    Ok(path)
 }
 
 /// The first target to try.
-pub fn first(root: &Node, random: &mut dyn FnMut() -> f64) -> Vec<usize> {
-    enter(root, Vec::new(), random)
+pub fn first(root: &Node, facts: &Facts, random: &mut dyn FnMut() -> f64) -> Result<Vec<usize>> {
+    enter(root, Vec::new(), facts, random)
 }
 
 /// After the target at `path` failed with `status` (its retries spent): the next target, or
 /// `None` when that error is the answer. From the innermost strategy outwards, the first fallback
 /// that lists the status (or lists none) and has a target left moves on to it; a fallback whose
-/// list does not hold the status passes the error up, as single and loadbalance always do.
+/// list does not hold the status passes the error up, as single, loadbalance and conditional
+/// always do. `Err` when the next target is a conditional that matches nothing.
 pub fn next_after_failure(
     root: &Node,
     path: &[usize],
     status: u16,
+    facts: &Facts,
     random: &mut dyn FnMut() -> f64,
-) -> Option<Vec<usize>> {
+) -> Result<Option<Vec<usize>>> {
     for depth in (0..path.len()).rev() {
-        let parent = node_at(root, &path[..depth])?;
+        let Some(parent) = node_at(root, &path[..depth]) else {
+            return Ok(None);
+        };
         let Some(strategy) = &parent.strategy else {
             continue;
         };
@@ -87,10 +121,10 @@ pub fn next_after_failure(
         if listed && sibling < parent.targets.len() {
             let mut next = path[..depth].to_vec();
             next.push(sibling);
-            return Some(enter(root, next, random));
+            return enter(root, next, facts, random).map(Some);
         }
     }
-    None
+    Ok(None)
 }
 
 /// `config.targets[1].targets[0]` (the `x-portkey-last-used-option-index` answer header).
@@ -113,6 +147,7 @@ pub struct Attempt {
     pub request_timeout: Option<u64>,
     pub strict_open_ai_compliance: Option<bool>,
     pub retry: Option<Retry>,
+    pub cache: Option<Cache>,
     /// `config.targets[i]...`
     pub index: String,
 }
@@ -140,6 +175,9 @@ pub fn attempt(root: &Node, path: &[usize]) -> Attempt {
         }
         if n.retry.is_some() {
             out.retry.clone_from(&n.retry);
+        }
+        if n.cache.is_some() {
+            out.cache = n.cache;
         }
         for (k, v) in &n.override_params {
             out.override_params.insert(k.clone(), v.clone());
@@ -171,6 +209,8 @@ mod tests {
         parse(s).unwrap()
     }
 
+    static F: std::sync::LazyLock<Facts> = std::sync::LazyLock::new(Facts::default);
+
     #[test]
     fn weights() {
         assert_eq!(pick_weighted(&[1.0, 1.0], 0.0), Some(0));
@@ -193,14 +233,23 @@ mod tests {
             r#"{"strategy":{"mode":"fallback","on_status_codes":[429]},"targets":[{"provider":"@a"},{"provider":"@b"},{"provider":"@c"}]}"#,
         );
         let mut r = || 0.0;
-        let p = first(&c, &mut r);
+        let p = first(&c, &F, &mut r).unwrap();
         assert_eq!(p, vec![0]);
-        assert_eq!(next_after_failure(&c, &p, 429, &mut r), Some(vec![1]));
-        assert_eq!(next_after_failure(&c, &p, 400, &mut r), None);
-        assert_eq!(next_after_failure(&c, &[2], 429, &mut r), None);
+        assert_eq!(
+            next_after_failure(&c, &p, 429, &F, &mut r).unwrap(),
+            Some(vec![1])
+        );
+        assert_eq!(next_after_failure(&c, &p, 400, &F, &mut r).unwrap(), None);
+        assert_eq!(next_after_failure(&c, &[2], 429, &F, &mut r).unwrap(), None);
         let any = cfg(r#"{"strategy":{"mode":"fallback"},"targets":[{},{}]}"#);
-        assert_eq!(next_after_failure(&any, &[0], 400, &mut r), Some(vec![1]));
-        assert_eq!(next_after_failure(&any, &[0], 403, &mut r), Some(vec![1]));
+        assert_eq!(
+            next_after_failure(&any, &[0], 400, &F, &mut r).unwrap(),
+            Some(vec![1])
+        );
+        assert_eq!(
+            next_after_failure(&any, &[0], 403, &F, &mut r).unwrap(),
+            Some(vec![1])
+        );
     }
 
     #[test]
@@ -211,22 +260,25 @@ mod tests {
                 {"strategy":{"mode":"fallback","on_status_codes":[429]},"targets":[{"provider":"@a"},{"provider":"@b"}]},
                 {"strategy":{"mode":"loadbalance"},"targets":[{"provider":"@c","weight":0},{"provider":"@d"}]}]}"#);
         let mut r = || 0.0;
-        assert_eq!(first(&c, &mut r), vec![0, 0]);
+        assert_eq!(first(&c, &F, &mut r).unwrap(), vec![0, 0]);
         assert_eq!(
-            next_after_failure(&c, &[0, 0], 429, &mut r),
+            next_after_failure(&c, &[0, 0], 429, &F, &mut r).unwrap(),
             Some(vec![0, 1])
         );
         // The inner list does not hold 500: the outer fallback moves on (to the balancer, which
         // never picks weight 0).
         assert_eq!(
-            next_after_failure(&c, &[0, 0], 500, &mut r),
+            next_after_failure(&c, &[0, 0], 500, &F, &mut r).unwrap(),
             Some(vec![1, 1])
         );
         assert_eq!(
-            next_after_failure(&c, &[0, 1], 429, &mut r),
+            next_after_failure(&c, &[0, 1], 429, &F, &mut r).unwrap(),
             Some(vec![1, 1])
         );
-        assert_eq!(next_after_failure(&c, &[1, 1], 429, &mut r), None);
+        assert_eq!(
+            next_after_failure(&c, &[1, 1], 429, &F, &mut r).unwrap(),
+            None
+        );
         assert_eq!(option_index(&[0, 1]), "config.targets[0].targets[1]");
         assert_eq!(attempt(&c, &[1, 1]).provider.as_deref(), Some("@d"));
     }
@@ -279,10 +331,60 @@ mod tests {
             r#"{"strategy":{"mode":"single"},"targets":[{"provider":"@a"},{"provider":"@b"}]}"#,
         );
         let mut r = || 0.9;
-        assert_eq!(first(&c, &mut r), vec![0]);
-        assert_eq!(next_after_failure(&c, &[0], 429, &mut r), None);
+        assert_eq!(first(&c, &F, &mut r).unwrap(), vec![0]);
+        assert_eq!(next_after_failure(&c, &[0], 429, &F, &mut r).unwrap(), None);
         let bare = cfg(r#"{"provider":"@a"}"#);
-        assert_eq!(first(&bare, &mut r), Vec::<usize>::new());
+        assert_eq!(first(&bare, &F, &mut r).unwrap(), Vec::<usize>::new());
         assert_eq!(attempt(&bare, &[]).index, "config");
+    }
+
+    #[test]
+    fn conditional_picks_by_name_then_default() {
+        let c = cfg(r#"{"strategy":{"mode":"fallback"},"targets":[
+            {"strategy":{"mode":"conditional","conditions":[
+                {"query":{"metadata.user_plan":{"$eq":"paid"}},"then":"finetuned"},
+                {"query":{"params.max_tokens":{"$gt":1000}},"then":"big"}],
+             "default":"base"},
+             "targets":[{"name":"base","provider":"@base"},{"name":"finetuned","provider":"@ft"},
+                        {"name":"big","strategy":{"mode":"loadbalance"},"targets":[{"provider":"@x","weight":0},{"provider":"@y"}]}]},
+            {"provider":"@last"}]}"#);
+        let mut r = || 0.0;
+        let facts = |meta: &str, body: serde_json::Value| Facts::new(Some(meta), &body);
+        let paid = facts(r#"{"user_plan":"paid"}"#, json!({"max_tokens": 2000}));
+        assert_eq!(first(&c, &paid, &mut r).unwrap(), vec![0, 1]);
+        let big = facts(r#"{"user_plan":"free"}"#, json!({"max_tokens": 2000}));
+        assert_eq!(first(&c, &big, &mut r).unwrap(), vec![0, 2, 1]);
+        assert_eq!(
+            option_index(&[0, 2, 1]),
+            "config.targets[0].targets[2].targets[1]"
+        );
+        let plain = facts("{}", json!({}));
+        let p = first(&c, &plain, &mut r).unwrap();
+        assert_eq!(p, vec![0, 0]);
+        assert_eq!(attempt(&c, &p).provider.as_deref(), Some("@base"));
+        // A conditional passes failures up; the outer fallback moves on.
+        assert_eq!(
+            next_after_failure(&c, &p, 429, &plain, &mut r).unwrap(),
+            Some(vec![1])
+        );
+        // No match and no default: a 400 naming the header.
+        let strict = cfg(
+            r#"{"strategy":{"mode":"conditional","conditions":[{"query":{"metadata.a":"b"},"then":"t"}]},"targets":[{"name":"t"}]}"#,
+        );
+        let err = first(&strict, &plain, &mut r).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert_eq!(err.param.as_deref(), Some("x-portkey-config"));
+        let a = facts(r#"{"a":"b"}"#, json!({}));
+        assert_eq!(first(&strict, &a, &mut r).unwrap(), vec![0]);
+    }
+
+    #[test]
+    fn cache_is_inherited() {
+        let c = cfg(
+            r#"{"cache":{"mode":"simple","max_age":90},"strategy":{"mode":"fallback"},"targets":[{},{"cache":{"mode":"simple","maxAge":600}}]}"#,
+        );
+        assert_eq!(attempt(&c, &[0]).cache.map(|c| c.max_age), Some(90));
+        assert_eq!(attempt(&c, &[1]).cache.map(|c| c.max_age), Some(600));
+        assert_eq!(attempt(&cfg("{}"), &[]).cache, None);
     }
 }

@@ -37,15 +37,20 @@ pub fn fixture_body(name: &str, i: usize) -> Vec<u8> {
     serde_json::to_vec(&resp["json"]).unwrap()
 }
 
+/// An in-memory KV. Expirations are not enforced, only recorded (`.1`: key → TTL asked for).
 #[derive(Default)]
-pub struct MemKv(pub RefCell<HashMap<String, String>>);
+pub struct MemKv(
+    pub RefCell<HashMap<String, String>>,
+    pub RefCell<HashMap<String, Option<u64>>>,
+);
 
 impl Kv for MemKv {
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
         Ok(self.0.borrow().get(key).cloned())
     }
-    async fn put(&self, key: &str, value: &str, _ttl: Option<u64>) -> Result<(), String> {
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), String> {
         self.0.borrow_mut().insert(key.to_owned(), value.to_owned());
+        self.1.borrow_mut().insert(key.to_owned(), ttl);
         Ok(())
     }
 }

@@ -1,0 +1,57 @@
+//! The simple cache's reads and writes in KV (what and where is decided by `routing::cache`).
+//! A KV failure is logged and the request goes on as a miss: the cache never fails a request.
+
+use bytes::Bytes;
+
+use crate::gateway::{Body, GatewayResponse, Outcome};
+use crate::platform::{Kv, Platform};
+use crate::routing::cache::{self, Cache};
+
+/// Where one cacheable answer is looked up and stored.
+pub struct Entry {
+    pub key: String,
+    pub cache: Cache,
+}
+
+/// The stored answer, or `None` (and `MISS` on the outcome). `force_refresh` skips the read.
+pub async fn lookup<P: Platform>(
+    platform: &P,
+    entry: &Entry,
+    force_refresh: bool,
+    outcome: &mut Outcome,
+) -> Option<GatewayResponse> {
+    outcome.cache = Some(cache::MISS);
+    if force_refresh {
+        return None;
+    }
+    match platform.kv().get(&entry.key).await {
+        Ok(Some(body)) if serde_json::from_str::<serde_json::Value>(&body).is_ok() => {
+            outcome.cache = Some(cache::HIT);
+            Some(GatewayResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: Body::Full(Bytes::from(body)),
+            })
+        }
+        Ok(_) => None,
+        Err(e) => {
+            log_failure(platform, "cache_read_failed", &e);
+            None
+        }
+    }
+}
+
+/// Stores a 200 answer's JSON for `max_age` (at least KV's minimum TTL).
+pub async fn store<P: Platform>(platform: &P, entry: &Entry, body: &str) {
+    if let Err(e) = platform
+        .kv()
+        .put(&entry.key, body, Some(entry.cache.ttl_seconds()))
+        .await
+    {
+        log_failure(platform, "cache_write_failed", &e);
+    }
+}
+
+fn log_failure<P: Platform>(platform: &P, event: &str, error: &str) {
+    platform.log(&serde_json::json!({"event": event, "error": error}).to_string());
+}
