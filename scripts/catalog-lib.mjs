@@ -81,3 +81,61 @@ export function gatewayKeyRecord(key, { name, providers = [], models, enabled = 
   if (models && models.length) record.models = models;
   return { kvKey: `gateway_key:${hash}`, record };
 }
+
+// Stored prompts (plain JSON, no secrets): the same checks the Worker makes when it reads one
+// (src/catalog/prompts.rs), so a record the Worker would refuse is never written.
+export const PROMPT_SCHEMA = 1;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function promptKvKey(id) {
+  if (!ID.test(id)) throw new Error("a prompt id is letters, digits, - and _ (at most 64)");
+  return `prompt:${id}`;
+}
+
+function promptTexts(message) {
+  if (typeof message.content === "string") return [message.content];
+  if (Array.isArray(message.content)) {
+    return message.content.filter((p) => p?.type === "text" && typeof p.text === "string").map((p) => p.text);
+  }
+  return [];
+}
+
+// The variable names a template uses, in order of first use.
+export function promptVariables(template) {
+  const names = [];
+  for (const m of template.messages) {
+    for (const t of promptTexts(m)) {
+      for (const match of t.matchAll(/\{\{(?:\{ *([A-Za-z0-9_.-]+) *\}\}\}|(?:& *| *)([A-Za-z0-9_.-]+) *\}\})/g)) {
+        const name = match[1] ?? match[2];
+        if (!names.includes(name)) names.push(name);
+      }
+    }
+  }
+  return names;
+}
+
+// A record from a template file: the bare template (`{messages, model, provider?, params?}`) or a
+// whole record (`{schema: 1, template}`).
+export function promptRecord(input) {
+  const record = input && typeof input === "object" && "template" in input ? input : { schema: PROMPT_SCHEMA, template: input };
+  const bad = (why) => { throw new Error(`not a usable prompt: ${why}`); };
+  if (record.schema !== PROMPT_SCHEMA) bad(`schema must be ${PROMPT_SCHEMA}`);
+  for (const k of Object.keys(record)) if (!["schema", "template"].includes(k)) bad(`unknown field ${k}`);
+  const t = record.template;
+  if (!t || typeof t !== "object" || Array.isArray(t)) bad("template must be an object");
+  for (const k of Object.keys(t)) if (!["messages", "model", "provider", "params"].includes(k)) bad(`unknown template field ${k} (other chat fields go in params)`);
+  if (!Array.isArray(t.messages) || t.messages.length === 0) bad("template.messages must be a non-empty array");
+  t.messages.forEach((m, i) => {
+    if (!m || typeof m !== "object" || Array.isArray(m)) bad(`template.messages[${i}] must be an object`);
+    for (const text of promptTexts(m)) {
+      if (/\{\{ *[#^/>!=][^}]*\}\}/.test(text)) bad(`template.messages[${i}]: sections, partials, comments and delimiter changes are not supported`);
+    }
+  });
+  if (typeof t.model !== "string" || !t.model.trim()) bad("template.model must be a model id");
+  if (t.provider !== undefined && !(typeof t.provider === "string" && /^@[A-Za-z0-9_-]{1,64}$/.test(t.provider))) bad("template.provider must be @slug");
+  if (t.params !== undefined) {
+    if (!t.params || typeof t.params !== "object" || Array.isArray(t.params)) bad("template.params must be an object");
+    for (const k of ["messages", "model", "variables"]) if (k in t.params) bad(`template.params must not hold ${k}`);
+  }
+  return record;
+}

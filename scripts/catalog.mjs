@@ -17,14 +17,19 @@
 //   add-key <name> --providers a,b|* [--models m1,m2]   prints the new key once
 //   list-keys
 //   disable-key <hash-prefix> | enable-key <hash-prefix> | remove-key <hash-prefix>
+//   add-prompt <id> --file template.json  a stored prompt (checked first; replaces one with that id)
+//   list-prompts                          ids, models, providers and the variables each uses
+//   remove-prompt <id>
 //
-// CATALOG_KEY comes from the environment, or from .dev.vars for the local namespace.
+// CATALOG_KEY comes from the environment, or from .dev.vars for the local namespace (the prompt
+// commands do not need it: prompts are not sealed).
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  gatewayKeyRecord, newCatalogKey, newGatewayKey, openProviderAuth, providerKvKey, providerRecord,
+  gatewayKeyRecord, newCatalogKey, newGatewayKey, openProviderAuth, promptKvKey, promptRecord, promptVariables,
+  providerKvKey, providerRecord,
 } from "./catalog-lib.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -183,8 +188,37 @@ function main() {
       kv.del(flags, findKey(flags, arg));
       console.log("key removed");
       return;
+    case "add-prompt": {
+      if (!arg) die("add-prompt <id> --file template.json");
+      const key = promptKvKey(arg);
+      const file = flags.file ?? die("--file is required (a JSON template)");
+      let input;
+      try { input = JSON.parse(readFileSync(file, "utf8")); } catch (e) { die(`${file}: ${e.message}`); }
+      const record = promptRecord(input);
+      kv.put(flags, key, JSON.stringify(record));
+      const vars = promptVariables(record.template);
+      console.log(`prompt ${arg} saved (${record.template.model}; variables: ${vars.join(", ") || "none"})`);
+      return;
+    }
+    case "list-prompts":
+      for (const { name } of kv.list(flags, "prompt:")) {
+        const id = name.slice("prompt:".length);
+        let line;
+        try {
+          const r = promptRecord(JSON.parse(kv.get(flags, name)));
+          line = `${r.template.model}\t${r.template.provider ?? "-"}\t${promptVariables(r.template).join(",") || "-"}`;
+        } catch (e) {
+          line = `INVALID (${e.message})`;
+        }
+        console.log(`${id}\t${line}`);
+      }
+      return;
+    case "remove-prompt":
+      kv.del(flags, promptKvKey(arg ?? die("remove-prompt <id>")));
+      console.log(`prompt ${arg} removed`);
+      return;
     default:
-      die("commands: new-catalog-key, add-provider, list-providers, remove-provider, reseal, add-key, list-keys, disable-key, enable-key, remove-key");
+      die("commands: new-catalog-key, add-provider, list-providers, remove-provider, reseal, add-key, list-keys, disable-key, enable-key, remove-key, add-prompt, list-prompts, remove-prompt");
   }
 }
 

@@ -1,11 +1,11 @@
 // Seeds the local (wrangler dev) catalog for the run command: a CATALOG_KEY in .dev.vars (made
 // once per checkout), a demo provider sealed with it and pointing at the Bedrock stand-in, and a
-// demo gateway key. Prints the gateway key.
+// demo gateway key and a demo stored prompt (`support-bot`). Prints the gateway key.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { gatewayKeyRecord, newCatalogKey, providerRecord } from "./catalog-lib.mjs";
+import { gatewayKeyRecord, newCatalogKey, promptRecord, providerRecord } from "./catalog-lib.mjs";
 import { TEST_CREDENTIALS } from "../standin/credentials.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -36,4 +36,10 @@ put("provider:demo", providerRecord(key, "demo", {
 }));
 const { kvKey, record } = gatewayKeyRecord(DEV_GATEWAY_KEY, { name: "local-dev", providers: ["demo"] });
 put(kvKey, record);
+put("prompt:support-bot", promptRecord({
+  messages: [{ role: "system", content: "You are {{persona}}." }, { role: "user", content: "{{question}}" }],
+  model: "us.amazon.nova-micro-v1:0",
+  provider: "@demo",
+  params: { max_tokens: 256 },
+}));
 console.log(DEV_GATEWAY_KEY);

@@ -5,6 +5,7 @@
 //! schema is versioned (`schema`); a record of another schema fails closed.
 
 pub mod keys;
+pub mod prompts;
 pub mod sealing;
 
 use serde::{Deserialize, Serialize};

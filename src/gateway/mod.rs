@@ -5,6 +5,7 @@ pub mod cache;
 pub mod chat;
 pub mod media;
 pub mod messages;
+pub mod prompts;
 pub mod routed;
 pub mod target;
 pub mod upstream;
@@ -203,6 +204,7 @@ enum Route {
     ChatCompletions,
     Messages,
     CountTokens,
+    PromptCompletions,
     MethodNotAllowed,
     NotFound,
 }
@@ -215,6 +217,7 @@ fn route(method: &str, path: &str) -> Route {
         "/chat/completions" => ("POST", Route::ChatCompletions),
         "/messages" => ("POST", Route::Messages),
         "/messages/count_tokens" => ("POST", Route::CountTokens),
+        p if prompts::prompt_id(p).is_some() => ("POST", Route::PromptCompletions),
         _ => return Route::NotFound,
     };
     if method.eq_ignore_ascii_case(want) || (want == "GET" && method.eq_ignore_ascii_case("HEAD")) {
@@ -260,6 +263,7 @@ pub async fn handle<P: Platform>(
         Route::CountTokens => {
             messages::handle_count_tokens(platform, settings, &req, &mut outcome).await
         }
+        Route::PromptCompletions => prompts::handle(platform, settings, &req, &mut outcome).await,
         Route::MethodNotAllowed => GatewayResponse::error(
             flavor_of(&req.path),
             &GatewayError::new(
@@ -271,7 +275,7 @@ pub async fn handle<P: Platform>(
         Route::NotFound => GatewayResponse::error(
             flavor_of(&req.path),
             &GatewayError::not_found(format!(
-                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
+                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
                 req.method, req.path
             ))
             .with_code("route_not_found"),
@@ -462,6 +466,23 @@ mod tests {
         );
         assert_eq!(route("POST", "/messages/count_tokens"), Route::CountTokens);
         assert_eq!(route("GET", "/v1/messages"), Route::MethodNotAllowed);
+        assert_eq!(
+            route("POST", "/v1/prompts/pp-1/completions"),
+            Route::PromptCompletions
+        );
+        assert_eq!(
+            route("POST", "/prompts/pp-1/completions"),
+            Route::PromptCompletions
+        );
+        assert_eq!(
+            route("GET", "/v1/prompts/pp-1/completions"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(
+            route("POST", "/v1/prompts/a/b/completions"),
+            Route::NotFound
+        );
+        assert_eq!(route("POST", "/v1/prompts//completions"), Route::NotFound);
         assert_eq!(flavor_of("/v1/messages/batches"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/messages"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/v1/messagesx"), ApiFlavor::OpenAi);

@@ -120,7 +120,7 @@ fn invalid_key() -> GatewayError {
 
 impl Caller {
     /// A valid, enabled key, or 401.
-    fn require(&self) -> Result<&GatewayKeyRecord> {
+    pub fn require(&self) -> Result<&GatewayKeyRecord> {
         match self {
             Caller::Key(r) => Ok(r),
             Caller::Anonymous => Err(missing_key()),

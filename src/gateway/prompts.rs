@@ -1,0 +1,125 @@
+//! `POST /v1/prompts/{id}/completions`: a stored prompt rendered with `variables`, then exactly
+//! the chat-completions flow (provider, keys, configs, streaming) on the rendered body.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::catalog::keys::KeySource;
+use crate::catalog::prompts::{self, PromptTemplate};
+use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::gateway::target::{self, Caller};
+use crate::gateway::{chat, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings};
+use crate::platform::Platform;
+
+/// The `{id}` of `/v1/prompts/{id}/completions` (or without `/v1`).
+pub fn prompt_id(path: &str) -> Option<&str> {
+    let path = path.trim_end_matches('/');
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    let id = path
+        .strip_prefix("/prompts/")?
+        .strip_suffix("/completions")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+pub async fn handle<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+    outcome: &mut Outcome,
+) -> GatewayResponse {
+    match rendered_request(platform, settings, req).await {
+        Ok(rendered) => chat::handle(platform, settings, &rendered, outcome).await,
+        Err(err) => {
+            if err.code.as_deref() == Some("prompt_record_invalid") {
+                platform.log(
+                    &serde_json::json!({"event": "prompt_record_invalid", "path": req.path, "why": err.message})
+                        .to_string(),
+                );
+            }
+            outcome.error = Some(
+                err.code
+                    .clone()
+                    .unwrap_or_else(|| err.kind.openai_type().to_owned()),
+            );
+            GatewayResponse::error(ApiFlavor::OpenAi, &err)
+        }
+    }
+}
+
+/// The chat-completions request this prompt call stands for.
+async fn rendered_request<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+) -> Result<GatewayRequest> {
+    let id = prompt_id(&req.path).ok_or_else(|| {
+        GatewayError::not_found("no prompt id in the path").with_code("prompt_not_found")
+    })?;
+    // Callers without a valid key learn nothing about stored prompts (not even which ids exist).
+    let caller = target::authenticate(platform, &req.headers).await?;
+    match (&caller, settings.header_credentials_need_key) {
+        (Caller::Key(_), _) => {}
+        // With ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY the chat flow decides, as on /v1/chat/completions.
+        (Caller::Anonymous | Caller::Unknown(KeySource::Bearer), false) => {}
+        _ => {
+            caller.require()?;
+        }
+    }
+    let body: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
+    let Value::Object(body) = body else {
+        return Err(GatewayError::invalid_request(
+            "the request body must be a JSON object",
+        ));
+    };
+    let template = prompts::load_prompt(platform.kv(), id).await?;
+    let rendered = render_body(&template, body)?;
+    let mut headers = req.headers.clone();
+    if let Some(p) = &template.provider {
+        if headers.get("x-portkey-provider").is_none() {
+            headers.0.push(("x-portkey-provider".into(), p.clone()));
+        }
+    }
+    Ok(GatewayRequest {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        headers: RequestHeaders(headers.0),
+        body: Bytes::from(Value::Object(rendered).to_string()),
+    })
+}
+
+/// The chat-completions body: the template's params, model and rendered messages, then every
+/// caller field except `variables` over them. The caller's `messages` follow the template's.
+pub fn render_body(
+    template: &PromptTemplate,
+    mut body: Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    let variables = match body.remove("variables") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(v)) => v,
+        Some(_) => {
+            return Err(GatewayError::invalid_param(
+                "variables",
+                "variables must be an object of name → value",
+            ))
+        }
+    };
+    let mut messages = prompts::render_messages(template, &variables)?;
+    match body.remove("messages") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(more)) => messages.extend(more),
+        Some(_) => {
+            return Err(GatewayError::invalid_param(
+                "messages",
+                "messages must be an array (they follow the prompt's messages)",
+            ))
+        }
+    }
+    let mut out = template.params.clone().unwrap_or_default();
+    out.insert("model".into(), Value::String(template.model.clone()));
+    out.insert("messages".into(), Value::Array(messages));
+    for (k, v) in body {
+        out.insert(k, v);
+    }
+    Ok(out)
+}
