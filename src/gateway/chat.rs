@@ -8,7 +8,7 @@ use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::upstream::{send, UpstreamOptions};
 use crate::gateway::{cache, routed, target};
 use crate::gateway::{
-    media, random_id, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
+    media, random_id, respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
@@ -27,17 +27,8 @@ pub async fn handle<P: Platform>(
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    match run(platform, settings, req, outcome).await {
-        Ok(resp) => resp,
-        Err(err) => {
-            outcome.error = Some(
-                err.code
-                    .clone()
-                    .unwrap_or_else(|| err.kind.openai_type().to_owned()),
-            );
-            GatewayResponse::error(ApiFlavor::OpenAi, &err)
-        }
-    }
+    let result = run(platform, settings, req, outcome).await;
+    respond(ApiFlavor::OpenAi, result, outcome)
 }
 
 /// Parses the body with errors a person can act on: bad JSON, a missing or non-array `messages`,

@@ -8,7 +8,7 @@ use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::{self, Target};
 use crate::gateway::{
-    cache, routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
+    cache, respond, routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
@@ -29,7 +29,7 @@ pub async fn handle<P: Platform>(
     outcome: &mut Outcome,
 ) -> GatewayResponse {
     let result = messages(platform, settings, req, outcome).await;
-    respond(result, outcome)
+    respond(ApiFlavor::Anthropic, result, outcome)
 }
 
 /// `POST /v1/messages/count_tokens`
@@ -40,21 +40,7 @@ pub async fn handle_count_tokens<P: Platform>(
     outcome: &mut Outcome,
 ) -> GatewayResponse {
     let result = count_tokens(platform, settings, req, outcome).await;
-    respond(result, outcome)
-}
-
-fn respond(result: Result<GatewayResponse>, outcome: &mut Outcome) -> GatewayResponse {
-    match result {
-        Ok(resp) => resp,
-        Err(err) => {
-            outcome.error = Some(
-                err.code
-                    .clone()
-                    .unwrap_or_else(|| err.kind.anthropic_type().to_owned()),
-            );
-            GatewayResponse::error(ApiFlavor::Anthropic, &err)
-        }
-    }
+    respond(ApiFlavor::Anthropic, result, outcome)
 }
 
 /// Parses the body with errors a person can act on.

@@ -379,6 +379,26 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// A handler's result as the answer: an error becomes its API's error shape, and its code is
+/// noted for the log line.
+pub fn respond(
+    flavor: ApiFlavor,
+    result: crate::error::Result<GatewayResponse>,
+    outcome: &mut Outcome,
+) -> GatewayResponse {
+    match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            outcome.error = Some(
+                err.code
+                    .clone()
+                    .unwrap_or_else(|| err.kind.openai_type().to_owned()),
+            );
+            GatewayResponse::error(flavor, &err)
+        }
+    }
+}
+
 /// What a handler learned, for the log line and answer headers. Never holds secrets.
 #[derive(Debug, Default)]
 pub struct Outcome {

@@ -8,7 +8,9 @@ use crate::catalog::keys::KeySource;
 use crate::catalog::prompts::{self, PromptTemplate};
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::{self, Caller};
-use crate::gateway::{chat, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings};
+use crate::gateway::{
+    chat, respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
+};
 use crate::platform::Platform;
 
 /// The `{id}` of `/v1/prompts/{id}/completions` (or without `/v1`).
@@ -36,12 +38,7 @@ pub async fn handle<P: Platform>(
                         .to_string(),
                 );
             }
-            outcome.error = Some(
-                err.code
-                    .clone()
-                    .unwrap_or_else(|| err.kind.openai_type().to_owned()),
-            );
-            GatewayResponse::error(ApiFlavor::OpenAi, &err)
+            respond(ApiFlavor::OpenAi, Err(err), outcome)
         }
     }
 }
