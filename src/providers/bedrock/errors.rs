@@ -120,6 +120,23 @@ pub fn scrub(mut err: GatewayError, auth: &UpstreamAuth) -> GatewayError {
 
 // ---- stream failures shared by the ConverseStream and InvokeModelWithResponseStream drivers ----
 
+/// The event type of an `event` frame; `exception` and `error` frames are errors; other message
+/// types yield `None` (ignored, like unknown events).
+pub fn frame_event(frame: &Frame) -> Result<Option<&str>, GatewayError> {
+    match frame.message_type.as_str() {
+        "event" => Ok(Some(frame.event_type.as_deref().unwrap_or_default())),
+        "exception" => {
+            let kind = frame
+                .exception_type
+                .as_deref()
+                .unwrap_or("unknownException");
+            Err(from_stream_exception(kind, &frame.payload))
+        }
+        "error" => Err(error_frame(frame)),
+        _ => Ok(None),
+    }
+}
+
 /// A `:message-type: error` frame: `:error-code` / `:error-message` headers.
 pub fn error_frame(frame: &Frame) -> GatewayError {
     let code = frame.error_code.as_deref().unwrap_or("UnknownError");

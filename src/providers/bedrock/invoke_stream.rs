@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use crate::api::anthropic::StreamEvent;
 use crate::error::GatewayError;
 use crate::platform::ByteStream;
-use crate::providers::bedrock::errors::{error_frame, from_stream_exception, malformed};
+use crate::providers::bedrock::errors::{frame_event, malformed};
 use crate::providers::bedrock::invoke::INVOCATION_METRICS;
 use crate::stream::driver::{sse_stream, SseMapper, SseStream};
 use crate::stream::eventstream::Frame;
@@ -79,19 +79,7 @@ pub fn process_frame(
     frame: &Frame,
     state: &mut InvokeStreamState,
 ) -> Result<Vec<StreamEvent>, GatewayError> {
-    match frame.message_type.as_str() {
-        "event" => {}
-        "exception" => {
-            let kind = frame
-                .exception_type
-                .as_deref()
-                .unwrap_or("unknownException");
-            return Err(from_stream_exception(kind, &frame.payload));
-        }
-        "error" => return Err(error_frame(frame)),
-        _ => return Ok(Vec::new()),
-    }
-    if frame.event_type.as_deref() != Some("chunk") {
+    if frame_event(frame)? != Some("chunk") {
         return Ok(Vec::new());
     }
     let part: PayloadPart = serde_json::from_slice(&frame.payload).map_err(|e| {

@@ -29,7 +29,7 @@ use crate::api::openai::{
 };
 use crate::error::GatewayError;
 use crate::platform::ByteStream;
-use crate::providers::bedrock::errors::{error_frame, from_stream_exception, malformed};
+use crate::providers::bedrock::errors::{frame_event, malformed};
 use crate::providers::bedrock::response::{finish_reason, usage};
 use crate::providers::bedrock::wire::{
     ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent,
@@ -82,20 +82,11 @@ pub fn process_frame(
     state: &mut ConverseStreamState,
     ctx: &StreamContext,
 ) -> Result<Vec<ChatCompletionChunk>, GatewayError> {
-    match frame.message_type.as_str() {
-        "event" => {}
-        "exception" => {
-            let kind = frame
-                .exception_type
-                .as_deref()
-                .unwrap_or("unknownException");
-            return Err(from_stream_exception(kind, &frame.payload));
-        }
-        "error" => return Err(error_frame(frame)),
-        _ => return Ok(Vec::new()),
-    }
+    let Some(event) = frame_event(frame)? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
-    match frame.event_type.as_deref().unwrap_or_default() {
+    match event {
         "messageStart" => ensure_role(state, ctx, &mut out),
         "contentBlockStart" => {
             let event: ContentBlockStartEvent = parse(frame, "contentBlockStart")?;
