@@ -181,16 +181,10 @@ fn check_prelude(prelude: &[u8]) -> Result<usize, DecodeError> {
     Ok(total_len)
 }
 
-/// CRC-32 (IEEE), bitwise: only the 8 prelude bytes go through it, the crate checks the rest.
+/// CRC-32 (IEEE) of the 8 prelude bytes, with the same crate aws-smithy-eventstream uses; the
+/// early check exists because that crate only verifies the prelude once the whole frame is in.
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
 
 #[cfg(test)]
