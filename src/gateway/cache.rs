@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::gateway::{Body, GatewayResponse, Outcome};
+use crate::gateway::{Body, GatewayResponse, Outcome, RequestHeaders};
 use crate::platform::{Kv, Platform};
 use crate::routing::cache::{self, Cache};
 
@@ -11,6 +11,34 @@ use crate::routing::cache::{self, Cache};
 pub struct Entry {
     pub key: String,
     pub cache: Cache,
+}
+
+/// The cache step of one target's call, the same on every route: no `cache` → no entry; a
+/// stream → `DISABLED` and no entry; otherwise the entry for `scope` + `material` and, unless
+/// `x-portkey-cache-force-refresh` says otherwise, the stored answer if there is one.
+pub async fn open<P: Platform>(
+    platform: &P,
+    cache: Option<Cache>,
+    stream: bool,
+    scope: &cache::CacheScope<'_>,
+    material: &serde_json::Map<String, serde_json::Value>,
+    headers: &RequestHeaders,
+    outcome: &mut Outcome,
+) -> (Option<Entry>, Option<GatewayResponse>) {
+    let Some(cache) = cache else {
+        return (None, None);
+    };
+    if stream {
+        outcome.cache = Some(cache::DISABLED);
+        return (None, None);
+    }
+    let entry = Entry {
+        key: cache::cache_key(scope, material),
+        cache,
+    };
+    let refresh = cache::force_refresh(headers.get("x-portkey-cache-force-refresh"));
+    let hit = lookup(platform, &entry, refresh, outcome).await;
+    (Some(entry), hit)
 }
 
 /// The stored answer, or `None` (and `MISS` on the outcome). `force_refresh` skips the read.

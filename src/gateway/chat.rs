@@ -18,7 +18,7 @@ use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
-use crate::routing::cache::{cache_key, force_refresh, CacheScope, DISABLED};
+use crate::routing::cache::CacheScope;
 use crate::routing::{self, Attempt, Facts};
 
 pub async fn handle<P: Platform>(
@@ -147,24 +147,15 @@ async fn try_target<P: Platform>(
         target.apply_defaults(obj, &["model", "messages"]);
     }
     let strict = headers.strict_compliance();
-    // Keyed on the body as sent upstream (overrides and defaults applied), before it is mapped.
-    let entry = call.cache.map(|cache| {
-        let mut material = body.as_object().cloned().unwrap_or_default();
+    // Keyed on the body as sent upstream (overrides and defaults applied), before it is mapped;
+    // copied only when the call is cacheable.
+    let mut material = serde_json::Map::new();
+    if call.cache.is_some() {
+        material = body.as_object().cloned().unwrap_or_default();
         if let Some(beta) = anthropic_beta_header(headers) {
             material.insert("anthropic-beta".into(), Value::String(beta));
         }
-        let scope = CacheScope {
-            route: "chat",
-            caller: &target.cache_caller(),
-            provider: &target.provider_label,
-            model: &target.model_id,
-            strict,
-        };
-        cache::Entry {
-            key: cache_key(&scope, &material),
-            cache,
-        }
-    });
+    }
     let mut chat: ChatCompletionRequest = serde_json::from_value(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());
@@ -172,19 +163,19 @@ async fn try_target<P: Platform>(
     outcome.model = Some(target.model_id.clone());
     let stream = chat.stream.unwrap_or(false);
     outcome.stream = stream;
-    // Streams are never cached.
-    let entry = match entry {
-        Some(_) if stream => {
-            outcome.cache = Some(DISABLED);
-            None
-        }
-        other => other,
+    let scope = CacheScope {
+        route: "chat",
+        caller: &target.cache_caller(),
+        provider: &target.provider_label,
+        model: &target.model_id,
+        strict,
     };
-    if let Some(entry) = &entry {
-        let refresh = force_refresh(headers.get("x-portkey-cache-force-refresh"));
-        if let Some(hit) = cache::lookup(platform, entry, refresh, outcome).await {
-            return Ok(hit);
-        }
+    let (entry, hit) = cache::open(
+        platform, call.cache, stream, &scope, &material, headers, outcome,
+    )
+    .await;
+    if let Some(hit) = hit {
+        return Ok(hit);
     }
     // What the mapping needs from the world, fetched first so the mapping stays pure: the model
     // behind an application inference profile (cached), and https images as bytes.

@@ -16,7 +16,7 @@ use crate::providers::bedrock::inference_profile::{self, ControlPlane};
 use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensResponse};
 use crate::providers::bedrock::invoke_stream::anthropic_sse;
 use crate::providers::bedrock::models::{self, Family, ModelInfo};
-use crate::routing::cache::{cache_key, force_refresh, Cache, CacheScope, DISABLED};
+use crate::routing::cache::{Cache, CacheScope};
 use crate::routing::{self, Attempt, Facts};
 
 use crate::gateway::upstream::{send, UpstreamOptions};
@@ -178,31 +178,17 @@ async fn try_target<P: Platform>(
     let betas = invoke::betas(headers, &messages);
     let native = invoke::native_body(&messages, betas);
     // Keyed on the body Bedrock gets (betas included); streams are never cached.
-    let entry = match cache {
-        Some(_) if stream => {
-            outcome.cache = Some(DISABLED);
-            None
-        }
-        Some(cache) => {
-            let scope = CacheScope {
-                route: "messages",
-                caller: &target.cache_caller(),
-                provider: &target.provider_label,
-                model: &target.model_id,
-                strict: true,
-            };
-            Some(cache::Entry {
-                key: cache_key(&scope, &native),
-                cache,
-            })
-        }
-        None => None,
+    let scope = CacheScope {
+        route: "messages",
+        caller: &target.cache_caller(),
+        provider: &target.provider_label,
+        model: &target.model_id,
+        strict: true,
     };
-    if let Some(entry) = &entry {
-        let refresh = force_refresh(headers.get("x-portkey-cache-force-refresh"));
-        if let Some(hit) = cache::lookup(platform, entry, refresh, outcome).await {
-            return Ok(hit);
-        }
+    let (entry, hit) =
+        cache::open(platform, cache, stream, &scope, &native, headers, outcome).await;
+    if let Some(hit) = hit {
+        return Ok(hit);
     }
     let body = serde_json::to_vec(&native)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
