@@ -310,30 +310,19 @@ fn push_usage(
     out: &mut Vec<ChatCompletionChunk>,
 ) {
     if let Some(trace) = state.pending_trace.take() {
-        out.push(ChatCompletionChunk {
-            id: ctx.id.clone(),
-            object: "chat.completion.chunk",
-            created: ctx.created,
-            model: ctx.model.clone(),
-            choices: Vec::new(),
-            usage: ctx.include_usage.then_some(None),
-            trace: Some(trace),
-        });
+        out.push(chunk(
+            ctx,
+            Vec::new(),
+            ctx.include_usage.then_some(None),
+            Some(trace),
+        ));
     }
     if !ctx.include_usage || state.usage_sent {
         return;
     }
     if let Some(u) = state.pending_usage.take() {
         state.usage_sent = true;
-        out.push(ChatCompletionChunk {
-            id: ctx.id.clone(),
-            object: "chat.completion.chunk",
-            created: ctx.created,
-            model: ctx.model.clone(),
-            choices: Vec::new(),
-            usage: Some(Some(u)),
-            trace: None,
-        });
+        out.push(chunk(ctx, Vec::new(), Some(Some(u)), None));
     }
 }
 
@@ -342,19 +331,30 @@ fn choice_chunk(
     delta: Delta,
     finish_reason: Option<String>,
 ) -> ChatCompletionChunk {
+    let choice = ChunkChoice {
+        index: 0,
+        delta,
+        logprobs: None,
+        finish_reason,
+    };
+    chunk(ctx, vec![choice], ctx.include_usage.then_some(None), None)
+}
+
+/// A chunk of this answer: the id, created and model every chunk shares.
+fn chunk(
+    ctx: &StreamContext,
+    choices: Vec<ChunkChoice>,
+    usage: Option<Option<Usage>>,
+    trace: Option<Value>,
+) -> ChatCompletionChunk {
     ChatCompletionChunk {
         id: ctx.id.clone(),
         object: "chat.completion.chunk",
         created: ctx.created,
         model: ctx.model.clone(),
-        choices: vec![ChunkChoice {
-            index: 0,
-            delta,
-            logprobs: None,
-            finish_reason,
-        }],
-        usage: ctx.include_usage.then_some(None),
-        trace: None,
+        choices,
+        usage,
+        trace,
     }
 }
 
