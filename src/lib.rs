@@ -9,6 +9,8 @@ pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod gateway;
+pub mod limits;
+pub mod net;
 pub mod platform;
 pub mod providers;
 pub mod routing;

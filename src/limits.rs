@@ -1,0 +1,61 @@
+//! Every size, count, depth and time edgeport accepts from outside, in one place. The README's
+//! "Limits" table lists each of these (a test checks that it does); code elsewhere refers to these
+//! names instead of repeating a number.
+//!
+//! How the numbers were chosen: a Worker isolate has 128 MB of memory and shares it among the
+//! requests it serves at once, so every buffer a caller or an upstream can make us hold is capped
+//! well below that; counts follow Bedrock's own limits where Bedrock has one (so the caller gets a
+//! clear 400 from us rather than a slower one from AWS), and are generous where it has none.
+
+// ---- What a caller sends ----
+
+/// Request body (JSON, images inline as base64 included). Larger → 413 before it is parsed.
+pub const MAX_REQUEST_BODY_BYTES: usize = 20 * 1024 * 1024;
+/// Images given by `http(s)://` URL, downloaded by the gateway (Bedrock's per-request image limit).
+pub const MAX_REMOTE_IMAGES: usize = 20;
+/// One downloaded image (Bedrock's limit for one image).
+pub const MAX_IMAGE_BYTES: usize = 3_750_000;
+/// All downloaded images of one request together.
+pub const MAX_REMOTE_IMAGE_TOTAL_BYTES: usize = 15 * 1024 * 1024;
+/// Redirects followed per image download (each hop's host is checked).
+pub const MAX_IMAGE_REDIRECTS: usize = 3;
+/// Document parts (`file`, `document`) in one request.
+pub const MAX_DOCUMENTS: usize = 20;
+/// Tools (function definitions) in one request.
+pub const MAX_TOOLS: usize = 256;
+/// Entries in `anthropic-beta` / `x-portkey-anthropic-beta` / `anthropic_beta` together.
+pub const MAX_BETAS: usize = 32;
+/// Length of one beta name.
+pub const MAX_BETA_LEN: usize = 128;
+/// Targets in one `x-portkey-config`, counted over every nesting level.
+pub const MAX_CONFIG_TARGETS: usize = 32;
+/// Nesting depth of `targets` in one config.
+pub const MAX_CONFIG_DEPTH: usize = 8;
+/// Retries per target (Portkey's own limit).
+pub const MAX_RETRY_ATTEMPTS: u32 = 5;
+/// Upstream calls one request may make through a config (first tries, retries and fallbacks).
+pub const MAX_UPSTREAM_ATTEMPTS: u32 = 16;
+/// `x-portkey-request-timeout` (and a config's `request_timeout`): 1 ms up to this.
+pub const MAX_REQUEST_TIMEOUT_MS: u64 = 60 * 60 * 1000;
+
+// ---- What an upstream sends ----
+
+/// A JSON answer (Converse, InvokeModel, count tokens) read whole.
+pub const MAX_UPSTREAM_JSON_BYTES: usize = 16 * 1024 * 1024;
+/// An error body, an STS answer, a GetInferenceProfile answer.
+pub const MAX_UPSTREAM_SMALL_BYTES: usize = 256 * 1024;
+/// One event-stream frame (prelude, headers, payload). Bedrock's frames are a few KB.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// Default wait for an upstream's answer headers when the caller sets no timeout (the OpenAI and
+/// Anthropic SDKs' own default). Operators may change it with the var `UPSTREAM_TIMEOUT_MS`.
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+/// Default longest silence between two stream reads before the stream is ended with an in-stream
+/// error. Operators may change it with the var `STREAM_IDLE_TIMEOUT_MS`.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 2 * 60 * 1000;
+
+// ---- What one isolate keeps ----
+
+/// Assumed-role credential sets cached per isolate (least recently used evicted).
+pub const MAX_CACHED_CREDENTIALS: usize = 256;
+/// Inference profile answers cached per isolate (least recently used evicted).
+pub const MAX_CACHED_PROFILES: usize = 512;
