@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod error;
 pub mod gateway;
 pub mod limits;
+pub mod lru;
 pub mod net;
 pub mod platform;
 pub mod providers;

@@ -34,13 +34,26 @@ impl UpstreamResponse {
         header(&self.headers, name)
     }
 
-    /// Reads the whole body (JSON answers only; streams are never collected).
-    pub async fn collect(self) -> Result<Bytes, String> {
+    /// Reads the whole body, at most `limit` bytes (JSON answers only; streams are never
+    /// collected). A longer body is an error as soon as it crosses the limit: an upstream cannot
+    /// make the isolate buffer without bound.
+    pub async fn collect(self, limit: usize) -> Result<Bytes, String> {
         use futures_util::StreamExt;
+        if self
+            .header("content-length")
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .is_some_and(|l| l > limit as u64)
+        {
+            return Err(format!("the answer is larger than {limit} bytes"));
+        }
         let mut body = self.body;
         let mut out = Vec::new();
         while let Some(piece) = body.next().await {
-            out.extend_from_slice(&piece?);
+            let piece = piece?;
+            if out.len().saturating_add(piece.len()) > limit {
+                return Err(format!("the answer is larger than {limit} bytes"));
+            }
+            out.extend_from_slice(&piece);
         }
         Ok(Bytes::from(out))
     }
@@ -59,6 +72,80 @@ pub type LogSink = std::rc::Rc<dyn Fn(&str)>;
 
 /// A `'static` clock: milliseconds since the Unix epoch (see [`Platform::clock`]).
 pub type Clock = std::rc::Rc<dyn Fn() -> u64>;
+
+/// A `'static` timer: a future that completes after the given milliseconds (see
+/// [`Platform::timer`]).
+pub type Timer = std::rc::Rc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()>>>>;
+
+/// `body`, ended with an error once nothing arrived for `idle_ms` (the stream drivers report it
+/// in-stream). One timer runs per quiet spell, not one per chunk: when it fires early (data came
+/// meanwhile) it is re-armed for the time left, measured on `clock`.
+pub fn with_idle_timeout(body: ByteStream, idle_ms: u64, timer: Timer, clock: Clock) -> ByteStream {
+    let last = clock();
+    Box::pin(IdleTimeout {
+        inner: body,
+        idle_ms,
+        timer,
+        clock,
+        last,
+        sleep: None,
+        fired: false,
+    })
+}
+
+struct IdleTimeout {
+    inner: ByteStream,
+    idle_ms: u64,
+    timer: Timer,
+    clock: Clock,
+    /// When the last piece arrived.
+    last: u64,
+    sleep: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    fired: bool,
+}
+
+impl Stream for IdleTimeout {
+    type Item = Result<Bytes, String>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.fired {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(piece)) => {
+                self.last = (self.clock)();
+                return Poll::Ready(Some(piece));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        loop {
+            if self.sleep.is_none() {
+                let quiet = (self.clock)().saturating_sub(self.last);
+                if quiet >= self.idle_ms {
+                    self.fired = true;
+                    let idle = self.idle_ms;
+                    return Poll::Ready(Some(Err(format!(
+                        "the upstream sent nothing for {idle} ms"
+                    ))));
+                }
+                let wait = (self.timer)(self.idle_ms - quiet);
+                self.sleep = Some(wait);
+            }
+            let Some(sleep) = self.sleep.as_mut() else {
+                return Poll::Pending;
+            };
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => self.sleep = None,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
 
 #[allow(async_fn_in_trait)]
 pub trait Kv {
@@ -98,4 +185,8 @@ pub trait Platform {
 
     /// The clock, for work that outlives the request handler (the end of a stream).
     fn clock(&self) -> Clock;
+
+    /// Timers for work that outlives the request handler (a stream's idle timeout) and for
+    /// timeouts raced against an upstream call.
+    fn timer(&self) -> Timer;
 }

@@ -436,10 +436,18 @@ fn sts_errors_are_403_with_sts_message_and_no_secret() {
     assert_eq!(a.status, 403);
     let err = a.json();
     assert_eq!(err["error"]["code"], "AccessDenied");
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("not authorized to perform: sts:AssumeRole"));
+    // The operator's IAM identity and STS's text stay in the operator's log.
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("could not assume its role (AccessDenied)"),
+        "{message}"
+    );
+    assert!(!message.contains("arn:aws:iam::1:user/base"), "{message}");
+    assert!(world
+        .logs
+        .borrow()
+        .iter()
+        .any(|l| l.contains("catalog_assume_role_failed") && l.contains("not authorized")));
     assert!(!a.text().contains("base/secret/NEVER"));
     // No base credentials configured: a clear 500 for the operator.
     let a = post(

@@ -169,7 +169,7 @@ fn bad_requests_are_anthropic_shaped() {
         request("/v1/messages", HEADER_CREDS, &json!({"messages": []})),
     );
     assert!(assert_anthropic_error(&a, 400, "invalid_request_error").contains("model"));
-    // No provider at all.
+    // No key at all: refused before anything else.
     let a = run(
         &world,
         &settings(),
@@ -179,7 +179,18 @@ fn bad_requests_are_anthropic_shaped() {
             &json!({"model": CLAUDE, "messages": []}),
         ),
     );
-    assert_anthropic_error(&a, 400, "invalid_request_error");
+    assert_anthropic_error(&a, 401, "authentication_error");
+    // A key, but no provider.
+    let a = run(
+        &world,
+        &settings(),
+        request(
+            "/v1/messages",
+            &[("x-api-key", TEST_GATEWAY_KEY)],
+            &json!({"model": CLAUDE, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}),
+        ),
+    );
+    assert!(assert_anthropic_error(&a, 400, "invalid_request_error").contains("provider"));
     assert!(world.sent.borrow().is_empty());
 }
 

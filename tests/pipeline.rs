@@ -509,6 +509,12 @@ fn bad_input_gets_clear_errors() {
         (
             vec![],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
+            401,
+            "a gateway key is required",
+        ),
+        (
+            vec![("x-portkey-api-key", TEST_GATEWAY_KEY)],
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,
             "x-portkey-provider",
         ),

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::api::openai::{ChatCompletionRequest, ChatMessage};
 use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::gateway::target::Caller;
 use crate::gateway::upstream::{send, UpstreamOptions};
 use crate::gateway::{cache, routed, target};
 use crate::gateway::{
@@ -24,10 +25,11 @@ use crate::routing::{self, Attempt, Facts};
 pub async fn handle<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = run(platform, settings, req, outcome).await;
+    let result = run(platform, settings, caller, req, outcome).await;
     respond(ApiFlavor::OpenAi, result, outcome)
 }
 
@@ -88,10 +90,11 @@ fn check_body(value: &Value) -> Result<()> {
 async fn run<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let config = routing::from_request(platform.kv(), &req.headers).await?;
+    let config = routing::from_request(platform.kv(), &req.headers, caller).await?;
     let body = parse_object(&req.body)?;
     let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
     // https images are downloaded once, not once per target.
@@ -107,6 +110,7 @@ async fn run<P: Platform>(
                 routing::apply_overrides(obj, attempt);
             }
             let call = Call {
+                caller,
                 headers: &headers,
                 cache: attempt.cache,
             };
@@ -120,6 +124,7 @@ async fn run<P: Platform>(
 
 /// One target's view of the request: its headers, and its cache settings.
 struct Call<'a> {
+    caller: &'a Caller,
     headers: &'a RequestHeaders,
     cache: Option<routing::cache::Cache>,
 }
@@ -142,7 +147,7 @@ async fn try_target<P: Platform>(
     let headers = call.headers;
     // A previous target's cache status says nothing about this one.
     outcome.cache = None;
-    let target = target::resolve(platform, settings, headers, &model).await?;
+    let target = target::resolve(platform, settings, call.caller, headers, &model).await?;
     if let Some(obj) = body.as_object_mut() {
         target.apply_defaults(obj, &["model", "messages"]);
     }
@@ -205,7 +210,7 @@ async fn try_target<P: Platform>(
     } else {
         Operation::Converse
     };
-    let opts = UpstreamOptions::from_headers(headers)?;
+    let opts = UpstreamOptions::from_headers(headers, settings)?;
     let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
 
     let id = random_id("chatcmpl-");
@@ -225,11 +230,14 @@ async fn try_target<P: Platform>(
         let sse = openai_sse(upstream.body, ctx).await?;
         return Ok(GatewayResponse::sse(sse));
     }
-    let raw = upstream.collect().await.map_err(|e| {
-        GatewayError::bad_gateway(format!(
-            "the connection to Bedrock failed while reading the answer: {e}"
-        ))
-    })?;
+    let raw = upstream
+        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
+        .await
+        .map_err(|e| {
+            GatewayError::bad_gateway(format!(
+                "the connection to Bedrock failed while reading the answer: {e}"
+            ))
+        })?;
     let converse: ConverseResponse = serde_json::from_slice(&raw).map_err(|_| {
         GatewayError::bad_gateway("Bedrock answered with a body that is not a Converse response")
     })?;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
 use crate::error::{ApiFlavor, GatewayError, Result};
-use crate::gateway::target::{self, Target};
+use crate::gateway::target::{self, Caller, Target};
 use crate::gateway::{
     cache, respond, routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
@@ -25,10 +25,11 @@ use crate::gateway::upstream::{send, UpstreamOptions};
 pub async fn handle<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = messages(platform, settings, req, outcome).await;
+    let result = messages(platform, settings, caller, req, outcome).await;
     respond(ApiFlavor::Anthropic, result, outcome)
 }
 
@@ -36,10 +37,11 @@ pub async fn handle<P: Platform>(
 pub async fn handle_count_tokens<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = count_tokens(platform, settings, req, outcome).await;
+    let result = count_tokens(platform, settings, caller, req, outcome).await;
     respond(ApiFlavor::Anthropic, result, outcome)
 }
 
@@ -97,11 +99,12 @@ fn overlaid(
 async fn prepare<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     headers: &RequestHeaders,
     mut messages: MessagesRequest,
     outcome: &mut Outcome,
 ) -> Result<(MessagesRequest, Target, ModelInfo)> {
-    let target = target::resolve(platform, settings, headers, &messages.model).await?;
+    let target = target::resolve(platform, settings, caller, headers, &messages.model).await?;
     target.apply_defaults(
         &mut messages.rest,
         &["model", "messages", "stream", "anthropic_beta"],
@@ -133,10 +136,11 @@ async fn prepare<P: Platform>(
 async fn messages<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let config = routing::from_request(platform.kv(), &req.headers).await?;
+    let config = routing::from_request(platform.kv(), &req.headers, caller).await?;
     let body = parse_object(&req.body)?;
     let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
     let run = routed::run(
@@ -148,6 +152,7 @@ async fn messages<P: Platform>(
             try_target(
                 platform,
                 settings,
+                caller,
                 &headers,
                 attempt.cache,
                 messages,
@@ -165,12 +170,14 @@ async fn messages<P: Platform>(
 async fn try_target<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     headers: &RequestHeaders,
     cache: Option<Cache>,
     messages: MessagesRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let (messages, target, _) = prepare(platform, settings, headers, messages, outcome).await?;
+    let (messages, target, _) =
+        prepare(platform, settings, caller, headers, messages, outcome).await?;
     // A previous target's cache status says nothing about this one.
     outcome.cache = None;
     let stream = messages.stream.unwrap_or(false);
@@ -197,16 +204,19 @@ async fn try_target<P: Platform>(
     } else {
         Operation::Invoke
     };
-    let opts = UpstreamOptions::from_headers(headers)?;
+    let opts = UpstreamOptions::from_headers(headers, settings)?;
     let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
     if stream {
         return Ok(GatewayResponse::sse(anthropic_sse(upstream.body).await?));
     }
-    let raw = upstream.collect().await.map_err(|e| {
-        GatewayError::bad_gateway(format!(
-            "the connection to Bedrock failed while reading the answer: {e}"
-        ))
-    })?;
+    let raw = upstream
+        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
+        .await
+        .map_err(|e| {
+            GatewayError::bad_gateway(format!(
+                "the connection to Bedrock failed while reading the answer: {e}"
+            ))
+        })?;
     let message = Value::Object(invoke::answer(&raw)?);
     if let Some(entry) = &entry {
         cache::store(platform, entry, &message.to_string()).await;
@@ -217,11 +227,12 @@ async fn try_target<P: Platform>(
 async fn count_tokens<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
     // One attempt, through the config's first target (count_tokens is not retried).
-    let config = routing::from_request(platform.kv(), &req.headers).await?;
+    let config = routing::from_request(platform.kv(), &req.headers, caller).await?;
     let body = parse_object(&req.body)?;
     let attempt = match &config {
         Some(root) => {
@@ -238,7 +249,7 @@ async fn count_tokens<P: Platform>(
     let (headers, messages) = overlaid(req, &body, &attempt)?;
     let headers = &headers;
     let (messages, mut target, info) =
-        prepare(platform, settings, headers, messages, outcome).await?;
+        prepare(platform, settings, caller, headers, messages, outcome).await?;
     // CountTokens takes a foundation model id: profile prefixes are stripped, and application
     // inference profiles resolved to their model (as the recorded pydantic-ai traffic shows).
     let foundation = if models::is_application_profile(&target.model_id) {
@@ -267,7 +278,7 @@ async fn count_tokens<P: Platform>(
     let native = invoke::count_tokens_native_body(invoke::native_body(&messages, betas));
     let body = serde_json::to_vec(&CountTokensRequest::new(&native)?)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
-    let opts = UpstreamOptions::from_headers(headers)?;
+    let opts = UpstreamOptions::from_headers(headers, settings)?;
     let upstream = send(
         platform,
         &target,
@@ -276,11 +287,14 @@ async fn count_tokens<P: Platform>(
         Bytes::from(body),
     )
     .await?;
-    let raw = upstream.collect().await.map_err(|e| {
-        GatewayError::bad_gateway(format!(
-            "the connection to Bedrock failed while reading the answer: {e}"
-        ))
-    })?;
+    let raw = upstream
+        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
+        .await
+        .map_err(|e| {
+            GatewayError::bad_gateway(format!(
+                "the connection to Bedrock failed while reading the answer: {e}"
+            ))
+        })?;
     let counted: CountTokensResponse = serde_json::from_slice(&raw).map_err(|_| {
         GatewayError::bad_gateway("Bedrock answered with a body that is not a CountTokens answer")
             .with_code("invalid_upstream_answer")

@@ -23,6 +23,9 @@ pub struct GatewayRequest {
     pub path: String,
     pub headers: RequestHeaders,
     pub body: Bytes,
+    /// The shell stopped reading the body at [`crate::limits::MAX_REQUEST_BODY_BYTES`] (or its
+    /// `content-length` said more): the request is answered 413.
+    pub oversized: bool,
 }
 
 /// Request headers with lowercase names.
@@ -78,8 +81,15 @@ impl GatewayResponse {
         }
     }
 
+    /// The error in its API's shape. An error whose status cannot carry a body (an upstream's
+    /// 304, a 1xx, anything outside 400-599) is answered as a 502 instead: one rule here, whatever
+    /// path the status came by.
     pub fn error(flavor: ApiFlavor, err: &GatewayError) -> Self {
-        Self::json(err.status, &flavor.error_body(err))
+        if (400..=599).contains(&err.status) {
+            return Self::json(err.status, &flavor.error_body(err));
+        }
+        let replaced = upstream::invalid_status(err.status);
+        Self::json(replaced.status, &flavor.error_body(&replaced))
     }
 
     pub fn sse(stream: SseStream) -> Self {
@@ -111,6 +121,16 @@ pub struct Settings {
     /// Requests with credentials in headers need a gateway key too (default). The var
     /// `ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY=true` turns that off.
     pub header_credentials_need_key: bool,
+    /// `CATALOG_KEY` is set but is not base64 of 32 bytes: catalog requests fail closed, saying so.
+    pub catalog_key_malformed: bool,
+    /// Schema 2 provider records (only `auth` sealed) are still read while
+    /// `CATALOG_ACCEPT_SCHEMA_2=true`: the window for `catalog.mjs reseal` during an upgrade.
+    pub accept_schema_2: bool,
+    /// How long to wait for an upstream's answer headers when the caller sets no
+    /// `x-portkey-request-timeout` (var `UPSTREAM_TIMEOUT_MS`).
+    pub upstream_timeout_ms: u64,
+    /// The longest silence between two upstream stream reads (var `STREAM_IDLE_TIMEOUT_MS`).
+    pub stream_idle_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -120,6 +140,10 @@ impl Default for Settings {
             catalog_key: None,
             base_credentials: None,
             header_credentials_need_key: true,
+            catalog_key_malformed: false,
+            accept_schema_2: false,
+            upstream_timeout_ms: crate::limits::DEFAULT_UPSTREAM_TIMEOUT_MS,
+            stream_idle_timeout_ms: crate::limits::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
         }
     }
 }
@@ -133,6 +157,9 @@ pub struct Vars<'a> {
     pub aws_secret_access_key: Option<&'a str>,
     pub aws_session_token: Option<&'a str>,
     pub allow_header_credentials_without_key: Option<&'a str>,
+    pub catalog_accept_schema_2: Option<&'a str>,
+    pub upstream_timeout_ms: Option<&'a str>,
+    pub stream_idle_timeout_ms: Option<&'a str>,
 }
 
 impl Settings {
@@ -169,15 +196,31 @@ impl Settings {
             }
             _ => None,
         };
+        let catalog_key = non_empty(vars.catalog_key)
+            .map(|k| crate::catalog::sealing::SealingKey::from_base64(&k));
+        let is_true = |v: Option<&str>| v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        // A malformed number falls back to the default (the operator sees it in the README, and
+        // a bad value must not turn a timeout off).
+        let millis = |v: Option<&str>, default: u64| {
+            v.and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|ms| (1..=crate::limits::MAX_REQUEST_TIMEOUT_MS).contains(ms))
+                .unwrap_or(default)
+        };
         Settings {
             trusted_custom_hosts: trusted,
-            catalog_key: vars
-                .catalog_key
-                .and_then(|k| crate::catalog::sealing::SealingKey::from_base64(k).ok()),
+            catalog_key_malformed: matches!(catalog_key, Some(Err(_))),
+            catalog_key: catalog_key.and_then(Result::ok),
             base_credentials,
-            header_credentials_need_key: !vars
-                .allow_header_credentials_without_key
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            header_credentials_need_key: !is_true(vars.allow_header_credentials_without_key),
+            accept_schema_2: is_true(vars.catalog_accept_schema_2),
+            upstream_timeout_ms: millis(
+                vars.upstream_timeout_ms,
+                crate::limits::DEFAULT_UPSTREAM_TIMEOUT_MS,
+            ),
+            stream_idle_timeout_ms: millis(
+                vars.stream_idle_timeout_ms,
+                crate::limits::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+            ),
         }
     }
 
@@ -254,17 +297,37 @@ pub async fn handle<P: Platform>(
         .unwrap_or_else(|| random_id(""));
     let route = route(&req.method, &req.path);
     let mut outcome = Outcome::default();
-    let mut resp = match route {
-        Route::Health => {
+    let flavor = flavor_of(&req.path);
+    // The model routes: the body's size and the gateway key are checked before anything else
+    // (the body parsed, a saved config or prompt read).
+    let caller = match route {
+        Route::ChatCompletions
+        | Route::Messages
+        | Route::CountTokens
+        | Route::PromptCompletions => Some(admit(platform, settings, &req).await),
+        _ => None,
+    };
+    let mut resp = match (route, caller) {
+        (_, Some(Err(err))) => respond(flavor, Err(err), &mut outcome),
+        (Route::Health, _) => {
             GatewayResponse::json(200, &json!({"status": "ok", "service": "edgeport"}))
         }
-        Route::ChatCompletions => chat::handle(platform, settings, &req, &mut outcome).await,
-        Route::Messages => messages::handle(platform, settings, &req, &mut outcome).await,
-        Route::CountTokens => {
-            messages::handle_count_tokens(platform, settings, &req, &mut outcome).await
+        (Route::ChatCompletions, Some(Ok(caller))) => {
+            chat::handle(platform, settings, &caller, &req, &mut outcome).await
         }
-        Route::PromptCompletions => prompts::handle(platform, settings, &req, &mut outcome).await,
-        Route::MethodNotAllowed => GatewayResponse::error(
+        (Route::Messages, Some(Ok(caller))) => {
+            messages::handle(platform, settings, &caller, &req, &mut outcome).await
+        }
+        (Route::CountTokens, Some(Ok(caller))) => {
+            messages::handle_count_tokens(platform, settings, &caller, &req, &mut outcome).await
+        }
+        (Route::PromptCompletions, Some(Ok(caller))) => {
+            prompts::handle(platform, settings, &caller, &req, &mut outcome).await
+        }
+        (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions, None) => {
+            respond(flavor, Err(GatewayError::internal("the request was not admitted")), &mut outcome)
+        }
+        (Route::MethodNotAllowed, _) => GatewayResponse::error(
             flavor_of(&req.path),
             &GatewayError::new(
                 405,
@@ -272,7 +335,7 @@ pub async fn handle<P: Platform>(
                 format!("{} is not allowed on {}", req.method, req.path),
             ),
         ),
-        Route::NotFound => GatewayResponse::error(
+        (Route::NotFound, _) => GatewayResponse::error(
             flavor_of(&req.path),
             &GatewayError::not_found(format!(
                 "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
@@ -312,6 +375,33 @@ pub async fn handle<P: Platform>(
         }));
     }
     resp
+}
+
+/// The body's size, then the caller's key (one KV read per request, whatever a config does).
+async fn admit<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    req: &GatewayRequest,
+) -> crate::error::Result<target::Caller> {
+    if req.oversized || req.body.len() > crate::limits::MAX_REQUEST_BODY_BYTES {
+        return Err(body_too_large());
+    }
+    let caller = target::authenticate(platform, &req.headers).await?;
+    caller.admit(settings)?;
+    Ok(caller)
+}
+
+/// 413, in the route's shape (the shell answers it before reading a body that says it is larger).
+pub fn body_too_large() -> GatewayError {
+    GatewayError::new(
+        413,
+        crate::error::ErrorKind::InvalidRequest,
+        format!(
+            "the request body is larger than {} bytes, the gateway's limit",
+            crate::limits::MAX_REQUEST_BODY_BYTES
+        ),
+    )
+    .with_code("request_too_large")
 }
 
 /// A streamed answer that logs how it ended, once: `complete`, `error` (an in-stream error was

@@ -4,10 +4,9 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::catalog::keys::KeySource;
 use crate::catalog::prompts::{self, PromptTemplate};
 use crate::error::{ApiFlavor, GatewayError, Result};
-use crate::gateway::target::{self, Caller};
+use crate::gateway::target::Caller;
 use crate::gateway::{
     chat, respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
@@ -26,11 +25,12 @@ pub fn prompt_id(path: &str) -> Option<&str> {
 pub async fn handle<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    match rendered_request(platform, settings, req).await {
-        Ok(rendered) => chat::handle(platform, settings, &rendered, outcome).await,
+    match rendered_request(platform, caller, req).await {
+        Ok(rendered) => chat::handle(platform, settings, caller, &rendered, outcome).await,
         Err(err) => {
             if err.code.as_deref() == Some("prompt_record_invalid") {
                 platform.log(
@@ -46,22 +46,15 @@ pub async fn handle<P: Platform>(
 /// The chat-completions request this prompt call stands for.
 async fn rendered_request<P: Platform>(
     platform: &P,
-    settings: &Settings,
+    caller: &Caller,
     req: &GatewayRequest,
 ) -> Result<GatewayRequest> {
     let id = prompt_id(&req.path).ok_or_else(|| {
         GatewayError::not_found("no prompt id in the path").with_code("prompt_not_found")
     })?;
-    // Callers without a valid key learn nothing about stored prompts (not even which ids exist).
-    let caller = target::authenticate(platform, &req.headers).await?;
-    match (&caller, settings.header_credentials_need_key) {
-        (Caller::Key(_), _) => {}
-        // With ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY the chat flow decides, as on /v1/chat/completions.
-        (Caller::Anonymous | Caller::Unknown(KeySource::Bearer), false) => {}
-        _ => {
-            caller.require()?;
-        }
-    }
+    // Stored prompts are the operator's: only a valid gateway key reads them, so callers without
+    // one learn nothing about them (not even which ids exist).
+    caller.require()?;
     let body: Value = serde_json::from_slice(&req.body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     let Value::Object(body) = body else {
@@ -82,6 +75,7 @@ async fn rendered_request<P: Platform>(
         path: req.path.clone(),
         headers: RequestHeaders(headers.0),
         body: Bytes::from(Value::Object(rendered).to_string()),
+        oversized: false,
     })
 }
 

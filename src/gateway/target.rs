@@ -80,11 +80,20 @@ pub enum Caller {
     Key(GatewayKeyRecord),
 }
 
-/// The presented key: `x-portkey-api-key` first, else `Authorization: Bearer`.
+/// The presented key: `x-portkey-api-key` first, then `x-api-key` (the Anthropic SDKs and
+/// Claude Code send the key there), else `Authorization: Bearer`. Read once per request, before
+/// anything else the request names is read from KV.
 pub async fn authenticate<P: Platform>(platform: &P, headers: &RequestHeaders) -> Result<Caller> {
     let presented = headers
         .get("x-portkey-api-key")
         .map(|k| (k.trim(), KeySource::PortkeyHeader))
+        .filter(|(k, _)| !k.is_empty())
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .map(|k| (k.trim(), KeySource::ApiKeyHeader))
+                .filter(|(k, _)| !k.is_empty())
+        })
         .or_else(|| {
             headers
                 .get("authorization")
@@ -108,7 +117,7 @@ pub async fn authenticate<P: Platform>(platform: &P, headers: &RequestHeaders) -
 
 fn missing_key() -> GatewayError {
     GatewayError::authentication(
-        "a gateway key is required: send it as `x-portkey-api-key` or `Authorization: Bearer`",
+        "a gateway key is required: send it as `x-portkey-api-key`, `x-api-key` or `Authorization: Bearer`",
     )
     .with_code("missing_gateway_key")
 }
@@ -127,33 +136,51 @@ impl Caller {
             Caller::Unknown(_) | Caller::Disabled => Err(invalid_key()),
         }
     }
+
+    /// The key, when the caller has a valid one.
+    pub fn key(&self) -> Option<&GatewayKeyRecord> {
+        match self {
+            Caller::Key(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The gate every model route passes first, before the body is parsed or anything else is
+    /// read: a caller who cannot succeed on any path is refused here. Without a valid key only
+    /// header credentials can work, and only when the operator allows them without a key; then an
+    /// SDK's placeholder key (Bearer or x-api-key) counts as no key, while a wrong
+    /// `x-portkey-api-key` or a disabled key is still refused.
+    pub fn admit(&self, settings: &Settings) -> Result<()> {
+        match (self, settings.header_credentials_need_key) {
+            (Caller::Key(_), _) => Ok(()),
+            (Caller::Anonymous, false) => Ok(()),
+            (Caller::Unknown(source), false) if source.may_be_placeholder() => Ok(()),
+            _ => self.require().map(|_| ()),
+        }
+    }
 }
 
+/// The target for one attempt. `caller` was authenticated once for the request (see
+/// [`Caller::admit`]).
 pub async fn resolve<P: Platform>(
     platform: &P,
     settings: &Settings,
+    caller: &Caller,
     headers: &RequestHeaders,
     model: &str,
 ) -> Result<Target> {
-    let caller = authenticate(platform, headers).await?;
     let header_provider = headers.get("x-portkey-provider").map(str::trim);
     // A model of the form `@slug/model` picks the catalog entry per request (it wins over the header).
     if let Some((slug, model_id)) = split_slug_model(model) {
-        return from_catalog(platform, settings, headers, &caller, slug, model_id).await;
+        return from_catalog(platform, settings, headers, caller, slug, model_id).await;
     }
     match header_provider {
         Some(p) if p.starts_with('@') => {
-            from_catalog(platform, settings, headers, &caller, &p[1..], model).await
+            from_catalog(platform, settings, headers, caller, &p[1..], model).await
         }
         Some(p) if p.eq_ignore_ascii_case("bedrock") => {
-            let key = match (&caller, settings.header_credentials_need_key) {
-                (_, true) => Some(caller.require()?),
-                (Caller::Key(r), false) => Some(r),
-                // Without required keys an SDK's placeholder Bearer is not a key; an explicit
-                // x-portkey-api-key still has to be right.
-                (Caller::Anonymous | Caller::Unknown(KeySource::Bearer), false) => None,
-                (Caller::Unknown(KeySource::PortkeyHeader) | Caller::Disabled, false) => return Err(invalid_key()),
-            };
+            caller.admit(settings)?;
+            let key = caller.key();
             let mut target = from_headers(settings, headers, model)?;
             if let Some(role) = header_role(headers)? {
                 // The caller's own credentials assume the caller's role; the Worker's base
@@ -198,6 +225,23 @@ fn require_model(model: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// STS's message about the operator's own role (it names the Worker's IAM identity and the
+/// role's policy) is for the operator's log; the caller learns the status and STS's error code.
+fn hide_operator_detail<P: Platform>(platform: &P, slug: &str, err: GatewayError) -> GatewayError {
+    platform.log(
+        &serde_json::json!({"event": "catalog_assume_role_failed", "provider": format!("@{slug}"),
+            "status": err.status, "error": err.message})
+        .to_string(),
+    );
+    let code = err.code.clone().unwrap_or_else(|| "STSError".to_owned());
+    GatewayError::new(
+        err.status,
+        err.kind,
+        format!("provider `@{slug}` could not assume its role ({code}); the operator's log has the details"),
+    )
+    .with_code(code)
 }
 
 /// `x-portkey-aws-auth-type: assumedRole` with `x-portkey-aws-role-arn` (and optional
@@ -374,7 +418,8 @@ async fn from_catalog<P: Platform>(
                 &endpoint,
                 &role,
             )
-            .await?;
+            .await
+            .map_err(|e| hide_operator_detail(platform, slug, e))?;
             UpstreamAuth::Sigv4(creds)
         }
     };

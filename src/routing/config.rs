@@ -8,8 +8,7 @@ use super::cache::Cache;
 use super::conditions::{parse_query, Query};
 use crate::error::{GatewayError, Result};
 
-/// The most retries a config may ask for (Portkey's limit).
-pub const MAX_RETRY_ATTEMPTS: u32 = 5;
+pub use crate::limits::MAX_RETRY_ATTEMPTS;
 
 /// Retried when `retry.on_status_codes` is absent.
 pub const DEFAULT_RETRY_STATUSES: &[u16] = &[429, 500, 502, 503, 504];

@@ -24,8 +24,13 @@ use crate::gateway::RequestHeaders;
 use crate::platform::Kv;
 
 /// The request's config: `None` without `x-portkey-config`; a saved id is read from KV
-/// (`config:<id>`, plain JSON).
-pub async fn from_request<K: Kv>(kv: &K, headers: &RequestHeaders) -> Result<Option<Node>> {
+/// (`config:<id>`, plain JSON), for callers with a valid gateway key only (saved configs are the
+/// operator's).
+pub async fn from_request<K: Kv>(
+    kv: &K,
+    headers: &RequestHeaders,
+    caller: &crate::gateway::target::Caller,
+) -> Result<Option<Node>> {
     let Some(raw) = headers
         .get("x-portkey-config")
         .map(str::trim)
@@ -36,6 +41,7 @@ pub async fn from_request<K: Kv>(kv: &K, headers: &RequestHeaders) -> Result<Opt
     match config::parse_header(raw)? {
         ConfigRef::Inline(node) => Ok(Some(*node)),
         ConfigRef::Saved(id) => {
+            caller.require()?;
             let stored = kv
                 .get(&config::saved_config_key(&id))
                 .await

@@ -93,6 +93,13 @@ impl Platform for WorkerPlatform {
         Rc::new(|| worker::Date::now().as_millis())
     }
 
+    fn timer(&self) -> crate::platform::Timer {
+        Rc::new(|ms: u64| {
+            Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))
+                as Pin<Box<dyn Future<Output = ()>>>
+        })
+    }
+
     fn log_sink(&self) -> crate::platform::LogSink {
         Rc::new(|line: &str| worker::console_log!("{line}"))
     }
@@ -116,10 +123,17 @@ async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String
     let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
     let controller = AbortController::default();
     let signal = controller.signal();
+    // Until the answer's headers arrive, dropping this future (a timeout won the race, the
+    // client left) aborts the fetch; afterwards the body's AbortOnDrop takes over.
+    let mut pending = AbortOnDrop {
+        inner: futures_util::stream::empty::<()>(),
+        controller: Some(controller),
+    };
     let mut resp = Fetch::Request(request)
         .send_with_signal(&signal)
         .await
         .map_err(|e| e.to_string())?;
+    let controller = pending.controller.take().unwrap_or_default();
     let status = resp.status_code();
     let headers = resp
         .headers()
@@ -189,6 +203,11 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
         read("AWS_SESSION_TOKEN"),
         read("ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY"),
     );
+    let (schema_2, upstream_timeout, idle_timeout) = (
+        read("CATALOG_ACCEPT_SCHEMA_2"),
+        read("UPSTREAM_TIMEOUT_MS"),
+        read("STREAM_IDLE_TIMEOUT_MS"),
+    );
     let settings = Settings::from_vars(&Vars {
         trusted_custom_hosts: trusted.as_deref(),
         catalog_key: catalog_key.as_deref(),
@@ -196,17 +215,49 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
         aws_secret_access_key: secret_access_key.as_deref(),
         aws_session_token: session_token.as_deref(),
         allow_header_credentials_without_key: allow.as_deref(),
+        catalog_accept_schema_2: schema_2.as_deref(),
+        upstream_timeout_ms: upstream_timeout.as_deref(),
+        stream_idle_timeout_ms: idle_timeout.as_deref(),
     });
-    let body = req.bytes().await.unwrap_or_default();
-    let path = req.path();
+    let headers = RequestHeaders::new(req.headers().entries());
+    let (body, oversized) = read_body(&mut req, &headers).await;
     let greq = GatewayRequest {
         method: req.method().to_string(),
-        path,
-        headers: RequestHeaders::new(req.headers().entries()),
-        body: Bytes::from(body),
+        path: req.path(),
+        headers,
+        body,
+        oversized,
     };
     let resp = gateway::handle(&platform, &settings, greq).await;
     into_response(resp)
+}
+
+/// The request body, read only up to [`MAX_REQUEST_BODY_BYTES`]: a `content-length` above it is
+/// refused unread, and a chunked body stops being read once it crosses it. A body that fails to
+/// read is empty (the JSON parse then says so).
+async fn read_body(req: &mut Request, headers: &RequestHeaders) -> (Bytes, bool) {
+    use crate::limits::MAX_REQUEST_BODY_BYTES;
+    if headers
+        .get("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(|l| l > MAX_REQUEST_BODY_BYTES as u64)
+    {
+        return (Bytes::new(), true);
+    }
+    let Ok(mut stream) = req.stream() else {
+        return (Bytes::new(), false);
+    };
+    let mut out = Vec::new();
+    while let Some(piece) = stream.next().await {
+        let Ok(piece) = piece else {
+            return (Bytes::new(), false);
+        };
+        if out.len().saturating_add(piece.len()) > MAX_REQUEST_BODY_BYTES {
+            return (Bytes::new(), true);
+        }
+        out.extend_from_slice(&piece);
+    }
+    (Bytes::from(out), false)
 }
 
 fn into_response(resp: GatewayResponse) -> worker::Result<Response> {

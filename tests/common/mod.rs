@@ -117,6 +117,15 @@ pub struct FakeWorld {
     pub logs: std::rc::Rc<RefCell<Vec<String>>>,
     /// When set, fetch fails as a network error would.
     pub unreachable: RefCell<bool>,
+    /// When set, the next fetch stalls there (its answer never arrives / its body stops after
+    /// the scripted pieces and never ends).
+    pub stall_next: RefCell<Option<Stall>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    Headers,
+    Body,
 }
 
 impl Default for FakeWorld {
@@ -130,6 +139,7 @@ impl Default for FakeWorld {
             sent: Default::default(),
             logs: Default::default(),
             unreachable: Default::default(),
+            stall_next: Default::default(),
         };
         w.put_key(
             TEST_GATEWAY_KEY,
@@ -199,16 +209,30 @@ impl Platform for FakeWorld {
     ) -> Pin<Box<dyn Future<Output = Result<UpstreamResponse, String>> + '_>> {
         self.sent.borrow_mut().push(req);
         let unreachable = *self.unreachable.borrow();
-        let canned = self.answers.borrow_mut().pop_front();
+        let stall = self.stall_next.borrow_mut().take();
+        let canned = if stall == Some(Stall::Headers) {
+            None
+        } else {
+            self.answers.borrow_mut().pop_front()
+        };
         Box::pin(async move {
             if unreachable {
                 return Err("connection refused".to_owned());
             }
+            if stall == Some(Stall::Headers) {
+                futures_util::future::pending::<()>().await;
+            }
             let c = canned.expect("the test scripted no upstream answer");
+            let pieces = futures_util::stream::iter(c.pieces);
+            let body: edgeport::platform::ByteStream = if stall == Some(Stall::Body) {
+                Box::pin(pieces.chain(futures_util::stream::pending()))
+            } else {
+                Box::pin(pieces)
+            };
             Ok(UpstreamResponse {
                 status: c.status,
                 headers: c.headers,
-                body: Box::pin(futures_util::stream::iter(c.pieces)),
+                body,
             })
         })
     }
@@ -226,6 +250,18 @@ impl Platform for FakeWorld {
     fn clock(&self) -> edgeport::platform::Clock {
         let now = self.now.clone();
         std::rc::Rc::new(move || *now.borrow())
+    }
+    /// A timer that completes on its second poll and then advances the fake clock: a fetch or a
+    /// body that is ready at once wins any race against it; one that stalls loses.
+    fn timer(&self) -> edgeport::platform::Timer {
+        let now = self.now.clone();
+        std::rc::Rc::new(move |ms: u64| {
+            let now = now.clone();
+            Box::pin(async move {
+                YieldOnce(false).await;
+                *now.borrow_mut() += ms;
+            })
+        })
     }
     fn log_sink(&self) -> edgeport::platform::LogSink {
         let logs = self.logs.clone();
@@ -253,6 +289,7 @@ pub fn request(path: &str, headers: &[(&str, &str)], body: &Value) -> GatewayReq
         path: path.into(),
         headers: RequestHeaders::new(headers.iter().map(|(k, v)| (*k, (*v).to_owned()))),
         body: Bytes::from(body.to_string()),
+        oversized: false,
     }
 }
 

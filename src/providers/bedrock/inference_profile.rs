@@ -176,11 +176,14 @@ async fn get_inference_profile<P: Platform>(
     })?;
     let status = resp.status;
     let error_type = resp.header("x-amzn-errortype").map(str::to_owned);
-    let body = resp.collect().await.map_err(|e| {
-        GatewayError::bad_gateway(format!(
-            "the connection to the Bedrock control plane failed: {e}"
-        ))
-    })?;
+    let body = resp
+        .collect(crate::limits::MAX_UPSTREAM_SMALL_BYTES)
+        .await
+        .map_err(|e| {
+            GatewayError::bad_gateway(format!(
+                "the connection to the Bedrock control plane failed: {e}"
+            ))
+        })?;
     if !(200..300).contains(&status) {
         return Err(errors::scrub(
             errors::from_http(status, error_type.as_deref(), &body),

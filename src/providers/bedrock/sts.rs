@@ -3,11 +3,13 @@
 //! one refresh shared by all requests that arrive meanwhile.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorKind, GatewayError, Result};
+use crate::limits::MAX_CACHED_CREDENTIALS;
+use crate::lru::Lru;
 use crate::platform::{Platform, UpstreamRequest};
 use crate::providers::bedrock::endpoint::BaseUrl;
 use crate::providers::bedrock::signing::{sign_request, AwsCredentials};
@@ -127,16 +129,57 @@ struct Slot {
     refreshing_since: Option<u64>,
 }
 
-/// Temporary credentials per (base key, role, external id, session name, region, endpoint), for
-/// the isolate.
+/// Temporary credentials per (base credentials, role, external id, session name, duration, region,
+/// endpoint), for the isolate, least recently used evicted beyond [`MAX_CACHED_CREDENTIALS`].
 ///
 /// Why polling and not a shared future or lock: workerd ties every promise to the request that
 /// created it, and cancels a request whose only pending work is another request's promise as
 /// "hung". Waiting requests therefore sleep on their own timers and look again, so one STS call
 /// still serves all of them.
-#[derive(Default)]
 pub struct CredentialCache {
-    slots: RefCell<HashMap<String, Slot>>,
+    slots: RefCell<Lru<Slot>>,
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        CredentialCache {
+            slots: RefCell::new(Lru::new(MAX_CACHED_CREDENTIALS)),
+        }
+    }
+}
+
+/// The cache key: a digest over *every* secret of the base credentials and every role parameter.
+/// A hit therefore proves the caller presented exactly the credentials the cached ones were
+/// obtained with; knowing someone's access key id and role ARN is not enough. The digest (not
+/// the secrets) is what the isolate keeps as the key.
+pub fn cache_key(
+    base: &AwsCredentials,
+    region: &str,
+    endpoint: &BaseUrl,
+    role: &AssumeRole,
+) -> String {
+    let duration = role
+        .duration_seconds
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let parts: [&str; 9] = [
+        &base.access_key_id,
+        &base.secret_access_key,
+        base.session_token.as_deref().unwrap_or(""),
+        &role.role_arn,
+        role.external_id.as_deref().unwrap_or(""),
+        &role.session_name,
+        &duration,
+        region,
+        endpoint.as_str(),
+    ];
+    let mut h = Sha256::new();
+    for p in parts {
+        // Length-prefixed, so no two different tuples hash the same input.
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How long waiters poll for another request's refresh, and when a refresh counts as abandoned.
@@ -152,7 +195,7 @@ enum Next {
 impl CredentialCache {
     fn next(&self, key: &str, now: u64) -> Next {
         let mut slots = self.slots.borrow_mut();
-        let slot = slots.entry(key.to_owned()).or_default();
+        let slot = slots.get_or_insert_with(key, Slot::default);
         if let Some(c) = &slot.cached {
             if now + REFRESH_MARGIN_MS < c.expires_ms {
                 return Next::Use(c.creds.clone());
@@ -167,13 +210,32 @@ impl CredentialCache {
         }
     }
 
+    /// Ends a refresh. A failed one leaves no slot behind (unless an older, still valid answer is
+    /// there), so failures with made-up credentials cannot fill the cache.
     fn finish(&self, key: &str, fresh: Option<Cached>) {
         let mut slots = self.slots.borrow_mut();
-        let slot = slots.entry(key.to_owned()).or_default();
-        slot.refreshing_since = None;
-        if fresh.is_some() {
-            slot.cached = fresh;
+        let keep = match slots.get_mut(key) {
+            None => return,
+            Some(slot) => {
+                slot.refreshing_since = None;
+                if fresh.is_some() {
+                    slot.cached = fresh;
+                }
+                slot.cached.is_some()
+            }
+        };
+        if !keep {
+            slots.remove(key);
         }
+    }
+
+    /// Slots held (tests and logs).
+    pub fn len(&self) -> usize {
+        self.slots.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.borrow().is_empty()
     }
 }
 
@@ -202,15 +264,7 @@ pub async fn assumed_credentials<P: Platform>(
     endpoint: &BaseUrl,
     role: &AssumeRole,
 ) -> Result<AwsCredentials> {
-    let key = format!(
-        "{}|{}|{}|{}|{}|{}",
-        base.access_key_id,
-        role.role_arn,
-        role.external_id.as_deref().unwrap_or(""),
-        role.session_name,
-        region,
-        endpoint.as_str()
-    );
+    let key = cache_key(base, region, endpoint, role);
     let started = platform.now_millis();
     loop {
         match cache.next(&key, platform.now_millis()) {
@@ -261,12 +315,18 @@ async fn fetch_credentials<P: Platform>(
     })?;
     let status = resp.status;
     let body = resp
-        .collect()
+        .collect(crate::limits::MAX_UPSTREAM_SMALL_BYTES)
         .await
         .map_err(|e| GatewayError::bad_gateway(format!("the connection to STS failed: {e}")))?;
     let text = String::from_utf8_lossy(&body);
     if !(200..300).contains(&status) {
-        return Err(parse_error(status, &text));
+        // STS may echo the canonical request, and with it what was signed: scrubbed like
+        // Bedrock's own errors.
+        let auth = crate::providers::bedrock::signing::UpstreamAuth::Sigv4(base.clone());
+        return Err(crate::providers::bedrock::errors::scrub(
+            parse_error(status, &text),
+            &auth,
+        ));
     }
     let (creds, expires_ms) = parse_response(&text)?;
     platform.log(
