@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { newCatalogKey, openProviderAuth } from "../scripts/catalog-lib.mjs";
+import { newCatalogKey, openProvider, openProviderAuth, seal } from "../scripts/catalog-lib.mjs";
 
 const SECRET = "cli/secret/NEVER+in+kv+1234567890";
 let dir;
@@ -39,9 +39,12 @@ test("add-provider seals the auth; list-providers shows no secret", () => {
   assert.match(list, /@role\tus-east-1\tassumed_role/);
   assert.ok(!list.includes(SECRET));
   const stored = JSON.parse(wrangler("kv", "key", "get", "provider:prod", "--text"));
-  assert.equal(stored.schema, 2);
-  assert.match(stored.auth, /^v1\./);
+  // Schema 3: the whole record sealed; the plain fields are copies.
+  assert.equal(stored.schema, 3);
+  assert.match(stored.sealed, /^v1\./);
+  assert.equal(stored.auth, undefined);
   assert.equal(openProviderAuth(env.CATALOG_KEY, "prod", stored).secret_access_key, SECRET);
+  assert.equal(openProvider(env.CATALOG_KEY, "prod", stored).customHost, stored.custom_host);
   for (const f of allFiles(dir)) assert.ok(!readFileSync(f).includes(SECRET), `${f} holds the secret`);
 });
 
@@ -52,6 +55,19 @@ test("a record is unreadable with another CATALOG_KEY, and reseal rotates it", (
   execFileSync("node", ["scripts/catalog.mjs", "reseal", "--old-key", env.CATALOG_KEY, "--persist-to", dir], { env: { ...env, CATALOG_KEY: other }, encoding: "utf8" });
   env.CATALOG_KEY = other;
   assert.match(cli("list-providers"), /@prod\tus-gov-west-1\taccess_key/);
+});
+
+test("reseal upgrades a schema 2 record (only auth sealed) to schema 3, same key", () => {
+  const auth = { type: "access_key", access_key_id: "AKIDOLD", secret_access_key: SECRET };
+  const legacy = { schema: 2, provider: "bedrock", aws_region: "eu-west-1", custom_host: "https://bedrock-runtime.eu-west-1.amazonaws.com",
+    auth: seal(env.CATALOG_KEY, "legacy", JSON.stringify(auth)) };
+  wrangler("kv", "key", "put", "provider:legacy", JSON.stringify(legacy));
+  assert.match(cli("reseal"), /@legacy resealed \(schema 2 -> 3\)/);
+  const stored = JSON.parse(wrangler("kv", "key", "get", "provider:legacy", "--text"));
+  assert.equal(stored.schema, 3);
+  const opened = openProvider(env.CATALOG_KEY, "legacy", stored);
+  assert.deepEqual([opened.region, opened.customHost, opened.auth.secret_access_key], ["eu-west-1", legacy.custom_host, SECRET]);
+  cli("remove-provider", "legacy");
 });
 
 test("add-key prints the key once and stores only its hash; disable and remove work", () => {

@@ -1,13 +1,16 @@
 // The catalog's storage formats, for operators' tools and the tests. The Worker reads the same
 // formats in src/catalog/ (Rust): keep the two in step.
 //
-// - provider:<slug>      {"schema":2,"provider":"bedrock","aws_region",...,"auth":"v1.<sealed>"}
-//   `auth` is AES-256-GCM(CATALOG_KEY, random 12-byte nonce, aad = "provider:<slug>") of the auth
-//   JSON, stored as "v1." + base64(nonce ‖ ciphertext ‖ tag).
+// - provider:<slug>      {"schema":3,"provider":"bedrock","aws_region",...,"sealed":"v1.<sealed>"}
+//   `sealed` is AES-256-GCM(CATALOG_KEY, random 12-byte nonce, aad = "provider:<slug>") of the whole
+//   record's JSON ({provider, aws_region, auth, custom_host?, sts_endpoint?, default_params?,
+//   s3_buckets?}), stored as "v1." + base64(nonce ‖ ciphertext ‖ tag). The plain fields beside it
+//   are copies for listing; the Worker refuses a record whose copies differ from the sealed ones.
+//   Schema 2 (older) sealed only `auth`; `reseal` upgrades it.
 // - gateway_key:<sha256> {"schema":1,"hash","name","providers":[...],"models"?:[...],"enabled"}
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 
-export const PROVIDER_SCHEMA = 2;
+export const PROVIDER_SCHEMA = 3;
 export const KEY_SCHEMA = 1;
 
 function keyBytes(catalogKeyB64) {
@@ -43,27 +46,42 @@ export function open(catalogKeyB64, aad, sealed) {
 }
 
 /**
- * The stored provider record. `auth` is one of
+ * The stored provider record (schema 3). `auth` is one of
  *   {type:"access_key", access_key_id, secret_access_key, session_token?}
  *   {type:"assumed_role", role_arn, external_id?, session_name?, duration_seconds?}
  *   {type:"api_key", api_key}
+ * s3Buckets: the only buckets s3:// media may name (absent: any the credentials can read).
  */
-export function providerRecord(catalogKeyB64, slug, { region, auth, customHost, stsEndpoint, defaultParams }) {
+export function providerRecord(catalogKeyB64, slug, { region, auth, customHost, stsEndpoint, defaultParams, s3Buckets }) {
   if (!region) throw new Error("a region is required");
-  const record = {
-    schema: PROVIDER_SCHEMA,
-    provider: "bedrock",
-    aws_region: region,
-    auth: seal(catalogKeyB64, providerKvKey(slug), JSON.stringify(auth)),
-  };
-  if (customHost) record.custom_host = customHost;
-  if (stsEndpoint) record.sts_endpoint = stsEndpoint;
-  if (defaultParams) record.default_params = defaultParams;
-  return record;
+  if (s3Buckets !== undefined && !(Array.isArray(s3Buckets) && s3Buckets.every((b) => typeof b === "string" && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(b)))) {
+    throw new Error("s3 buckets must be S3 bucket names");
+  }
+  const plain = { provider: "bedrock", aws_region: region };
+  if (customHost) plain.custom_host = customHost;
+  if (stsEndpoint) plain.sts_endpoint = stsEndpoint;
+  if (defaultParams) plain.default_params = defaultParams;
+  if (s3Buckets) plain.s3_buckets = s3Buckets;
+  const sealed = seal(catalogKeyB64, providerKvKey(slug), JSON.stringify({ ...plain, auth }));
+  return { schema: PROVIDER_SCHEMA, ...plain, sealed };
+}
+
+/** What a record says, opened: {region, auth, customHost, stsEndpoint, defaultParams, s3Buckets}. Reads schema 2 too. */
+export function openProvider(catalogKeyB64, slug, record) {
+  if (record.schema === 3) {
+    const r = JSON.parse(open(catalogKeyB64, providerKvKey(slug), record.sealed));
+    return { region: r.aws_region, auth: r.auth, customHost: r.custom_host, stsEndpoint: r.sts_endpoint,
+      defaultParams: r.default_params, s3Buckets: r.s3_buckets };
+  }
+  if (record.schema === 2) {
+    return { region: record.aws_region, auth: JSON.parse(open(catalogKeyB64, providerKvKey(slug), record.auth)),
+      customHost: record.custom_host, stsEndpoint: record.sts_endpoint, defaultParams: record.default_params };
+  }
+  throw new Error(`unknown provider record schema ${record.schema}`);
 }
 
 export function openProviderAuth(catalogKeyB64, slug, record) {
-  return JSON.parse(open(catalogKeyB64, providerKvKey(slug), record.auth));
+  return openProvider(catalogKeyB64, slug, record).auth;
 }
 
 export function hashKey(key) {

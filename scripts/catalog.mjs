@@ -7,13 +7,16 @@
 // Commands:
 //   new-catalog-key                       print a fresh CATALOG_KEY (then: wrangler secret put CATALOG_KEY)
 //   add-provider <slug> --region R AUTH [--custom-host URL] [--sts-endpoint URL] [--default-params JSON]
+//       [--s3-buckets b1,b2]   (the only buckets s3:// images and documents may name)
 //       AUTH: --access-key-id A --secret-access-key S [--session-token T]
 //           | --role-arn ARN [--external-id X] [--session-name N] [--duration-seconds D]
 //           | --api-key K
 //     (adding an existing slug replaces it: that is how credentials are rotated)
 //   list-providers                        slugs, regions, hosts and auth kind (never secrets)
 //   remove-provider <slug>
-//   reseal --old-key B64                  re-encrypt every provider after rotating CATALOG_KEY
+//   reseal [--old-key B64]                re-seal every provider with CATALOG_KEY as schema 3: after
+//                                         rotating the key (--old-key: the previous one), or to
+//                                         upgrade schema 2 records (same key)
 //   add-key <name> --providers a,b|* [--models m1,m2]   prints the new key once
 //   list-keys
 //   disable-key <hash-prefix> | enable-key <hash-prefix> | remove-key <hash-prefix>
@@ -28,7 +31,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  gatewayKeyRecord, newCatalogKey, newGatewayKey, openProviderAuth, promptKvKey, promptRecord, promptVariables,
+  gatewayKeyRecord, newCatalogKey, newGatewayKey, openProvider, openProviderAuth, promptKvKey, promptRecord, promptVariables,
   providerKvKey, providerRecord,
 } from "./catalog-lib.mjs";
 
@@ -123,6 +126,7 @@ function main() {
         customHost: flags["custom-host"],
         stsEndpoint: flags["sts-endpoint"],
         defaultParams: flags["default-params"] ? JSON.parse(flags["default-params"]) : undefined,
+        s3Buckets: flags["s3-buckets"] ? flags["s3-buckets"].split(",").map((b) => b.trim()).filter(Boolean) : undefined,
       });
       kv.put(flags, providerKvKey(arg), JSON.stringify(record));
       console.log(`provider @${arg} saved (${record.aws_region}${record.custom_host ? `, ${record.custom_host}` : ""})`);
@@ -144,16 +148,14 @@ function main() {
       console.log(`provider @${arg} removed`);
       return;
     case "reseal": {
-      const oldKey = flags["old-key"] ?? die("--old-key is required");
       const newKey = catalogKey(flags);
+      const oldKey = flags["old-key"] ?? newKey;
       for (const { name } of kv.list(flags, "provider:")) {
         const slug = name.slice("provider:".length);
         const record = JSON.parse(kv.get(flags, name));
-        const auth = openProviderAuth(oldKey, slug, record);
-        const fresh = providerRecord(newKey, slug, { region: record.aws_region, auth, customHost: record.custom_host,
-          stsEndpoint: record.sts_endpoint, defaultParams: record.default_params });
+        const fresh = providerRecord(newKey, slug, openProvider(oldKey, slug, record));
         kv.put(flags, name, JSON.stringify(fresh));
-        console.log(`@${slug} resealed`);
+        console.log(`@${slug} resealed (schema ${record.schema} -> ${fresh.schema})`);
       }
       return;
     }

@@ -27,6 +27,8 @@ pub const MAX_TOOLS: usize = 256;
 pub const MAX_BETAS: usize = 32;
 /// Length of one beta name.
 pub const MAX_BETA_LEN: usize = 128;
+/// An `x-portkey-config` (inline or saved) as JSON text.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// Targets in one `x-portkey-config`, counted over every nesting level.
 pub const MAX_CONFIG_TARGETS: usize = 32;
 /// Nesting depth of `targets` in one config.

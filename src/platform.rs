@@ -12,7 +12,9 @@ use futures_util::Stream;
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>>>>;
 
 /// A request to an upstream (Bedrock, STS): built and signed by the core, sent by the platform.
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` shows the method, URL, header names and body size: header values hold the signature,
+/// session tokens and API keys.
+#[derive(Clone, PartialEq)]
 pub struct UpstreamRequest {
     pub method: &'static str,
     pub url: String,
@@ -20,6 +22,24 @@ pub struct UpstreamRequest {
     /// signature covers exactly that authority.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+}
+
+impl std::fmt::Debug for UpstreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 pub struct UpstreamResponse {

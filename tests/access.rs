@@ -216,15 +216,11 @@ fn sealed_records_fail_closed() {
         "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
     )
     .unwrap();
-    let auth: edgeport::catalog::ProviderAuth = serde_json::from_value(
-        json!({"type": "access_key", "access_key_id": "A", "secret_access_key": "foreign/SECRET"}),
-    )
-    .unwrap();
-    let mut foreign = record(json!(null));
-    foreign["auth"] = edgeport::catalog::seal_auth(&other, "prod", &auth)
-        .unwrap()
-        .into();
-    world.put_record("prod", foreign);
+    world.put_record_sealed_with(
+        &other,
+        "prod",
+        record(json!({"type": "access_key", "access_key_id": "A", "secret_access_key": "foreign/SECRET"})),
+    );
     let a = post(&world, &s, "/v1/chat/completions", h, &chat());
     assert_eq!(
         (a.status, a.json()["error"]["code"].clone()),
@@ -244,7 +240,7 @@ fn sealed_records_fail_closed() {
     // Tampered ciphertext.
     let mut tampered: Value =
         serde_json::from_str(&world.kv.0.borrow().get("provider:dev").cloned().unwrap()).unwrap();
-    let sealed = tampered["auth"].as_str().unwrap().to_owned();
+    let sealed = tampered["sealed"].as_str().unwrap().to_owned();
     let flipped = format!(
         "{}{}",
         &sealed[..sealed.len() - 4],
@@ -254,7 +250,7 @@ fn sealed_records_fail_closed() {
             "AAA="
         }
     );
-    tampered["auth"] = flipped.into();
+    tampered["sealed"] = flipped.into();
     world.put_record("prod", tampered);
     assert_eq!(
         post(&world, &s, "/v1/chat/completions", h, &chat()).status,

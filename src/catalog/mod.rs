@@ -1,8 +1,12 @@
 //! The Model Catalog: provider records and gateway keys in Workers KV.
 //!
-//! This module is the only place that reads a record. Provider records live at `provider:<slug>`;
-//! their `auth` is sealed (AES-256-GCM, see [`sealing`]) so a KV dump shows no secret. The
-//! schema is versioned (`schema`); a record of another schema fails closed.
+//! This module is the only place that reads a record. Provider records live at `provider:<slug>`.
+//! Schema 3 seals the *whole* record (AES-256-GCM, see [`sealing`]): credentials, region, hosts,
+//! STS endpoint, default fields and S3 buckets, so someone who can write KV but does not hold
+//! `CATALOG_KEY` can neither read a secret nor redirect a provider's credentials to another host.
+//! The plain copies beside the sealed value are for listing only and must match it. Schema 2
+//! (only `auth` sealed) is read only while `CATALOG_ACCEPT_SCHEMA_2=true` (the upgrade window for
+//! `catalog.mjs reseal`); any other record fails closed.
 
 pub mod keys;
 pub mod prompts;
@@ -16,20 +20,31 @@ use crate::platform::Kv;
 use crate::providers::bedrock::signing::AwsCredentials;
 use sealing::SealingKey;
 
-pub const RECORD_SCHEMA: u32 = 2;
+pub const RECORD_SCHEMA: u32 = 3;
+/// The schema before the whole record was sealed.
+pub const LEGACY_RECORD_SCHEMA: u32 = 2;
 
 pub fn provider_key(slug: &str) -> String {
     format!("provider:{slug}")
 }
 
-/// A provider as stored (schema 2). Everything secret is inside `auth`, sealed.
+/// A provider as stored. Schema 3: `sealed` holds [`SealedProvider`]; the other fields are plain
+/// copies for listing. Schema 2: `auth` holds the sealed [`ProviderAuth`] and the rest is plain.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoredProvider {
     pub schema: u32,
     pub provider: String,
     pub aws_region: String,
-    /// `v1.<base64>`: the sealed JSON of [`ProviderAuth`], with the KV key as associated data.
-    pub auth: String,
+    /// Schema 3: `v1.<base64>`, the sealed JSON of [`SealedProvider`], the KV key as associated
+    /// data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+    /// Schema 2: `v1.<base64>`, the sealed JSON of [`ProviderAuth`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// Buckets `s3://` media may name (absent: any the provider's credentials can read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_buckets: Option<Vec<String>>,
     /// A trusted upstream base URL (PrivateLink, GovCloud, FIPS, a local stand-in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_host: Option<String>,
@@ -39,6 +54,54 @@ pub struct StoredProvider {
     /// Request fields applied when the caller did not send them (e.g. `max_tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_params: Option<Map<String, Value>>,
+}
+
+/// Everything the Worker acts on, sealed together (schema 3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SealedProvider {
+    pub provider: String,
+    pub aws_region: String,
+    pub auth: ProviderAuth,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sts_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_params: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_buckets: Option<Vec<String>>,
+}
+
+impl SealedProvider {
+    /// The stored record: the sealed value and its plain copies.
+    pub fn seal(&self, key: &SealingKey, slug: &str) -> Result<StoredProvider> {
+        let json = serde_json::to_vec(self)
+            .map_err(|_| GatewayError::internal("could not encode the record"))?;
+        let sealed = key
+            .seal(&provider_key(slug), &json)
+            .map_err(|e| GatewayError::internal(e.to_string()))?;
+        Ok(StoredProvider {
+            schema: RECORD_SCHEMA,
+            provider: self.provider.clone(),
+            aws_region: self.aws_region.clone(),
+            sealed: Some(sealed),
+            auth: None,
+            s3_buckets: self.s3_buckets.clone(),
+            custom_host: self.custom_host.clone(),
+            sts_endpoint: self.sts_endpoint.clone(),
+            default_params: self.default_params.clone(),
+        })
+    }
+
+    /// Whether the plain copies say what the sealed record says.
+    fn matches_plain(&self, stored: &StoredProvider) -> bool {
+        self.provider == stored.provider
+            && self.aws_region == stored.aws_region
+            && self.custom_host == stored.custom_host
+            && self.sts_endpoint == stored.sts_endpoint
+            && self.default_params == stored.default_params
+            && self.s3_buckets == stored.s3_buckets
+    }
 }
 
 /// How the gateway authenticates to Bedrock for this provider. `Debug` hides secrets.
@@ -98,14 +161,17 @@ pub struct ProviderRecord {
     pub custom_host: Option<String>,
     pub sts_endpoint: Option<String>,
     pub default_params: Option<Map<String, Value>>,
+    /// Buckets `s3://` media may name; `None`: any.
+    pub s3_buckets: Option<Vec<String>>,
 }
 
-/// Seals `auth` for `slug` (used by tests; operators use scripts/catalog.mjs, same format).
-pub fn seal_auth(key: &SealingKey, slug: &str, auth: &ProviderAuth) -> Result<String> {
-    let json =
-        serde_json::to_vec(auth).map_err(|_| GatewayError::internal("could not encode auth"))?;
-    key.seal(&provider_key(slug), &json)
-        .map_err(|e| GatewayError::internal(e.to_string()))
+/// How the catalog is opened: the operator's key (or why there is none) and whether schema 2
+/// records are still read.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogAccess<'a> {
+    pub key: Option<&'a SealingKey>,
+    pub key_malformed: bool,
+    pub accept_schema_2: bool,
 }
 
 /// A slug names a catalog entry: letters, digits, `-` and `_`.
@@ -129,7 +195,7 @@ fn unreadable(slug: &str, why: &str) -> GatewayError {
 /// that does not parse or open (wrong key, tampered, moved) fails closed as a 500.
 pub async fn load_provider<K: Kv>(
     kv: &K,
-    key: Option<&SealingKey>,
+    access: CatalogAccess<'_>,
     slug: &str,
 ) -> Result<ProviderRecord> {
     if !valid_slug(slug) {
@@ -151,33 +217,71 @@ pub async fn load_provider<K: Kv>(
         })?;
     let stored: StoredProvider =
         serde_json::from_str(&raw).map_err(|_| unreadable(slug, "not a provider record"))?;
-    if stored.schema != RECORD_SCHEMA {
-        return Err(unreadable(
-            slug,
-            &format!("schema {} is not {RECORD_SCHEMA}", stored.schema),
-        ));
-    }
-    if stored.provider != "bedrock" {
+    let key = match (access.key, access.key_malformed) {
+        (Some(key), _) => key,
+        (None, true) => {
+            return Err(unreadable(
+                slug,
+                "the CATALOG_KEY secret is not base64 of 32 bytes",
+            ))
+        }
+        (None, false) => return Err(unreadable(slug, "the CATALOG_KEY secret is not set")),
+    };
+    let open = |sealed: &str| {
+        key.open(&provider_key(slug), sealed)
+            .map_err(|e| unreadable(slug, &e.to_string()))
+    };
+    let record = match (stored.schema, &stored.sealed, &stored.auth) {
+        (RECORD_SCHEMA, Some(sealed), None) => {
+            let record: SealedProvider = serde_json::from_slice(&open(sealed)?)
+                .map_err(|_| unreadable(slug, "the sealed record has an unknown shape"))?;
+            if !record.matches_plain(&stored) {
+                return Err(unreadable(
+                    slug,
+                    "its plain fields differ from the sealed ones (edited without CATALOG_KEY?)",
+                ));
+            }
+            record
+        }
+        (LEGACY_RECORD_SCHEMA, None, Some(auth)) if access.accept_schema_2 => SealedProvider {
+            auth: serde_json::from_slice(&open(auth)?)
+                .map_err(|_| unreadable(slug, "sealed auth has an unknown shape"))?,
+            provider: stored.provider,
+            aws_region: stored.aws_region,
+            custom_host: stored.custom_host,
+            sts_endpoint: stored.sts_endpoint,
+            default_params: stored.default_params,
+            s3_buckets: None,
+        },
+        (LEGACY_RECORD_SCHEMA, _, _) => {
+            return Err(unreadable(
+                slug,
+                "schema 2 seals only the credentials; run `node scripts/catalog.mjs reseal` (or set CATALOG_ACCEPT_SCHEMA_2=true while you do)",
+            ))
+        }
+        (schema, _, _) => {
+            return Err(unreadable(
+                slug,
+                &format!("schema {schema} is not {RECORD_SCHEMA}"),
+            ))
+        }
+    };
+    if record.provider != "bedrock" {
         return Err(GatewayError::invalid_param(
             "x-portkey-provider",
             format!(
                 "provider `@{slug}` is a `{}` provider; edgeport serves bedrock",
-                stored.provider
+                record.provider
             ),
         ));
     }
-    let key = key.ok_or_else(|| unreadable(slug, "the CATALOG_KEY secret is not set"))?;
-    let plain = key
-        .open(&provider_key(slug), &stored.auth)
-        .map_err(|e| unreadable(slug, &e.to_string()))?;
-    let auth: ProviderAuth = serde_json::from_slice(&plain)
-        .map_err(|_| unreadable(slug, "sealed auth has an unknown shape"))?;
     Ok(ProviderRecord {
         slug: slug.to_owned(),
-        aws_region: stored.aws_region,
-        auth,
-        custom_host: stored.custom_host,
-        sts_endpoint: stored.sts_endpoint,
-        default_params: stored.default_params,
+        aws_region: record.aws_region,
+        auth: record.auth,
+        custom_host: record.custom_host,
+        sts_endpoint: record.sts_endpoint,
+        default_params: record.default_params,
+        s3_buckets: record.s3_buckets,
     })
 }

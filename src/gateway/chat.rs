@@ -14,11 +14,11 @@ use crate::gateway::{
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::inference_profile::{self, ControlPlane};
-use crate::providers::bedrock::request;
 use crate::providers::bedrock::request::MappingContext;
 use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
 use crate::providers::bedrock::stream::{openai_sse, StreamContext};
 use crate::providers::bedrock::wire::ConverseResponse;
+use crate::providers::bedrock::{request, s3};
 use crate::routing::cache::CacheScope;
 use crate::routing::{self, Attempt, Facts};
 
@@ -203,6 +203,11 @@ async fn try_target<P: Platform>(
         anthropic_beta_header: anthropic_beta_header(headers),
     };
     let converse = request::to_converse(&chat, &ctx)?;
+    if let Some(buckets) = &target.s3_buckets {
+        let value = serde_json::to_value(&converse)
+            .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
+        s3::check_buckets(&value, buckets)?;
+    }
     let body = serde_json::to_vec(&converse)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
     let op = if stream {

@@ -28,9 +28,18 @@ pub struct GatewayRequest {
     pub oversized: bool,
 }
 
-/// Request headers with lowercase names.
-#[derive(Debug, Clone, Default)]
+/// Request headers with lowercase names. `Debug` shows names only: values carry keys and AWS
+/// secrets.
+#[derive(Clone, Default)]
 pub struct RequestHeaders(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for RequestHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| format!("{k}: <redacted>")))
+            .finish()
+    }
+}
 
 impl RequestHeaders {
     pub fn new<I, K, V>(pairs: I) -> Self

@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::gateway::GatewayResponse;
+use crate::limits::MAX_UPSTREAM_ATTEMPTS;
 use crate::platform::Platform;
 use crate::routing::{plan, Attempt, Facts, Node};
 
@@ -39,12 +40,18 @@ pub async fn run<P: Platform>(
         Ok(path) => path,
         Err(e) => return (Err(e), None),
     };
+    // Every try (first tries, retries, fallbacks) counts against one budget per request.
+    let mut tries = 0u32;
     loop {
         let attempt = plan::attempt(root, &path);
         let mut retries = 0;
         let result = loop {
+            tries += 1;
             match try_target(&attempt).await {
-                Err(e) if plan::should_retry(attempt.retry.as_ref(), e.status, retries) => {
+                Err(e)
+                    if tries < MAX_UPSTREAM_ATTEMPTS
+                        && plan::should_retry(attempt.retry.as_ref(), e.status, retries) =>
+                {
                     platform.sleep(plan::backoff_ms(retries)).await;
                     retries += 1;
                 }
@@ -57,6 +64,7 @@ pub async fn run<P: Platform>(
         });
         match result {
             Ok(resp) => return (Ok(resp), routed),
+            Err(e) if tries >= MAX_UPSTREAM_ATTEMPTS => return (Err(e), routed),
             Err(e) => match plan::next_after_failure(root, &path, e.status, facts, &mut random) {
                 Ok(Some(next)) => path = next,
                 Ok(None) => return (Err(e), routed),

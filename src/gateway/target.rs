@@ -29,6 +29,9 @@ pub struct Target {
     pub key_name: Option<String>,
     /// The gateway key's hash (its identity: names are labels and may repeat).
     pub key_hash: Option<String>,
+    /// The catalog record's S3 bucket allow-list for `s3://` media (`None`: not restricted;
+    /// header credentials are the caller's own and never restricted).
+    pub s3_buckets: Option<Vec<String>>,
 }
 
 impl Target {
@@ -320,6 +323,7 @@ fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> R
         default_params: None,
         key_name: None,
         key_hash: None,
+        s3_buckets: None,
     })
 }
 
@@ -346,7 +350,12 @@ async fn from_catalog<P: Platform>(
         .with_param("model")
         .with_code("model_not_granted"));
     }
-    let record = catalog::load_provider(platform.kv(), settings.catalog_key.as_ref(), slug).await?;
+    let access = catalog::CatalogAccess {
+        key: settings.catalog_key.as_ref(),
+        key_malformed: settings.catalog_key_malformed,
+        accept_schema_2: settings.accept_schema_2,
+    };
+    let record = catalog::load_provider(platform.kv(), access, slug).await?;
     let region = valid_region(&record.aws_region)
         .map_err(|_| {
             GatewayError::internal(format!(
@@ -432,6 +441,7 @@ async fn from_catalog<P: Platform>(
         default_params: record.default_params,
         key_name: Some(key.name.clone()),
         key_hash: Some(key.hash.clone()),
+        s3_buckets: record.s3_buckets,
     })
 }
 

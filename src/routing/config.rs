@@ -9,6 +9,15 @@ use super::conditions::{parse_query, Query};
 use crate::error::{GatewayError, Result};
 
 pub use crate::limits::MAX_RETRY_ATTEMPTS;
+use crate::limits::{
+    MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_TARGETS, MAX_REQUEST_TIMEOUT_MS,
+};
+
+/// Statuses a retry may name: the ones where trying the same request again can succeed. A 400,
+/// 401, 403 (or 404, 413, 422) fails again the same way; retrying it only multiplies load.
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 425 | 429 | 500..=599)
+}
 
 /// Retried when `retry.on_status_codes` is absent.
 pub const DEFAULT_RETRY_STATUSES: &[u16] = &[429, 500, 502, 503, 504];
@@ -221,6 +230,15 @@ fn parse_retry(v: &Value, at: &str) -> Result<Retry> {
     let on_status_codes = field(obj, "on_status_codes", "onStatusCodes")
         .map(|c| status_list(c, &format!("{at}.retry.on_status_codes")))
         .transpose()?;
+    if let Some(bad) = on_status_codes
+        .iter()
+        .flatten()
+        .find(|s| !retryable_status(**s))
+    {
+        return Err(invalid(format!(
+            "x-portkey-config: {at}.retry.on_status_codes holds {bad}, which a retry cannot fix; retries take 408, 409, 425, 429 and 5xx (use a fallback strategy to move to another target instead)"
+        )));
+    }
     Ok(Retry {
         attempts,
         on_status_codes,
@@ -279,12 +297,28 @@ fn parse_provider(obj: &Map<String, Value>, at: &str) -> Result<Option<String>> 
     }
 }
 
-fn parse_node(v: &Value, at: &str, depth: usize) -> Result<Node> {
-    if depth > 8 {
-        return Err(invalid(
-            "x-portkey-config: targets are nested more than 8 levels deep",
-        ));
+/// Counts targets over every level before anything is parsed, so a huge or deep config costs
+/// one bounded walk and a clear 400.
+fn check_size(v: &Value, depth: usize, count: &mut usize) -> Result<()> {
+    let Some(Value::Array(list)) = v.as_object().and_then(|o| o.get("targets")) else {
+        return Ok(());
+    };
+    if depth >= MAX_CONFIG_DEPTH {
+        return Err(invalid(format!(
+            "x-portkey-config: targets are nested more than {MAX_CONFIG_DEPTH} levels deep"
+        )));
     }
+    *count = count.saturating_add(list.len());
+    if *count > MAX_CONFIG_TARGETS {
+        return Err(invalid(format!(
+            "x-portkey-config: more than {MAX_CONFIG_TARGETS} targets in all"
+        )));
+    }
+    list.iter()
+        .try_for_each(|t| check_size(t, depth + 1, count))
+}
+
+fn parse_node(v: &Value, at: &str) -> Result<Node> {
     let obj = v
         .as_object()
         .ok_or_else(|| invalid(format!("x-portkey-config: {at} must be a JSON object")))?;
@@ -293,7 +327,7 @@ fn parse_node(v: &Value, at: &str, depth: usize) -> Result<Node> {
         Some(Value::Array(list)) => list
             .iter()
             .enumerate()
-            .map(|(i, t)| parse_node(t, &format!("{at}.targets[{i}]"), depth + 1))
+            .map(|(i, t)| parse_node(t, &format!("{at}.targets[{i}]")))
             .collect::<Result<Vec<_>>>()?,
         Some(_) => {
             return Err(invalid(format!(
@@ -347,11 +381,15 @@ fn parse_node(v: &Value, at: &str, depth: usize) -> Result<Node> {
     };
     let request_timeout = match field(obj, "request_timeout", "requestTimeout") {
         None => None,
-        Some(t) => Some(t.as_u64().filter(|t| *t > 0).ok_or_else(|| {
-            invalid(format!(
-                "x-portkey-config: {at}.request_timeout must be a positive number of milliseconds"
-            ))
-        })?),
+        Some(t) => Some(
+            t.as_u64()
+                .filter(|t| (1..=MAX_REQUEST_TIMEOUT_MS).contains(t))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "x-portkey-config: {at}.request_timeout must be a whole number of milliseconds from 1 to {MAX_REQUEST_TIMEOUT_MS}"
+                    ))
+                })?,
+        ),
     };
     let strict_open_ai_compliance =
         match field(obj, "strict_open_ai_compliance", "strictOpenAiCompliance") {
@@ -392,6 +430,11 @@ fn parse_node(v: &Value, at: &str, depth: usize) -> Result<Node> {
 
 /// Parses a config from its JSON text.
 pub fn parse(json: &str) -> Result<Node> {
+    if json.len() > MAX_CONFIG_BYTES {
+        return Err(invalid(format!(
+            "x-portkey-config is longer than {MAX_CONFIG_BYTES} bytes"
+        )));
+    }
     let value: Value = serde_json::from_str(json).map_err(|e| {
         invalid(format!(
             "x-portkey-config is not valid JSON (line {}, column {})",
@@ -399,7 +442,8 @@ pub fn parse(json: &str) -> Result<Node> {
             e.column()
         ))
     })?;
-    parse_node(&value, "config", 0)
+    check_size(&value, 0, &mut 0)?;
+    parse_node(&value, "config")
 }
 
 /// What the `x-portkey-config` header holds: a config, or the id of one saved in KV.

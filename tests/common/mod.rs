@@ -164,16 +164,25 @@ impl FakeWorld {
     pub fn answer(&self, c: Canned) {
         self.answers.borrow_mut().push_back(c);
     }
-    /// Stores a provider record; an `auth` object is sealed with TEST_CATALOG_KEY first.
-    pub fn put_record(&self, slug: &str, mut record: Value) {
+    /// Stores a provider record. A record whose `auth` is an object is written as schema 3,
+    /// sealed whole with TEST_CATALOG_KEY; others are stored as given.
+    pub fn put_record(&self, slug: &str, record: Value) {
+        let key = edgeport::catalog::sealing::SealingKey::from_base64(TEST_CATALOG_KEY).unwrap();
+        self.put_record_sealed_with(&key, slug, record);
+    }
+    pub fn put_record_sealed_with(
+        &self,
+        key: &edgeport::catalog::sealing::SealingKey,
+        slug: &str,
+        mut record: Value,
+    ) {
         if record["auth"].is_object() {
-            let key =
-                edgeport::catalog::sealing::SealingKey::from_base64(TEST_CATALOG_KEY).unwrap();
-            let auth: edgeport::catalog::ProviderAuth =
-                serde_json::from_value(record["auth"].clone()).unwrap();
-            record["auth"] = edgeport::catalog::seal_auth(&key, slug, &auth)
-                .unwrap()
-                .into();
+            let obj = record.as_object_mut().unwrap();
+            obj.remove("schema");
+            obj.entry("provider").or_insert("bedrock".into());
+            let plain: edgeport::catalog::SealedProvider =
+                serde_json::from_value(record.clone()).unwrap();
+            record = serde_json::to_value(plain.seal(key, slug).unwrap()).unwrap();
         }
         self.kv
             .0

@@ -8,6 +8,7 @@ pub mod invoke_stream;
 pub mod models;
 pub mod request;
 pub mod response;
+pub mod s3;
 pub mod signing;
 pub mod stream;
 pub mod sts;
