@@ -187,9 +187,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Vec<Ipv4Addr>> {
     let bits = u128::from(ip);
     let low32 = Ipv4Addr::from(bits as u32);
     let seg = ip.segments();
-    if bits >> 32 == 0xffff {
-        Some(vec![low32])
-    } else if bits >> 32 == u128::from(0x0064_ff9b_u32) << 64 {
+    let prefix96 = bits >> 32;
+    if prefix96 == 0xffff || prefix96 == u128::from(0x0064_ff9b_u32) << 64 {
         Some(vec![low32])
     } else if seg[0] == 0x2002 {
         Some(vec![Ipv4Addr::from((bits >> 80) as u32)])
