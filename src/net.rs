@@ -262,10 +262,6 @@ impl TrustedHosts {
         &self.rejected
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// `url`'s scheme, host and port are exactly one entry's.
     pub fn allows(&self, url: &Url) -> bool {
         let (Some(host), Some(port)) = (url.host(), url.port_or_known_default()) else {
