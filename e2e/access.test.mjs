@@ -3,9 +3,10 @@
 // stand-in verifying every signature.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import OpenAI from "openai";
 import {
-  startGateway, openaiClient, rawChat, secretLeaks, standinRecord, sleep, TEST_CREDENTIALS, SECRETS,
+  startGateway, openaiClient, rawChat, secretLeaks, standinRecord, sleep, longTermHeaders, TEST_CREDENTIALS, SECRETS,
 } from "./harness.mjs";
 import { providerRecord, newCatalogKey } from "../scripts/catalog-lib.mjs";
 
@@ -188,6 +189,52 @@ test("tampered, foreign-key and plaintext records fail closed", async () => {
   assert.equal(gw.standin.requests().length, 0, "nothing was sent upstream");
   assert.ok(gw.logs.some((l) => l.includes("catalog_record_invalid")));
   assert.ok(!gw.logs.some((l) => l.includes("plain/secret/in/kv")));
+});
+
+test("custom hosts are judged as workerd's fetch reads them: numeric spellings of loopback are refused, nothing is sent", async () => {
+  // An untrusted listener on loopback: the issue's repro reached it through these spellings.
+  const hits = [];
+  const trap = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.writeHead(500);
+    res.end();
+  });
+  await new Promise((r) => trap.listen(0, "127.0.0.1", r));
+  try {
+    const port = trap.address().port;
+    for (const host of [
+      `http://2130706433:${port}`,
+      `http://127.1:${port}`,
+      `http://0x7f.1:${port}`,
+      `http://0177.0.0.1:${port}`,
+      `http://[::ffff:127.0.0.1]:${port}`,
+      `http://[::127.0.0.1]:${port}`,
+      `http://0.0.0.0:${port}`,
+    ]) {
+      const r = await rawChat(gw, { model: MODEL, messages: USER }, longTermHeaders(gw, { "x-portkey-custom-host": host }));
+      assert.equal(r.status, 403, `${host}: ${r.text}`);
+      assert.equal(r.json.error.code, "custom_host_not_trusted", host);
+    }
+    assert.deepEqual(hits, []);
+  } finally {
+    await new Promise((r) => trap.close(r));
+  }
+});
+
+test("a trusted http://127.0.0.1:PORT entry: any spelling of that address and port, not https, not another port", async () => {
+  gw.standin.reset();
+  const port = Number(gw.standin.port);
+  // The numeric spelling is the trusted stand-in, fetched (and signed) as 127.0.0.1.
+  const ok = await chat({ "x-portkey-provider": "@prod", "x-portkey-custom-host": `http://2130706433:${port}` });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(gw.standin.requests().at(-1).signature.ok, true);
+  const sent = gw.standin.requests().length;
+  for (const host of [`https://127.0.0.1:${port}`, `http://127.0.0.1:${port + 1}`, "http://127.0.0.1"]) {
+    const r = await chat({ "x-portkey-provider": "@prod", "x-portkey-custom-host": host });
+    assert.equal(r.status, 403, `${host}: ${r.text}`);
+    assert.equal(r.json.error.code, "custom_host_not_trusted", host);
+  }
+  assert.equal(gw.standin.requests().length, sent, "nothing more reached the stand-in");
 });
 
 test("no secret (AWS keys, session tokens, API keys, gateway keys) in any log line or body", () => {

@@ -20,7 +20,7 @@ const CLAUDE_37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
 const NOT_STRICT = { "x-portkey-strict-open-ai-compliance": "false" };
 
 // A local image server: the Worker downloads https/http image URLs itself. 127.0.0.1 is an
-// internal address, so the gateway runs with TRUSTED_CUSTOM_HOSTS=127.0.0.1 (the stand-in is there too).
+// internal address, so the gateway trusts the image server's exact scheme, host and port too.
 const imageFixture = fixture("pydantic-ai/test_image_url_input").interactions[0].response.body_base64;
 const JPEG = Buffer.from(imageFixture, "base64");
 let images;
@@ -44,7 +44,7 @@ before(async () => {
   });
   await new Promise((r) => images.listen(0, "127.0.0.1", r));
   imagesUrl = `http://127.0.0.1:${images.address().port}`;
-  gw = await startGateway({ vars: { TRUSTED_CUSTOM_HOSTS: "127.0.0.1" } });
+  gw = await startGateway({ trust: [imagesUrl] });
 });
 after(async () => {
   if (gw) assert.deepEqual(secretLeaks(gw), []);
@@ -184,6 +184,17 @@ test("vision: download failures are 400s naming the part; internal addresses are
   await rejects400(ask(`${imagesUrl}/page.html`), at, /not a png, jpeg, gif or webp/);
   const before = imageHits.length;
   await rejects400(ask("http://169.254.169.254/latest/meta-data/iam"), at, /private, loopback/);
+  // The image server in spellings the runtime's URL parser reads as 127.0.0.1, and on a scheme
+  // or port the trusted entry does not name.
+  const port = Number(new URL(imagesUrl).port);
+  for (const url of [
+    `http://2130706433:${port + 1}/potato.jpg`,
+    `http://0x7f.1:${port + 1}/potato.jpg`,
+    `http://[::ffff:127.0.0.1]:${port}/potato.jpg`,
+    `https://127.0.0.1:${port}/potato.jpg`,
+  ]) {
+    await rejects400(ask(url), at, /private, loopback/);
+  }
   assert.equal(imageHits.length, before);
   assert.equal(gw.standin.requests().length, 0, "Bedrock is not called");
 });

@@ -59,8 +59,9 @@ export function standinRecord(standinUrl, extra = {}) {
 }
 
 /**
- * Starts the stand-in and the Worker. opts.vars: extra Worker vars; opts.slugs: {slug: record|true}
- * seeded into the CATALOG KV (true = the stand-in record). Returns
+ * Starts the stand-in and the Worker. opts.vars: extra Worker vars; opts.trust: more
+ * TRUSTED_CUSTOM_HOSTS entries besides the stand-in's own `http://127.0.0.1:PORT`; opts.slugs:
+ * {slug: record|true} seeded into the CATALOG KV (true = the stand-in record). Returns
  * { url, standin, kv, logs, bodies, seedProvider, record(body), close }.
  */
 export async function startGateway(opts = {}) {
@@ -68,7 +69,6 @@ export async function startGateway(opts = {}) {
     if (!existsSync(path.join(BUILD, f))) throw new Error(`build/${f} is missing: run bash scripts/build.sh first`);
   }
   const standin = await startStandin({ port: 0 });
-  const standinHost = new URL(standin.url).host; // 127.0.0.1:PORT
   const catalogKey = newCatalogKey();
   const logs = [];
   const bodies = []; // every response body a test saw (for the secret scan)
@@ -83,7 +83,12 @@ export async function startGateway(opts = {}) {
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
       compatibilityDate: "2026-04-01",
       kvNamespaces: ["CATALOG"],
-      bindings: { TRUSTED_CUSTOM_HOSTS: standinHost, CATALOG_KEY: catalogKey, ...(opts.vars ?? {}) },
+      // Trusted entries name scheme, host and port: the stand-in speaks plain http.
+      bindings: {
+        TRUSTED_CUSTOM_HOSTS: [standin.url, ...(opts.trust ?? [])].join(","),
+        CATALOG_KEY: catalogKey,
+        ...(opts.vars ?? {}),
+      },
       handleStructuredLogs: ({ level, message }) => {
         logs.push(`${level}: ${message}`);
       },

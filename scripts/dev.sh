@@ -27,4 +27,4 @@ Try:
 
 EOF2
 npx --no-install wrangler dev --ip 127.0.0.1 --port "$GATEWAY_PORT" \
-  --var "TRUSTED_CUSTOM_HOSTS:127.0.0.1:$STANDIN_PORT" --show-interactive-dev-session=false
+  --var "TRUSTED_CUSTOM_HOSTS:http://127.0.0.1:$STANDIN_PORT" --show-interactive-dev-session=false

@@ -638,3 +638,281 @@ fn header_credentials_can_assume_a_role_named_in_headers() {
         400
     );
 }
+
+// ---- Hosts as `fetch` reads them (issue 9, item 2) and trusted hosts by scheme and port (item 7) ----
+
+/// Spellings of internal addresses that the WHATWG URL parser (the one `fetch` uses) turns into
+/// loopback, metadata or other special-purpose addresses.
+const INTERNAL_SPELLINGS: &[&str] = &[
+    "http://2130706433:9300",
+    "http://127.1:9300",
+    "http://0x7f.1:9300",
+    "http://0177.0.0.1:9300",
+    "http://0x7f000001:9300",
+    "http://127.0.0.1.:9300",
+    "http://[::ffff:7f00:1]:9300",
+    "http://[::ffff:127.0.0.1]:9300",
+    "http://[::127.0.0.1]:9300",
+    "http://[64:ff9b::a9fe:a9fe]",
+    "http://[2002:a9fe:a9fe::1]",
+    "http://0.0.0.0:9300",
+    "http://0:9300",
+    "http://192.0.0.1",
+    "http://198.18.0.1",
+    "http://240.0.0.1",
+    "http://2852039166/latest/meta-data", // 169.254.169.254
+    "http://metadata/computeMetadata/v1",
+    "http://LOCALHOST.:9300",
+];
+
+#[test]
+fn numeric_and_embedded_internal_hosts_are_refused_before_anything_is_sent() {
+    let world = FakeWorld::default();
+    for host in INTERNAL_SPELLINGS {
+        let mut h = HEADER_CREDS.to_vec();
+        h.push(("x-portkey-custom-host", host));
+        let a = post(&world, &settings(), "/v1/chat/completions", &h, &chat());
+        assert_eq!(a.status, 403, "{host}: {}", a.text());
+        assert_eq!(
+            a.json()["error"]["code"],
+            "custom_host_not_trusted",
+            "{host}"
+        );
+        assert_eq!(a.json()["error"]["param"], "x-portkey-custom-host");
+    }
+    assert!(world.sent.borrow().is_empty(), "nothing was fetched");
+}
+
+#[test]
+fn custom_hosts_are_sent_to_in_their_canonical_form() {
+    // A trusted numeric spelling is fetched as the address that was checked.
+    let world = FakeWorld::default();
+    let trusted = Settings::from_vars(&Vars {
+        trusted_custom_hosts: Some("http://127.0.0.1:8788"),
+        ..Default::default()
+    });
+    let mut h = HEADER_CREDS.to_vec();
+    h.push(("x-portkey-custom-host", "http://2130706433:8788/prefix/"));
+    ok_answer(&world);
+    let a = post(&world, &trusted, "/v1/chat/completions", &h, &chat());
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(
+        world.last_sent().url,
+        "http://127.0.0.1:8788/prefix/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+    );
+}
+
+#[test]
+fn a_trusted_host_is_trusted_for_its_scheme_and_port_only() {
+    let world = world_with_keys();
+    let trusted = Settings::from_vars(&Vars {
+        catalog_key: Some(TEST_CATALOG_KEY),
+        trusted_custom_hosts: Some("http://127.0.0.1:8788, bedrock.example.com"),
+        ..Default::default()
+    });
+    let with_host = |host: &'static str| {
+        vec![
+            ("x-portkey-api-key", TEST_GATEWAY_KEY),
+            ("x-portkey-provider", "@prod"),
+            ("x-portkey-custom-host", host),
+        ]
+    };
+    // Catalog credentials go to the listed scheme, host and port, in any spelling of the host.
+    for host in [
+        "http://127.0.0.1:8788",
+        "http://2130706433:8788",
+        "https://bedrock.example.com",
+        "bedrock.example.com:443",
+        "https://BEDROCK.example.com./",
+    ] {
+        ok_answer(&world);
+        let a = post(
+            &world,
+            &trusted,
+            "/v1/chat/completions",
+            &with_host(host),
+            &chat(),
+        );
+        assert_eq!(a.status, 200, "{host}: {}", a.text());
+    }
+    let sent = world.sent.borrow().len();
+    // ... and nowhere else on the same host.
+    for host in [
+        "https://127.0.0.1:8788",
+        "http://127.0.0.1:8789",
+        "http://127.0.0.1",
+        "http://bedrock.example.com",
+        "https://bedrock.example.com:8443",
+    ] {
+        let a = post(
+            &world,
+            &trusted,
+            "/v1/chat/completions",
+            &with_host(host),
+            &chat(),
+        );
+        assert_eq!(a.status, 403, "{host}: {}", a.text());
+        assert_eq!(
+            a.json()["error"]["code"],
+            "custom_host_not_trusted",
+            "{host}"
+        );
+    }
+    assert_eq!(world.sent.borrow().len(), sent, "nothing more was sent");
+}
+
+fn image_chat(url: &str) -> Value {
+    json!({"model": "us.amazon.nova-pro-v1:0", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "?"}, {"type": "image_url", "image_url": {"url": url}}]}]})
+}
+
+fn assert_image_400(a: &Answer, says: &str) {
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert_eq!(
+        a.json()["error"]["param"],
+        "messages[0].content[1].image_url.url"
+    );
+    let message = a.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains(says), "{message} should say {says:?}");
+}
+
+#[test]
+fn image_urls_with_internal_hosts_in_any_spelling_are_never_fetched() {
+    for url in INTERNAL_SPELLINGS
+        .iter()
+        .map(|h| format!("{h}/x.png"))
+        .chain(["http://0x7f.1/x.png".to_owned()])
+    {
+        let world = FakeWorld::default();
+        let a = post(
+            &world,
+            &settings(),
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &image_chat(&url),
+        );
+        assert_image_400(&a, "private, loopback");
+        assert!(world.sent.borrow().is_empty(), "{url} was fetched");
+    }
+    // Credentials in an image URL are refused and not repeated.
+    let world = FakeWorld::default();
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/chat/completions",
+        HEADER_CREDS,
+        &image_chat("https://user:secret-pw@img.example.com/x.png"),
+    );
+    assert_image_400(&a, "username or password");
+    assert!(!a.text().contains("secret-pw"));
+    assert!(world.sent.borrow().is_empty());
+}
+
+#[test]
+fn image_redirects_to_internal_hosts_in_any_spelling_are_refused() {
+    for location in [
+        "http://[::ffff:127.0.0.1]/",
+        "http://2852039166/latest/meta-data/",
+        "//0x7f.1/x.png",
+        // WHATWG reads `\` as `/` in http(s) URLs: this is the host 127.0.0.1, not a path.
+        "/\\127.0.0.1/x.png",
+    ] {
+        let world = FakeWorld::default();
+        world.answer(Canned {
+            status: 302,
+            headers: vec![("location".into(), location.into())],
+            pieces: vec![],
+        });
+        let a = post(
+            &world,
+            &settings(),
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &image_chat("https://img.example.com/a.png"),
+        );
+        assert_image_400(&a, "private, loopback");
+        assert_eq!(
+            world.sent.borrow().len(),
+            1,
+            "{location}: only the first hop"
+        );
+    }
+}
+
+#[test]
+fn trusted_image_hosts_are_trusted_for_their_scheme_and_port_only() {
+    let trusted = Settings::from_vars(&Vars {
+        catalog_key: Some(TEST_CATALOG_KEY),
+        trusted_custom_hosts: Some("http://127.0.0.1:8788"),
+        ..Default::default()
+    });
+    for url in [
+        "https://127.0.0.1:8788/x.png",
+        "http://127.0.0.1:8789/x.png",
+        "http://127.0.0.1/x.png",
+    ] {
+        let world = FakeWorld::default();
+        let a = post(
+            &world,
+            &trusted,
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &image_chat(url),
+        );
+        assert_image_400(&a, "private, loopback");
+        assert!(world.sent.borrow().is_empty(), "{url}");
+    }
+    // The listed one is fetched (the non-image answer proves the request went out).
+    let world = FakeWorld::default();
+    world.answer(Canned::json(200, b"{}"));
+    let a = post(
+        &world,
+        &trusted,
+        "/v1/chat/completions",
+        HEADER_CREDS,
+        &image_chat("http://2130706433:8788/x.png"),
+    );
+    assert_image_400(&a, "not a png");
+    assert_eq!(world.last_sent().url, "http://127.0.0.1:8788/x.png");
+}
+
+#[test]
+fn images_by_url_are_capped_in_total_naming_the_part_that_crossed() {
+    use edgeport::limits::{MAX_IMAGE_BYTES, MAX_REMOTE_IMAGE_TOTAL_BYTES};
+    // Each image is under the per-image limit; together they cross the request's total.
+    let each = MAX_IMAGE_BYTES - 1;
+    let fit = MAX_REMOTE_IMAGE_TOTAL_BYTES / each;
+    let world = FakeWorld::default();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.resize(each, 0);
+    for _ in 0..=fit {
+        world.answer(Canned {
+            status: 200,
+            headers: vec![("content-type".into(), "image/png".into())],
+            pieces: vec![Ok(bytes::Bytes::from(png.clone()))],
+        });
+    }
+    let parts: Vec<Value> = (0..=fit)
+        .map(|i| json!({"type": "image_url", "image_url": {"url": format!("https://img.example.com/{i}.png")}}))
+        .collect();
+    let body = json!({"model": "us.amazon.nova-pro-v1:0", "messages": [{"role": "user", "content": parts}]});
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/chat/completions",
+        HEADER_CREDS,
+        &body,
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    let err = &a.json()["error"];
+    assert_eq!(
+        err["param"],
+        format!("messages[0].content[{fit}].image_url.url")
+    );
+    assert!(
+        err["message"].as_str().unwrap().contains(&format!(
+            "larger than {MAX_REMOTE_IMAGE_TOTAL_BYTES} bytes together"
+        )),
+        "{err}"
+    );
+}

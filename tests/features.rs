@@ -428,7 +428,7 @@ fn https_image_failures_are_400s_naming_the_part() {
     world.answer(ok_answer());
     let trusted = edgeport::gateway::Settings::from_vars(&edgeport::gateway::Vars {
         catalog_key: Some(TEST_CATALOG_KEY),
-        trusted_custom_hosts: Some("127.0.0.1"),
+        trusted_custom_hosts: Some("http://127.0.0.1:9000"),
         ..Default::default()
     });
     let mut headers = HEADER_CREDS.to_vec();

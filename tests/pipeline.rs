@@ -358,7 +358,7 @@ fn custom_host_rules() {
     // ... unless the host is on TRUSTED_CUSTOM_HOSTS.
     let mut trusted = settings();
     trusted.trusted_custom_hosts = Settings::with_trusted_hosts(
-        "vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com, 127.0.0.1:8788",
+        "vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com, http://127.0.0.1:8788",
     )
     .trusted_custom_hosts;
     world.answer(Canned::json(

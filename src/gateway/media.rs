@@ -2,26 +2,25 @@
 //! and inlines them as `data:` URLs before the (pure) mapping runs. The reference gateway fails
 //! these with a 500; here every failure is a 400 naming the part.
 //!
-//! Limits: 3.75 MB per image (Bedrock's own image limit), png / jpeg / gif / webp only (the
-//! bytes are sniffed, not just the content type believed), at most 20 downloads per request,
-//! no private, loopback or metadata addresses (the Worker must not be a way into them) unless the
-//! operator listed the host in TRUSTED_CUSTOM_HOSTS. Redirects are followed by the runtime.
-//! Downloads are unsigned and run concurrently.
+//! Limits (`crate::limits`): MAX_IMAGE_BYTES per image (Bedrock's own image limit),
+//! MAX_REMOTE_IMAGE_TOTAL_BYTES for all of a request's images together, png / jpeg / gif / webp
+//! only (the bytes are sniffed, not just the content type believed), at most MAX_REMOTE_IMAGES
+//! downloads per request, no private, loopback, metadata or other special-purpose addresses (the
+//! Worker must not be a way into them) unless the operator listed the exact scheme, host and port
+//! in TRUSTED_CUSTOM_HOSTS. Redirects are followed here, at most MAX_IMAGE_REDIRECTS, and every
+//! hop is checked. Downloads are unsigned and run concurrently.
 
 use base64::Engine;
 use futures_util::StreamExt;
 
 use crate::api::openai::{ChatMessage, ContentPart, MessageContent};
 use crate::error::{GatewayError, Result};
-use crate::gateway::target::is_internal_host;
 use crate::gateway::Settings;
+use crate::limits::{
+    MAX_IMAGE_BYTES, MAX_IMAGE_REDIRECTS, MAX_REMOTE_IMAGES, MAX_REMOTE_IMAGE_TOTAL_BYTES,
+};
+use crate::net;
 use crate::platform::{Platform, UpstreamRequest};
-use crate::providers::bedrock::endpoint::BaseUrl;
-
-/// Bedrock's limit for one image.
-pub const MAX_IMAGE_BYTES: usize = 3_750_000;
-/// Bedrock takes at most 20 images in one request.
-pub const MAX_REMOTE_IMAGES: usize = 20;
 
 /// Replaces every `http(s)://` `image_url` in `messages` with a `data:` URL of its bytes.
 pub async fn inline_remote_images<P: Platform>(
@@ -49,13 +48,16 @@ pub async fn inline_remote_images<P: Platform>(
             format!("at most {MAX_REMOTE_IMAGES} images may be given by URL in one request"),
         ));
     }
+    // Bytes downloaded so far by all of this request's images; the download that crosses the
+    // total cap fails, and the first failure stops the others.
+    let total = std::cell::Cell::new(0usize);
     let downloads = wanted.iter().map(|(i, j, url)| {
         let at = format!("messages[{i}].content[{j}].image_url.url");
-        async move { fetch_image(platform, settings, url, &at).await }
+        let total = &total;
+        async move { fetch_image(platform, settings, url, &at, total).await }
     });
-    let results = futures_util::future::join_all(downloads).await;
-    for ((i, j, _), result) in wanted.into_iter().zip(results) {
-        let data_url = result?;
+    let data_urls = futures_util::future::try_join_all(downloads).await?;
+    for ((i, j, _), data_url) in wanted.into_iter().zip(data_urls) {
         if let Some(ContentPart::ImageUrl { image_url, .. }) =
             parts_mut(&mut messages[i]).get_mut(j)
         {
@@ -122,53 +124,24 @@ const ACCEPTED_TYPES: &[&str] = &[
     "image/webp",
 ];
 
-const MAX_REDIRECTS: usize = 3;
-
 /// A URL the Worker may download: http(s), a host, no credentials, and not an internal address
-/// unless the operator trusts it.
-fn check_image_host(settings: &Settings, url: &str) -> std::result::Result<(), String> {
-    let uri: http::Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err("only http(s) URLs are fetched".to_owned());
-    }
-    let authority = uri
-        .authority()
-        .ok_or_else(|| "the URL has no host".to_owned())?;
-    if authority.as_str().contains('@') {
-        return Err("URLs with credentials are not fetched".to_owned());
-    }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let scheme = uri.scheme_str().unwrap_or("https");
-    let trusted = BaseUrl::custom(&format!("{scheme}://{authority}"))
-        .is_ok_and(|base| settings.is_trusted_host(&base));
-    if host.is_empty() || (is_internal_host(host) && !trusted) {
-        return Err("private, loopback and metadata addresses are not fetched".to_owned());
+/// unless the operator trusts its scheme, host and port.
+fn check_image_host(settings: &Settings, url: &url::Url) -> std::result::Result<(), String> {
+    net::check_http_url(url).map_err(|e| e.to_string())?;
+    if net::is_internal_url(url) && !settings.is_trusted_host(url) {
+        return Err(
+            "private, loopback and metadata addresses (and other special-purpose ones) are not fetched"
+                .to_owned(),
+        );
     }
     Ok(())
 }
 
-/// A redirect's `Location`, absolute or relative to the URL that answered it.
-fn resolve_location(base: &str, location: &str) -> std::result::Result<String, String> {
-    let location = location.trim();
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return Ok(location.to_owned());
-    }
-    let uri: http::Uri = base.parse().map_err(|_| "not a valid URL".to_owned())?;
-    let origin = format!(
-        "{}://{}",
-        uri.scheme_str().unwrap_or("https"),
-        uri.authority().map(|a| a.as_str()).unwrap_or_default()
-    );
-    if let Some(rest) = location.strip_prefix("//") {
-        return Ok(format!("{}://{rest}", uri.scheme_str().unwrap_or("https")));
-    }
-    if location.starts_with('/') {
-        return Ok(format!("{origin}{location}"));
-    }
-    Err(format!("redirects to an unsupported location `{location}`"))
+/// A redirect's `Location`, resolved against the URL that answered it as `fetch` would; the
+/// result is checked like the first URL before it is fetched.
+fn resolve_location(base: &url::Url, location: &str) -> std::result::Result<url::Url, String> {
+    base.join(location.trim())
+        .map_err(|_| "redirects to a location that is not a valid URL".to_owned())
 }
 
 async fn fetch_image<P: Platform>(
@@ -176,17 +149,20 @@ async fn fetch_image<P: Platform>(
     settings: &Settings,
     url: &str,
     at: &str,
+    total: &std::cell::Cell<usize>,
 ) -> Result<String> {
-    let bad = |why: String| GatewayError::invalid_param(at, format!("image {url}: {why}"));
+    // The URL is not repeated: the part is named by `at`, and the URL may hold credentials.
+    let bad = |why: String| GatewayError::invalid_param(at, format!("image URL: {why}"));
     // Redirects are followed here, not by the runtime (the shell fetches with redirect: manual),
-    // so every hop's host is checked against internal addresses.
-    let mut current = url.to_owned();
+    // so every hop's host is checked against internal addresses. What is fetched is the
+    // canonical URL that was checked.
+    let mut current = net::parse_http_url(url).map_err(|e| bad(e.to_string()))?;
     let mut hops = 0;
     let resp = loop {
         check_image_host(settings, &current).map_err(bad)?;
         let req = UpstreamRequest {
             method: "GET",
-            url: current.clone(),
+            url: current.as_str().to_owned(),
             headers: vec![(
                 "accept".into(),
                 "image/png,image/jpeg,image/gif,image/webp".into(),
@@ -199,13 +175,13 @@ async fn fetch_image<P: Platform>(
             .map_err(|e| bad(format!("could not be fetched ({e})")))?;
         let location = resp.header("location").map(str::to_owned);
         match (resp.status, location) {
-            (301 | 302 | 303 | 307 | 308, Some(next)) if hops < MAX_REDIRECTS => {
+            (301 | 302 | 303 | 307 | 308, Some(next)) if hops < MAX_IMAGE_REDIRECTS => {
                 current = resolve_location(&current, &next).map_err(bad)?;
                 hops += 1;
             }
             (300..=399, _) => {
                 return Err(bad(format!(
-                    "redirects more than {MAX_REDIRECTS} times or without a Location"
+                    "redirects more than {MAX_IMAGE_REDIRECTS} times or without a Location"
                 )))
             }
             (status, _) if !(200..300).contains(&status) => {
@@ -231,20 +207,32 @@ async fn fetch_image<P: Platform>(
             "larger than {MAX_IMAGE_BYTES} bytes, Bedrock's limit for an image"
         ))
     };
-    if resp
+    let too_much_in_total = || {
+        bad(format!(
+            "the images given by URL in this request are larger than {MAX_REMOTE_IMAGE_TOTAL_BYTES} bytes together"
+        ))
+    };
+    let announced = resp
         .header("content-length")
-        .and_then(|l| l.trim().parse::<usize>().ok())
-        .is_some_and(|l| l > MAX_IMAGE_BYTES)
-    {
+        .and_then(|l| l.trim().parse::<usize>().ok());
+    if announced.is_some_and(|l| l > MAX_IMAGE_BYTES) {
         return Err(too_big());
+    }
+    if announced.is_some_and(|l| total.get().saturating_add(l) > MAX_REMOTE_IMAGE_TOTAL_BYTES) {
+        return Err(too_much_in_total());
     }
     let mut body = resp.body;
     let mut bytes = Vec::new();
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| bad(format!("the download failed ({e})")))?;
-        if bytes.len() + piece.len() > MAX_IMAGE_BYTES {
+        if bytes.len().saturating_add(piece.len()) > MAX_IMAGE_BYTES {
             return Err(too_big());
         }
+        let so_far = total.get().saturating_add(piece.len());
+        if so_far > MAX_REMOTE_IMAGE_TOTAL_BYTES {
+            return Err(too_much_in_total());
+        }
+        total.set(so_far);
         bytes.extend_from_slice(&piece);
     }
     let format = sniff(&bytes).ok_or_else(|| {

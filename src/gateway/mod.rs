@@ -119,9 +119,10 @@ impl GatewayResponse {
 /// Operator settings, from Worker vars and secrets. `Debug` hides secrets (their types do).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Hosts (`host` or `host:port`) a caller may name in `x-portkey-custom-host` even with
-    /// catalog credentials, and even when they are internal addresses.
-    pub trusted_custom_hosts: Vec<String>,
+    /// Hosts a caller may name in `x-portkey-custom-host` (and image URLs may point at) even
+    /// with catalog credentials, and even when they are internal addresses; matched on scheme,
+    /// host and port exactly (see [`crate::net::TrustedHosts`]).
+    pub trusted_custom_hosts: crate::net::TrustedHosts,
     /// Opens sealed catalog records (secret `CATALOG_KEY`).
     pub catalog_key: Option<crate::catalog::sealing::SealingKey>,
     /// Base credentials for assumed roles (secrets `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
@@ -145,7 +146,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            trusted_custom_hosts: Vec::new(),
+            trusted_custom_hosts: crate::net::TrustedHosts::default(),
             catalog_key: None,
             base_credentials: None,
             header_credentials_need_key: true,
@@ -173,20 +174,8 @@ pub struct Vars<'a> {
 
 impl Settings {
     pub fn from_vars(vars: &Vars<'_>) -> Self {
-        let trusted = vars
-            .trusted_custom_hosts
-            .unwrap_or("")
-            .split(',')
-            .map(|h| {
-                let h = h.trim().to_ascii_lowercase();
-                let h = h
-                    .split_once("://")
-                    .map_or(h.as_str(), |(_, r)| r)
-                    .to_owned();
-                h.trim_end_matches('/').to_owned()
-            })
-            .filter(|h| !h.is_empty())
-            .collect();
+        // Entries that do not parse are kept in `rejected()` for the shell to log.
+        let trusted = crate::net::TrustedHosts::parse(vars.trusted_custom_hosts.unwrap_or(""));
         let non_empty = |v: Option<&str>| {
             v.map(str::trim)
                 .filter(|v| !v.is_empty())
@@ -241,12 +230,9 @@ impl Settings {
         })
     }
 
-    pub fn is_trusted_host(&self, base: &crate::providers::bedrock::endpoint::BaseUrl) -> bool {
-        let authority = base.authority().to_ascii_lowercase();
-        let host = base.host();
-        self.trusted_custom_hosts
-            .iter()
-            .any(|t| *t == authority || *t == host)
+    /// `url`'s scheme, host and port are exactly those of a TRUSTED_CUSTOM_HOSTS entry.
+    pub fn is_trusted_host(&self, url: &url::Url) -> bool {
+        self.trusted_custom_hosts.allows(url)
     }
 }
 

@@ -1,8 +1,6 @@
 //! Which upstream a request goes to, with which credentials: from `x-portkey-*` headers, the
 //! `@slug/model` form of `model`, and the catalog.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use crate::catalog::keys::{self, GatewayKeyRecord, KeySource};
 use crate::catalog::{self, ProviderAuth};
 use crate::error::{GatewayError, Result};
@@ -445,11 +443,12 @@ async fn from_catalog<P: Platform>(
     })
 }
 
-/// A caller-supplied custom host. Trusted hosts (TRUSTED_CUSTOM_HOSTS) are always allowed. Others
-/// are refused with catalog credentials, and refused when they name an internal address.
+/// A caller-supplied custom host. Trusted hosts (TRUSTED_CUSTOM_HOSTS, scheme, host and port
+/// exactly) are always allowed. Others are refused with catalog credentials, and refused when
+/// they name an internal address (judged on the canonical host, as `fetch` will connect to it).
 fn caller_host(settings: &Settings, raw: &str, catalog_credentials: bool) -> Result<BaseUrl> {
     let base = BaseUrl::custom(raw)?;
-    if settings.is_trusted_host(&base) {
+    if settings.is_trusted_host(base.url()) {
         return Ok(base);
     }
     if catalog_credentials {
@@ -459,9 +458,9 @@ fn caller_host(settings: &Settings, raw: &str, catalog_credentials: bool) -> Res
         .with_param("x-portkey-custom-host")
         .with_code("custom_host_not_trusted"));
     }
-    if is_internal_host(&base.host()) {
+    if crate::net::is_internal_url(base.url()) {
         return Err(GatewayError::permission(
-            "x-portkey-custom-host points at a private, loopback or metadata address; the operator must list it in TRUSTED_CUSTOM_HOSTS",
+            "x-portkey-custom-host points at a private, loopback, metadata or other special-purpose address; the operator must list it in TRUSTED_CUSTOM_HOSTS",
         )
         .with_param("x-portkey-custom-host")
         .with_code("custom_host_not_trusted"));
@@ -469,39 +468,16 @@ fn caller_host(settings: &Settings, raw: &str, catalog_credentials: bool) -> Res
     Ok(base)
 }
 
-/// Loopback, private, link-local, unique-local and metadata addresses, and names that mean them.
+/// A bare host (`127.1`, `::1`, `[::1]`, `localhost.`) is internal, by the rule in [`crate::net`]. A
+/// host that does not parse counts as internal.
 pub fn is_internal_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host == "localhost"
-        || host.ends_with(".localhost")
-        || host == "metadata.google.internal"
-        || host.ends_with(".internal")
-    {
-        return true;
-    }
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => internal_v4(v4),
-        Ok(IpAddr::V6(v6)) => internal_v6(v6),
-        Err(_) => false,
-    }
-}
-
-fn internal_v4(ip: Ipv4Addr) -> bool {
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64 // 100.64/10 carrier-grade NAT
-}
-
-fn internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || (first & 0xfe00) == 0xfc00 // fc00::/7 unique local (fd00::/8 included)
-        || (first & 0xffc0) == 0xfe80 // fe80::/10 link local
-        || ip.to_ipv4_mapped().is_some_and(internal_v4)
+    let host = host.trim();
+    let parsed = if host.contains(':') && !host.starts_with('[') {
+        url::Host::parse(&format!("[{host}]"))
+    } else {
+        url::Host::parse(host)
+    };
+    parsed.map_or(true, |h| crate::net::is_internal_host(&h))
 }
 
 #[cfg(test)]
@@ -509,28 +485,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn internal_hosts() {
+    fn bare_hosts_follow_the_net_rule() {
         for h in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
+            "127.1",
+            "2130706433",
             "::1",
-            "fd00::1",
-            "fe80::1",
-            "localhost",
-            "metadata.google.internal",
-            "::ffff:127.0.0.1",
-            "0.0.0.0",
-            "100.64.0.1",
+            "[::ffff:7f00:1]",
+            "localhost.",
+            "",
+            "a b",
         ] {
             assert!(is_internal_host(h), "{h}");
         }
         for h in [
-            "bedrock-runtime.us-east-1.amazonaws.com",
             "8.8.8.8",
-            "2001:db8::1",
+            "2606:4700::1",
+            "bedrock-runtime.us-east-1.amazonaws.com",
         ] {
             assert!(!is_internal_host(h), "{h}");
         }

@@ -3,6 +3,7 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::error::{GatewayError, Result};
+use crate::net;
 
 /// The Bedrock operations edgeport calls, with their path suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,96 +43,117 @@ pub fn encode_segment(id: &str) -> String {
     utf8_percent_encode(id, SEGMENT).to_string()
 }
 
-/// A validated upstream base URL: `scheme://host[:port][/prefix]`, no trailing slash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUrl(String);
+/// A validated upstream base URL: `scheme://host[:port][/prefix]`, no trailing slash, in its
+/// WHATWG-canonical form (the form `fetch` uses), so the host the checks saw is the host that is
+/// fetched: `http://2130706433:9300` is kept as `http://127.0.0.1:9300`.
+#[derive(Debug, Clone)]
+pub struct BaseUrl {
+    text: String,
+    url: url::Url,
+}
+
+impl PartialEq for BaseUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for BaseUrl {}
 
 impl BaseUrl {
+    /// An AWS endpoint built from a valid region: it always parses.
+    fn aws(service: &str, region: &str) -> Result<Self> {
+        let raw = format!("https://{service}.{}.amazonaws.com", valid_region(region)?);
+        net::parse_http_url(&raw)
+            .map(Self::from_url)
+            .map_err(|_| GatewayError::internal(format!("no {service} endpoint for the region")))
+    }
+
+    fn from_url(url: url::Url) -> Self {
+        BaseUrl {
+            text: url.as_str().trim_end_matches('/').to_owned(),
+            url,
+        }
+    }
+
     /// Bedrock Runtime in `region`.
     pub fn runtime(region: &str) -> Result<Self> {
-        Ok(BaseUrl(format!(
-            "https://bedrock-runtime.{}.amazonaws.com",
-            valid_region(region)?
-        )))
+        Self::aws("bedrock-runtime", region)
     }
 
     /// The Bedrock control plane (GetInferenceProfile) in `region`.
     pub fn control_plane(region: &str) -> Result<Self> {
-        Ok(BaseUrl(format!(
-            "https://bedrock.{}.amazonaws.com",
-            valid_region(region)?
-        )))
+        Self::aws("bedrock", region)
     }
 
     /// STS in `region`.
     pub fn sts(region: &str) -> Result<Self> {
-        Ok(BaseUrl(format!(
-            "https://sts.{}.amazonaws.com",
-            valid_region(region)?
-        )))
+        Self::aws("sts", region)
     }
 
     /// A custom host (`x-portkey-custom-host` or a record's `custom_host`). A bare host gets
     /// `https://`. Only http(s) with a host; no query, fragment or credentials.
     pub fn custom(raw: &str) -> Result<Self> {
-        let raw = raw.trim().trim_end_matches('/');
-        let with_scheme = if raw.contains("://") {
-            raw.to_owned()
+        let raw = raw.trim();
+        let url = if raw.contains("://") {
+            net::parse_http_url(raw)
         } else {
-            format!("https://{raw}")
-        };
-        let bad = || {
+            net::parse_http_url(&format!("https://{raw}"))
+        }
+        .and_then(|url| {
+            if url.query().is_some() || url.fragment().is_some() {
+                Err(net::NetError::QueryOrFragment)
+            } else {
+                Ok(url)
+            }
+        })
+        .map_err(|why| {
             GatewayError::invalid_param(
                 "x-portkey-custom-host",
-                "custom host must be an http(s) URL like https://bedrock-runtime.us-gov-west-1.amazonaws.com",
+                format!("custom host must be an http(s) URL like https://bedrock-runtime.us-gov-west-1.amazonaws.com ({why})"),
             )
-        };
-        let uri: http::Uri = with_scheme.parse().map_err(|_| bad())?;
-        let scheme_ok = matches!(uri.scheme_str(), Some("https") | Some("http"));
-        let authority = uri.authority().ok_or_else(bad)?;
-        if !scheme_ok
-            || authority.as_str().contains('@')
-            || authority.host().is_empty()
-            || uri.query().is_some()
-            || with_scheme.contains('#')
-        {
-            return Err(bad());
-        }
-        Ok(BaseUrl(with_scheme))
+        })?;
+        Ok(Self::from_url(url))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
-    /// `host[:port]` of this base URL.
+    /// The parsed URL, for host checks.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// `host[:port]` of this base URL (the port only when it is not the scheme's default).
     pub fn authority(&self) -> &str {
-        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
-        rest.split('/').next().unwrap_or(rest)
+        &self.url[url::Position::BeforeHost..url::Position::AfterPort]
     }
 
     /// The host without port or IPv6 brackets, lowercased.
     pub fn host(&self) -> String {
-        let auth = self.authority();
-        let host = if let Some(rest) = auth.strip_prefix('[') {
-            rest.split(']').next().unwrap_or(rest)
-        } else {
-            auth.rsplit_once(':').map_or(auth, |(h, _)| h)
-        };
-        host.to_ascii_lowercase()
+        match self.url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        }
     }
 
     pub fn model_url(&self, model_id: &str, op: Operation) -> String {
         format!(
             "{}/model/{}/{}",
-            self.0,
+            self.text,
             encode_segment(model_id),
             op.suffix()
         )
     }
 
     pub fn inference_profile_url(&self, profile: &str) -> String {
-        format!("{}/inference-profiles/{}", self.0, encode_segment(profile))
+        format!(
+            "{}/inference-profiles/{}",
+            self.text,
+            encode_segment(profile)
+        )
     }
 }
 
@@ -199,5 +221,55 @@ mod tests {
         assert!(BaseUrl::custom("ftp://x").is_err());
         assert!(BaseUrl::custom("https://user:pw@x").is_err());
         assert!(BaseUrl::custom("https://x/?a=b").is_err());
+        assert!(BaseUrl::custom("https://x/#a").is_err());
+        assert!(BaseUrl::custom("https://x/?").is_err());
+    }
+
+    #[test]
+    fn custom_hosts_are_kept_in_the_form_fetch_uses() {
+        for (raw, canonical, authority) in [
+            (
+                "http://2130706433:9300",
+                "http://127.0.0.1:9300",
+                "127.0.0.1:9300",
+            ),
+            (
+                "http://127.1:9300/",
+                "http://127.0.0.1:9300",
+                "127.0.0.1:9300",
+            ),
+            (
+                "http://0x7f.1:9300",
+                "http://127.0.0.1:9300",
+                "127.0.0.1:9300",
+            ),
+            ("http://[::127.0.0.1]", "http://[::7f00:1]", "[::7f00:1]"),
+            (
+                "HTTPS://Proxy.Example.COM:443/Bedrock/",
+                "https://proxy.example.com/Bedrock",
+                "proxy.example.com",
+            ),
+            (
+                "proxy.example.com:8443/a/../b",
+                "https://proxy.example.com:8443/b",
+                "proxy.example.com:8443",
+            ),
+        ] {
+            let b = BaseUrl::custom(raw).unwrap();
+            assert_eq!((b.as_str(), b.authority()), (canonical, authority), "{raw}");
+            assert_eq!(b.url().as_str().trim_end_matches('/'), canonical);
+        }
+        assert_eq!(
+            BaseUrl::custom("http://[::127.0.0.1]").unwrap().host(),
+            "::7f00:1"
+        );
+        // The reason is given, the value never (it could hold credentials).
+        let err = BaseUrl::custom("https://user:secret-pw@x").unwrap_err();
+        assert!(!err.message.contains("secret-pw"), "{}", err.message);
+        assert!(
+            err.message.contains("username or password"),
+            "{}",
+            err.message
+        );
     }
 }
