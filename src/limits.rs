@@ -61,3 +61,25 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 2 * 60 * 1000;
 pub const MAX_CACHED_CREDENTIALS: usize = 256;
 /// Inference profile answers cached per isolate (least recently used evicted).
 pub const MAX_CACHED_PROFILES: usize = 512;
+
+#[cfg(test)]
+mod tests {
+    /// The README's Limits table names every constant of this file.
+    #[test]
+    fn the_readme_lists_every_limit() {
+        let readme = include_str!("../README.md");
+        let source = include_str!("limits.rs");
+        let names: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert!(names.len() > 15, "{names:?}");
+        for name in names {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README's Limits table lacks `{name}`"
+            );
+        }
+    }
+}

@@ -666,3 +666,30 @@ fn sts_errors_are_scrubbed() {
         a.text()
     );
 }
+
+/// Item 4: inference-profile answers are kept per isolate up to a bound.
+#[test]
+fn the_profile_cache_is_bounded() {
+    use edgeport::providers::bedrock::endpoint::BaseUrl;
+    use edgeport::providers::bedrock::inference_profile::{foundation_model_arn, ControlPlane};
+    use edgeport::providers::bedrock::signing::{AwsCredentials, UpstreamAuth};
+    let world = FakeWorld::default();
+    let runtime = BaseUrl::runtime("us-east-1").unwrap();
+    let auth = UpstreamAuth::Sigv4(AwsCredentials {
+        access_key_id: "AKID".into(),
+        secret_access_key: "s".into(),
+        session_token: None,
+    });
+    let plane = ControlPlane {
+        region: "us-east-1",
+        runtime: &runtime,
+        auth: &auth,
+    };
+    for i in 0..(limits::MAX_CACHED_PROFILES + 40) {
+        world.answer(Canned::json(200, br#"{"models":[{"modelArn":"arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"}]}"#));
+        let profile =
+            format!("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/p{i}");
+        futures_executor::block_on(foundation_model_arn(&world, &plane, &profile)).unwrap();
+    }
+    assert_eq!(world.profiles.len(), limits::MAX_CACHED_PROFILES);
+}

@@ -8,12 +8,13 @@
 //! set (PrivateLink, GovCloud and the stand-in serve both APIs on it).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::error::{GatewayError, Result};
+use crate::limits::MAX_CACHED_PROFILES;
+use crate::lru::Lru;
 use crate::platform::{Kv, Platform, UpstreamRequest};
 use crate::providers::bedrock::endpoint::BaseUrl;
 use crate::providers::bedrock::errors;
@@ -39,25 +40,43 @@ pub struct InferenceProfileModel {
     pub model_arn: String,
 }
 
-/// Profile → foundation model ARN, for the isolate.
-#[derive(Default)]
+/// Profile → foundation model ARN, for the isolate; at most [`MAX_CACHED_PROFILES`] entries (least
+/// recently used evicted), since callers choose the profile ids (and custom hosts) looked up.
 pub struct ProfileCache {
-    entries: RefCell<HashMap<String, (String, u64)>>,
+    entries: RefCell<Lru<(String, u64)>>,
+}
+
+impl Default for ProfileCache {
+    fn default() -> Self {
+        ProfileCache {
+            entries: RefCell::new(Lru::new(MAX_CACHED_PROFILES)),
+        }
+    }
 }
 
 impl ProfileCache {
     fn get(&self, key: &str, now: u64) -> Option<String> {
         self.entries
-            .borrow()
-            .get(key)
+            .borrow_mut()
+            .get_mut(key)
             .filter(|(_, expires)| now < *expires)
             .map(|(arn, _)| arn.clone())
     }
 
     fn put(&self, key: &str, model_arn: &str, now: u64) {
-        self.entries
-            .borrow_mut()
-            .insert(key.to_owned(), (model_arn.to_owned(), now + ISOLATE_TTL_MS));
+        self.entries.borrow_mut().insert(
+            key,
+            (model_arn.to_owned(), now.saturating_add(ISOLATE_TTL_MS)),
+        );
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.borrow().is_empty()
     }
 }
 
