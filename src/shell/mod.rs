@@ -31,6 +31,29 @@ thread_local! {
     static CREDENTIALS: Rc<CredentialCache> = Rc::new(CredentialCache::default());
     /// Inference profile look-ups, likewise.
     static PROFILES: Rc<ProfileCache> = Rc::new(ProfileCache::default());
+    /// Whether this isolate already logged what is wrong with its settings.
+    static SETTINGS_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Settings problems an operator must hear about, once per isolate (not once per request).
+fn log_settings_problems(settings: &Settings) {
+    if SETTINGS_CHECKED.with(|c| c.replace(true)) {
+        return;
+    }
+    for bad in settings.trusted_custom_hosts.rejected() {
+        worker::console_log!(
+            "{}",
+            serde_json::json!({"event": "settings_invalid", "var": "TRUSTED_CUSTOM_HOSTS",
+                "entry": bad.position, "why": bad.reason.to_string()})
+        );
+    }
+    if settings.catalog_key_malformed {
+        worker::console_log!(
+            "{}",
+            serde_json::json!({"event": "settings_invalid", "var": "CATALOG_KEY",
+                "why": "not base64 of 32 bytes"})
+        );
+    }
 }
 
 pub struct WorkerKv(Option<KvStore>);
@@ -219,6 +242,7 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
         upstream_timeout_ms: upstream_timeout.as_deref(),
         stream_idle_timeout_ms: idle_timeout.as_deref(),
     });
+    log_settings_problems(&settings);
     let headers = RequestHeaders::new(req.headers().entries());
     let (body, oversized) = read_body(&mut req, &headers).await;
     let greq = GatewayRequest {
