@@ -143,7 +143,7 @@ test("assumed-role credentials (with their session token) also sign the control-
   assert.equal(converse.body.additionalModelRequestFields.top_k, 5, "the family (Claude) was known from the profile");
 });
 
-test("STS refusing the role (bad external id) → 403 with STS's message", async () => {
+test("STS refusing the role (bad external id) → 403 with STS's code; its message only in the operator's log", async () => {
   await gw.seedProvider("badrole", standinRecord(gw.standin.url, {
     auth: { type: "assumed_role", role_arn: ROLE, external_id: "wrong" },
     stsEndpoint: gw.standin.url,
@@ -151,7 +151,8 @@ test("STS refusing the role (bad external id) → 403 with STS's message", async
   const r = await chat({ "x-portkey-provider": "@badrole" });
   assert.equal(r.status, 403);
   assert.equal(r.json.error.code, "AccessDenied");
-  assert.match(r.json.error.message, /STS AssumeRole failed/);
+  assert.match(r.json.error.message, /`@badrole` could not assume its role \(AccessDenied\)/);
+  assert.ok(gw.logs.some((l) => l.includes("catalog_assume_role_failed") && l.includes("STS AssumeRole failed")));
 });
 
 test("a Bedrock API key provider authenticates with Bearer", async () => {
@@ -174,7 +175,7 @@ test("a record's own host is signed for (the host actually fetched)", async () =
 
 test("tampered, foreign-key and plaintext records fail closed", async () => {
   const good = providerRecord(gw.catalogKey, "t1", standinRecord(gw.standin.url));
-  const tampered = { ...good, auth: good.auth.slice(0, -6) + (good.auth.endsWith("AAAA==") ? "BBBB==" : "AAAA==") };
+  const tampered = { ...good, sealed: good.sealed.slice(0, -6) + (good.sealed.endsWith("AAAA==") ? "BBBB==" : "AAAA==") };
   await gw.seedProvider("t1", JSON.stringify(tampered));
   await gw.seedProvider("t2", JSON.stringify(providerRecord(newCatalogKey(), "t2", standinRecord(gw.standin.url))));
   await gw.seedProvider("t3", JSON.stringify(providerRecord(gw.catalogKey, "prod", standinRecord(gw.standin.url)))); // moved slug

@@ -60,7 +60,7 @@ test("a record is unreadable with another CATALOG_KEY, and reseal rotates it", (
 test("reseal upgrades a schema 2 record (only auth sealed) to schema 3, same key", () => {
   const auth = { type: "access_key", access_key_id: "AKIDOLD", secret_access_key: SECRET };
   const legacy = { schema: 2, provider: "bedrock", aws_region: "eu-west-1", custom_host: "https://bedrock-runtime.eu-west-1.amazonaws.com",
-    auth: seal(env.CATALOG_KEY, "legacy", JSON.stringify(auth)) };
+    auth: seal(env.CATALOG_KEY, "provider:legacy", JSON.stringify(auth)) };
   wrangler("kv", "key", "put", "provider:legacy", JSON.stringify(legacy));
   assert.match(cli("reseal"), /@legacy resealed \(schema 2 -> 3\)/);
   const stored = JSON.parse(wrangler("kv", "key", "get", "provider:legacy", "--text"));
