@@ -182,7 +182,7 @@ async fn try_target<P: Platform>(
     outcome.cache = None;
     let stream = messages.stream.unwrap_or(false);
     outcome.stream = stream;
-    let betas = invoke::betas(headers, &messages);
+    let betas = invoke::betas(headers, &messages)?;
     let native = invoke::native_body(&messages, betas);
     // Keyed on the body Bedrock gets (betas included); streams are never cached.
     let scope = CacheScope {
@@ -274,7 +274,7 @@ async fn count_tokens<P: Platform>(
     }
     target.model_id = models::foundation_model_id(&foundation);
     outcome.model = Some(target.model_id.clone());
-    let betas = invoke::betas(headers, &messages);
+    let betas = invoke::betas(headers, &messages)?;
     let native = invoke::count_tokens_native_body(invoke::native_body(&messages, betas));
     let body = serde_json::to_vec(&CountTokensRequest::new(&native)?)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;

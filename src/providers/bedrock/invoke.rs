@@ -6,13 +6,16 @@
 //! `anthropic_version: "bedrock-2023-05-31"` set, and `anthropic_beta` built from the
 //! `anthropic-beta` / `x-portkey-anthropic-beta` headers merged with a body `anthropic_beta`.
 
+use std::collections::HashSet;
+
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::api::anthropic::{split_betas, MessagesRequest};
+use crate::api::anthropic::{AnthropicBeta, MessagesRequest};
 use crate::error::{GatewayError, Result};
 use crate::gateway::RequestHeaders;
+use crate::limits::{MAX_BETAS, MAX_BETA_LEN};
 
 /// The `anthropic_version` Bedrock wants in native Claude bodies.
 pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
@@ -24,20 +27,72 @@ pub const INVOCATION_METRICS: &str = "amazon-bedrock-invocationMetrics";
 const BETA_HEADERS: &[&str] = &["anthropic-beta", "x-portkey-anthropic-beta"];
 
 /// Betas from the headers first, then the body's, each once.
-pub fn betas(headers: &RequestHeaders, req: &MessagesRequest) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let from_headers = headers
-        .0
-        .iter()
-        .filter(|(k, _)| BETA_HEADERS.contains(&k.as_str()))
-        .flat_map(|(_, v)| split_betas(v));
-    let from_body = req.anthropic_beta.iter().flat_map(|b| b.names());
-    for name in from_headers.chain(from_body) {
-        if !out.contains(&name) {
-            out.push(name);
+pub fn betas(headers: &RequestHeaders, req: &MessagesRequest) -> Result<Vec<String>> {
+    let mut out = Betas::default();
+    for (name, value) in &headers.0 {
+        if BETA_HEADERS.contains(&name.as_str()) {
+            out.add_csv(value, name)?;
         }
     }
-    out
+    match &req.anthropic_beta {
+        None => {}
+        Some(AnthropicBeta::One(s)) => out.add_csv(s, "anthropic_beta")?,
+        Some(AnthropicBeta::Many(list)) => {
+            for s in list {
+                out.add_csv(s, "anthropic_beta")?;
+            }
+        }
+    }
+    Ok(out.into_vec())
+}
+
+/// Beta names gathered from headers and a body, each once in first-seen order, within
+/// [`MAX_BETAS`] names of at most [`MAX_BETA_LEN`] bytes (both routes use it).
+#[derive(Debug, Default)]
+pub struct Betas {
+    names: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Betas {
+    /// Adds the names in `raw` (`a, b,,c`); `param` says where they came from, for errors.
+    pub fn add_csv(&mut self, raw: &str, param: &str) -> Result<()> {
+        for name in raw.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+            self.add(name, param)?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, name: &str, param: &str) -> Result<()> {
+        if name.len() > MAX_BETA_LEN {
+            return Err(GatewayError::invalid_param(
+                param,
+                format!("a beta name is at most {MAX_BETA_LEN} bytes long"),
+            ));
+        }
+        if self.seen.contains(name) {
+            return Ok(());
+        }
+        if self.names.len() >= MAX_BETAS {
+            return Err(GatewayError::invalid_param(
+                param,
+                format!(
+                    "at most {MAX_BETAS} different betas may be named (headers and body together)"
+                ),
+            ));
+        }
+        self.seen.insert(name.to_owned());
+        self.names.push(name.to_owned());
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.names
+    }
 }
 
 /// The InvokeModel body for `req`.
@@ -65,7 +120,8 @@ pub fn count_tokens_native_body(mut body: Map<String, Value>) -> Map<String, Val
             .and_then(|t| t.get("budget_tokens"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        body.insert("max_tokens".into(), Value::from(budget + 1));
+        // The budget is the caller's number: u64::MAX must not overflow.
+        body.insert("max_tokens".into(), Value::from(budget.saturating_add(1)));
     }
     body
 }

@@ -1,5 +1,7 @@
 //! OpenAI chat-completion request → Bedrock Converse request.
 
+use std::collections::{HashMap, HashSet};
+
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -7,6 +9,8 @@ use crate::api::openai::{
     ChatCompletionRequest, ChatMessage, ContentPart, FileData, MessageContent, ToolCall, ToolChoice,
 };
 use crate::error::{GatewayError, Result};
+use crate::limits::{MAX_DOCUMENTS, MAX_TOOLS};
+use crate::providers::bedrock::invoke::Betas;
 use crate::providers::bedrock::models::{Family, ModelInfo, Reasoning, TopK};
 use crate::providers::bedrock::wire::{
     CachePoint, ContentBlock, ConverseRequest, DocumentBlock, ImageBlock, InferenceConfig,
@@ -477,51 +481,78 @@ fn file_block(file: &FileData, at: &str, docs: &mut DocumentNames) -> Result<Med
         })?;
     Ok(Media::Document(DocumentBlock {
         format,
-        name: docs.name(file.filename.as_deref()),
+        name: docs.name(file.filename.as_deref(), at)?,
         source,
     }))
 }
 
 /// Bedrock document names: letters, digits, single spaces, hyphens, parentheses and square
 /// brackets, unique within a request. Filenames are cleaned to fit; unnamed documents are
-/// `Document 1`, `Document 2`, ...
+/// `Document 1`, `Document 2`, ... Also where the document count is capped, since every document
+/// is named here.
 #[derive(Default)]
 struct DocumentNames {
-    used: Vec<String>,
+    used: HashSet<String>,
+    /// Per base name, the suffix to try next: every `base (k)` below it is taken, and names are
+    /// never released, so the search resumes there instead of at 2 (linear in the documents).
+    next_suffix: HashMap<String, usize>,
 }
 
 impl DocumentNames {
-    fn name(&mut self, filename: Option<&str>) -> String {
-        let stem = filename
-            .map(|f| match f.rsplit_once('.') {
-                Some((stem, ext)) if !stem.is_empty() && ext.len() <= 5 => stem,
-                _ => f,
-            })
-            .unwrap_or_default();
-        let cleaned: String = stem
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-()[]".contains(c) {
-                    c
-                } else {
-                    ' '
-                }
-            })
-            .collect();
-        let mut base: String = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-        base.truncate(180);
+    /// The next document's name; `at` is its part, named in the error when it is one too many.
+    fn name(&mut self, filename: Option<&str>, at: &str) -> Result<String> {
+        if self.used.len() >= MAX_DOCUMENTS {
+            return Err(GatewayError::invalid_param(
+                at,
+                format!("a request may hold at most {MAX_DOCUMENTS} documents (file parts that are not images)"),
+            ));
+        }
+        Ok(self.unique(filename))
+    }
+
+    fn unique(&mut self, filename: Option<&str>) -> String {
+        let mut base = clean_filename(filename);
         if base.is_empty() {
             base = format!("Document {}", self.used.len() + 1);
         }
         let mut name = base.clone();
-        let mut n = 2;
-        while self.used.contains(&name) {
-            name = format!("{base} ({n})");
-            n += 1;
+        if self.used.contains(&name) {
+            let n = self.next_suffix.entry(base.clone()).or_insert(2);
+            loop {
+                name = format!("{base} ({n})");
+                *n = n.saturating_add(1);
+                if !self.used.contains(&name) {
+                    break;
+                }
+            }
         }
-        self.used.push(name.clone());
+        self.used.insert(name.clone());
         name
     }
+}
+
+/// A filename's stem with what Bedrock refuses in a name turned into single spaces; empty when
+/// nothing is left.
+fn clean_filename(filename: Option<&str>) -> String {
+    let stem = filename
+        .map(|f| match f.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() && ext.len() <= 5 => stem,
+            _ => f,
+        })
+        .unwrap_or_default();
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-()[]".contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let mut base: String = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    base.truncate(180);
+    base
 }
 
 fn tool_use(call: &ToolCall, i: usize, j: usize) -> Result<ContentBlock> {
@@ -584,6 +615,12 @@ fn tool_result_content(
 }
 
 fn tool_config(req: &ChatCompletionRequest, turns: &[Message]) -> Result<Option<ToolConfig>> {
+    if req.tools.as_ref().is_some_and(|t| t.len() > MAX_TOOLS) {
+        return Err(GatewayError::invalid_param(
+            "tools",
+            format!("a request may define at most {MAX_TOOLS} tools"),
+        ));
+    }
     let mut tools = Vec::new();
     for (k, tool) in req.tools.iter().flatten().enumerate() {
         if tool.kind != "function" {
@@ -651,7 +688,7 @@ fn tool_config(req: &ChatCompletionRequest, turns: &[Message]) -> Result<Option<
         // the tools named in the history, with an open schema.
         if history_has_tools {
             return Ok(Some(ToolConfig {
-                tools: history_tools(turns),
+                tools: history_tools(turns)?,
                 tool_choice: None,
             }));
         }
@@ -663,13 +700,21 @@ fn tool_config(req: &ChatCompletionRequest, turns: &[Message]) -> Result<Option<
     }))
 }
 
-/// One open-schema spec per tool named in the history's toolUse blocks (a toolResult alone
-/// names no tool; Bedrock then only needs some toolConfig, so a placeholder is offered).
-fn history_tools(turns: &[Message]) -> Vec<ToolEntry> {
+/// One open-schema spec per tool named in the history's toolUse blocks, in first-use order (a
+/// toolResult alone names no tool; Bedrock then only needs some toolConfig, so a placeholder is
+/// offered). As many distinct names as `tools` may hold.
+fn history_tools(turns: &[Message]) -> Result<Vec<ToolEntry>> {
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut names: Vec<&str> = Vec::new();
     for block in turns.iter().flat_map(|m| &m.content) {
         if let ContentBlock::ToolUse(t) = block {
-            if !names.contains(&t.name.as_str()) {
+            if seen.insert(&t.name) {
+                if names.len() == MAX_TOOLS {
+                    return Err(GatewayError::invalid_param(
+                        "messages",
+                        format!("the tool calls in messages name more than {MAX_TOOLS} tools; a request may use at most {MAX_TOOLS}"),
+                    ));
+                }
                 names.push(&t.name);
             }
         }
@@ -677,7 +722,7 @@ fn history_tools(turns: &[Message]) -> Vec<ToolEntry> {
     if names.is_empty() {
         names.push("tool");
     }
-    names
+    Ok(names
         .into_iter()
         .map(|name| {
             ToolEntry::ToolSpec(ToolSpec {
@@ -688,7 +733,7 @@ fn history_tools(turns: &[Message]) -> Vec<ToolEntry> {
                 },
             })
         })
-        .collect()
+        .collect())
 }
 
 /// `reasoning_effort` levels: the share of `max_tokens` given to a thinking budget, and the
@@ -851,41 +896,25 @@ fn reasoning_fields(
 /// array, for Claude. On other models the body field is a 400 and the header is ignored
 /// (headers are often set once per client, for every model).
 fn anthropic_betas(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<Vec<Value>> {
-    let mut betas: Vec<String> = Vec::new();
-    let push_csv = |betas: &mut Vec<String>, s: &str| {
-        for b in s.split(',').map(str::trim).filter(|b| !b.is_empty()) {
-            if !betas.iter().any(|x| x == b) {
-                betas.push(b.to_owned());
-            }
-        }
+    let mut betas = Betas::default();
+    let not_strings = || {
+        GatewayError::invalid_param(
+            "anthropic_beta",
+            "anthropic_beta must be a string or an array of strings",
+        )
     };
     match &req.anthropic_beta {
         None | Some(Value::Null) => {}
-        Some(Value::String(s)) => push_csv(&mut betas, s),
+        Some(Value::String(s)) => betas.add_csv(s, "anthropic_beta")?,
         Some(Value::Array(items)) => {
             for item in items {
-                let s = item.as_str().ok_or_else(|| {
-                    GatewayError::invalid_param(
-                        "anthropic_beta",
-                        "anthropic_beta must be a string or an array of strings",
-                    )
-                })?;
-                push_csv(&mut betas, s);
+                betas.add_csv(item.as_str().ok_or_else(not_strings)?, "anthropic_beta")?;
             }
         }
-        Some(_) => {
-            return Err(GatewayError::invalid_param(
-                "anthropic_beta",
-                "anthropic_beta must be a string or an array of strings",
-            ))
-        }
-    }
-    let from_body = !betas.is_empty();
-    if let Some(h) = &ctx.anthropic_beta_header {
-        push_csv(&mut betas, h);
+        Some(_) => return Err(not_strings()),
     }
     if !ctx.model.is_claude() {
-        if from_body {
+        if !betas.is_empty() {
             return Err(GatewayError::invalid_param(
                 "anthropic_beta",
                 format!(
@@ -896,7 +925,10 @@ fn anthropic_betas(req: &ChatCompletionRequest, ctx: &MappingContext) -> Result<
         }
         return Ok(Vec::new());
     }
-    Ok(betas.into_iter().map(Value::String).collect())
+    if let Some(h) = &ctx.anthropic_beta_header {
+        betas.add_csv(h, "anthropic-beta")?;
+    }
+    Ok(betas.into_vec().into_iter().map(Value::String).collect())
 }
 
 /// Keys of Converse `guardrailConfig`, with the snake_case spellings callers also send.
@@ -1020,5 +1052,71 @@ fn output_config(
             "response_format",
             format!("response_format type `{other}` is not one of text, json_schema"),
         )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// The naming as it was first written (a scan of every used name per candidate suffix), to
+    /// show the linear version names exactly the same.
+    fn naive(filenames: &[Option<&str>]) -> Vec<String> {
+        let mut used: Vec<String> = Vec::new();
+        for f in filenames {
+            let mut base = clean_filename(*f);
+            if base.is_empty() {
+                base = format!("Document {}", used.len() + 1);
+            }
+            let mut name = base.clone();
+            let mut n = 2;
+            while used.contains(&name) {
+                name = format!("{base} ({n})");
+                n += 1;
+            }
+            used.push(name);
+        }
+        used
+    }
+
+    #[test]
+    fn document_names_match_the_scan_they_replace() {
+        let pattern = [
+            Some("report.pdf"),
+            Some("report (2).pdf"),
+            None,
+            Some("report.pdf"),
+            Some("Document 1.txt"),
+            None,
+            Some("report (3)"),
+            Some("report.pdf"),
+            Some("a/b?c.csv"),
+            Some("a b c.csv"),
+        ];
+        let filenames: Vec<Option<&str>> = pattern.iter().copied().cycle().take(300).collect();
+        let mut docs = DocumentNames::default();
+        let got: Vec<String> = filenames.iter().map(|f| docs.unique(*f)).collect();
+        assert_eq!(got, naive(&filenames));
+        assert_eq!(
+            &got[..4],
+            ["report", "report (2)", "Document 3", "report (3)"]
+        );
+    }
+
+    #[test]
+    fn thousands_of_same_name_documents_are_named_in_linear_time() {
+        // Each name costs O(1) set look-ups; the scan this replaced did ~N³/6 string compares
+        // here (10^12 for N = 20,000), which would not finish.
+        let mut docs = DocumentNames::default();
+        for i in 1..=20_000 {
+            let name = docs.unique(Some("report.pdf"));
+            if i == 1 {
+                assert_eq!(name, "report");
+            } else {
+                assert_eq!(name, format!("report ({i})"));
+            }
+        }
+        assert_eq!(docs.used.len(), 20_000);
     }
 }
