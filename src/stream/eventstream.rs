@@ -4,18 +4,20 @@
 //! many frames, so [`FrameDecoder`] buffers bytes and hands out whole frames. CRCs are verified
 //! by `aws-smithy-eventstream`; this module adds what that crate leaves to its caller: a bound on
 //! the frame length and an early check of the prelude, so a corrupt or hostile prelude fails at
-//! once instead of making us buffer towards a 4 GiB frame.
+//! once instead of making us buffer towards a 4 GiB frame. The bound is edgeport's own
+//! [`MAX_FRAME_BYTES`], far below the protocol's 16 MiB: Bedrock's frames are a few KB, and each
+//! payload is parsed into JSON after it is buffered.
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::{HeaderValue, Message};
 use bytes::{Bytes, BytesMut};
 
+use crate::limits::MAX_FRAME_BYTES;
+
 /// `[total_len u32][headers_len u32][prelude crc u32]`
 const PRELUDE_LEN: usize = 12;
 /// Prelude plus the trailing message CRC: the size of a frame with no headers and no payload.
 const MIN_FRAME_LEN: usize = PRELUDE_LEN + 4;
-/// The event-stream protocol caps a message at 16 MiB; anything longer is a corrupt prelude.
-pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 /// The protocol caps the headers section at 128 KiB.
 const MAX_HEADERS_LEN: usize = 128 * 1024;
 
@@ -122,6 +124,12 @@ impl FrameDecoder {
         !self.buf.is_empty()
     }
 
+    /// Bytes held. Once `next_frame` has returned `Ok(None)` or an error, it is less than
+    /// [`MAX_FRAME_BYTES`]: at most one unfinished frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     fn decode(&mut self) -> Result<Option<Frame>, DecodeError> {
         let frame_len = match self.frame_len {
             Some(len) => len,
@@ -168,9 +176,9 @@ fn check_prelude(prelude: &[u8]) -> Result<usize, DecodeError> {
     }
     let total_len = total_len as usize;
     let headers_len = headers_len as usize;
-    if !(MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&total_len) {
+    if !(MIN_FRAME_LEN..=MAX_FRAME_BYTES).contains(&total_len) {
         return Err(DecodeError(format!(
-            "frame length {total_len} is outside {MIN_FRAME_LEN}..={MAX_FRAME_LEN} bytes"
+            "frame length {total_len} is outside {MIN_FRAME_LEN}..={MAX_FRAME_BYTES} bytes"
         )));
     }
     if headers_len > MAX_HEADERS_LEN || headers_len > total_len - MIN_FRAME_LEN {
@@ -249,6 +257,28 @@ mod tests {
         // Poisoned: the same error again, even with good bytes after it.
         d.push(&frame("a", "{}"));
         assert_eq!(d.next_frame().unwrap_err(), err);
+    }
+
+    #[test]
+    fn a_frame_above_the_cap_fails_at_its_prelude() {
+        // 2 MiB announced, valid CRC: refused after 12 bytes, before any payload is buffered.
+        let mut prelude = Vec::from(u32::try_from(2 * MAX_FRAME_BYTES).unwrap().to_be_bytes());
+        prelude.extend(0u32.to_be_bytes());
+        let crc = crc32(&prelude);
+        prelude.extend(crc.to_be_bytes());
+        let mut d = FrameDecoder::new();
+        d.push(&prelude);
+        let err = d.next_frame().unwrap_err();
+        assert!(err.to_string().contains("frame length 2097152"), "{err}");
+        assert_eq!(d.buffered(), 0);
+        // Exactly at the cap is still a frame length the decoder waits for.
+        let mut prelude = Vec::from(u32::try_from(MAX_FRAME_BYTES).unwrap().to_be_bytes());
+        prelude.extend(0u32.to_be_bytes());
+        let crc = crc32(&prelude);
+        prelude.extend(crc.to_be_bytes());
+        let mut d = FrameDecoder::new();
+        d.push(&prelude);
+        assert_eq!(d.next_frame().unwrap(), None);
     }
 
     #[test]
