@@ -32,13 +32,17 @@ pub fn finish_reason(stop_reason: &str, strict: bool) -> String {
 }
 
 /// The one place Bedrock token counts become OpenAI usage: prompt tokens include cache reads and
-/// writes; `cached_tokens` is the cache reads.
+/// writes; `cached_tokens` is the cache reads. The counts are the upstream's numbers, so sums
+/// saturate rather than overflow.
 pub fn usage(u: &TokenUsage) -> Usage {
-    let prompt = u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens;
+    let prompt = u
+        .input_tokens
+        .saturating_add(u.cache_read_input_tokens)
+        .saturating_add(u.cache_write_input_tokens);
     Usage {
         prompt_tokens: prompt,
         completion_tokens: u.output_tokens,
-        total_tokens: prompt + u.output_tokens,
+        total_tokens: prompt.saturating_add(u.output_tokens),
         prompt_tokens_details: PromptTokensDetails {
             cached_tokens: u.cache_read_input_tokens,
         },
@@ -148,5 +152,17 @@ mod tests {
         assert_eq!(u.prompt_tokens, 117);
         assert_eq!(u.total_tokens, 122);
         assert_eq!(u.prompt_tokens_details.cached_tokens, 100);
+    }
+
+    #[test]
+    fn usage_saturates_on_huge_counts() {
+        let u = usage(&TokenUsage {
+            input_tokens: u64::MAX,
+            output_tokens: u64::MAX,
+            total_tokens: u64::MAX,
+            cache_read_input_tokens: u64::MAX,
+            cache_write_input_tokens: 1,
+        });
+        assert_eq!((u.prompt_tokens, u.total_tokens), (u64::MAX, u64::MAX));
     }
 }

@@ -21,6 +21,8 @@
 //! The tool call `index` is the call's position among tool calls; the `content_blocks` index is
 //! Bedrock's `contentBlockIndex`, so a client can rebuild the blocks in order.
 
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -55,8 +57,11 @@ pub struct StreamContext {
 #[derive(Debug, Default, Clone)]
 pub struct ConverseStreamState {
     role_sent: bool,
-    /// Bedrock `contentBlockIndex` of each tool call, in order: the position is the OpenAI index.
-    tool_blocks: Vec<u32>,
+    /// Bedrock `contentBlockIndex` → the tool call's OpenAI index (its position among tool calls;
+    /// a map, so a stream of many tool calls costs no scan per delta).
+    tool_blocks: HashMap<u32, u32>,
+    /// Tool calls started so far.
+    tool_calls: usize,
     finish_sent: bool,
     /// Usage that arrived and is not sent yet (it goes out after the finish chunk).
     pending_usage: Option<Usage>,
@@ -91,8 +96,13 @@ pub fn process_frame(
         "contentBlockStart" => {
             let event: ContentBlockStartEvent = parse(frame, "contentBlockStart")?;
             if let Some(tool) = event.start.tool_use {
-                let index = tool_index(state.tool_blocks.len());
-                state.tool_blocks.push(event.content_block_index);
+                let index = tool_index(state.tool_calls);
+                state.tool_calls = state.tool_calls.saturating_add(1);
+                // A repeated block index keeps its first call, as a scan in order would find.
+                state
+                    .tool_blocks
+                    .entry(event.content_block_index)
+                    .or_insert(index);
                 ensure_role(state, ctx, &mut out);
                 out.push(choice_chunk(
                     ctx,
@@ -130,7 +140,7 @@ pub fn process_frame(
                 ));
             }
             if let Some(tool) = delta.tool_use.filter(|t| !t.input.is_empty()) {
-                let Some(position) = state.tool_blocks.iter().position(|b| *b == block) else {
+                let Some(&index) = state.tool_blocks.get(&block) else {
                     return Err(malformed(format!(
                         "a toolUse delta for content block {block} came without its contentBlockStart"
                     )));
@@ -140,7 +150,7 @@ pub fn process_frame(
                     ctx,
                     Delta {
                         tool_calls: Some(vec![ToolCallDelta {
-                            index: tool_index(position),
+                            index,
                             id: None,
                             kind: None,
                             function: FunctionDelta {
