@@ -8,10 +8,13 @@
 //! template holding one fails closed. Any other `{{` is literal text; a literal `{{name}}` cannot
 //! be produced. Values are inserted verbatim and never re-scanned.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, GatewayError, Result};
+use crate::limits::MAX_REQUEST_BODY_BYTES;
 use crate::platform::Kv;
 
 pub const PROMPT_SCHEMA: u32 = 1;
@@ -188,9 +191,10 @@ fn scan(s: &str) -> Vec<Piece<'_>> {
     let mut literal_from = 0;
     let mut i = 0;
     let bytes = s.as_bytes();
+    let mut brace = NextBrace::default();
     while let Some(off) = s[i..].find("{{") {
         let open = i + off;
-        match placeholder_at(s, open) {
+        match placeholder_at(s, open, &mut brace) {
             Some((piece, end)) => {
                 if literal_from < open {
                     out.push(Piece::Text(&s[literal_from..open]));
@@ -211,8 +215,34 @@ fn scan(s: &str) -> Vec<Piece<'_>> {
     out
 }
 
+/// The first `}` at or after a position, remembered: [`scan`] asks with rising positions, so a
+/// template full of unclosed `{{#` is searched once instead of once per tag.
+#[derive(Default)]
+struct NextBrace {
+    /// `(from, found)`: the first `}` at or after `from` is `found`.
+    last: Option<(usize, Option<usize>)>,
+}
+
+impl NextBrace {
+    fn find(&mut self, s: &str, from: usize) -> Option<usize> {
+        if let Some((searched, found)) = self.last {
+            // Still the answer when no `}` can lie between `from` and `found`.
+            if from >= searched && found.is_none_or(|f| f >= from) {
+                return found;
+            }
+        }
+        let found = s.get(from..)?.find('}').map(|o| from + o);
+        self.last = Some((from, found));
+        found
+    }
+}
+
 /// A placeholder starting at `open` (which holds `{{`): the piece and the byte after it.
-fn placeholder_at(s: &str, open: usize) -> Option<(Piece<'_>, usize)> {
+fn placeholder_at<'a>(
+    s: &'a str,
+    open: usize,
+    brace: &mut NextBrace,
+) -> Option<(Piece<'a>, usize)> {
     let b = s.as_bytes();
     let mut j = open + 2;
     let triple = b.get(j) == Some(&b'{');
@@ -227,7 +257,7 @@ fn placeholder_at(s: &str, open: usize) -> Option<(Piece<'_>, usize)> {
             Some(c @ (b'#' | b'^' | b'/' | b'>' | b'!' | b'=')) => {
                 // Only a well-formed tag counts (`{{# x }}`, no `}` inside); `{{#` in prose
                 // stays literal. scripts/catalog-lib.mjs refuses the same shapes.
-                let close = j + s[j..].find('}')?;
+                let close = brace.find(s, j)?;
                 return s[close..]
                     .starts_with("}}")
                     .then(|| (Piece::Unsupported(char::from(*c)), close + 2));
@@ -270,31 +300,60 @@ fn value_text(v: &Value) -> Option<String> {
     }
 }
 
+fn too_large() -> GatewayError {
+    GatewayError::new(
+        413,
+        ErrorKind::InvalidRequest,
+        format!("the rendered prompt would be larger than {MAX_REQUEST_BODY_BYTES} bytes, the request body limit; send shorter variables"),
+    )
+    .with_param("variables")
+    .with_code("prompt_too_large")
+}
+
 /// Renders the template's messages with `variables`. A placeholder whose variable is missing (or
 /// null) → 400 naming `variables.<name>` (the first one; the message lists all).
+///
+/// The rendered texts together may not exceed [`MAX_REQUEST_BODY_BYTES`] (413): a variable used
+/// many times would otherwise multiply the caller's bytes without bound.
 pub fn render_messages(
     template: &PromptTemplate,
     variables: &Map<String, Value>,
 ) -> Result<Vec<Value>> {
     let mut messages = template.messages.clone();
     let mut missing: Vec<String> = Vec::new();
+    let mut missing_seen: HashSet<String> = HashSet::new();
+    // Each variable's text, made once however often it is used.
+    let mut values: HashMap<String, Option<String>> = HashMap::new();
+    let mut total: usize = 0;
     for m in &mut messages {
         for text in texts_mut(m) {
             let mut out = String::with_capacity(text.len());
             for piece in scan(text) {
-                match piece {
-                    Piece::Text(t) => out.push_str(t),
-                    Piece::Var(name) => match variables.get(name).and_then(value_text) {
-                        Some(v) => out.push_str(&v),
-                        None => {
-                            if !missing.iter().any(|n| n == name) {
-                                missing.push(name.to_owned());
+                let add = match piece {
+                    Piece::Text(t) => t,
+                    Piece::Var(name) => {
+                        if !values.contains_key(name) {
+                            let text = variables.get(name).and_then(value_text);
+                            values.insert(name.to_owned(), text);
+                        }
+                        match values.get(name).and_then(Option::as_deref) {
+                            Some(v) => v,
+                            None => {
+                                if missing_seen.insert(name.to_owned()) {
+                                    missing.push(name.to_owned());
+                                }
+                                ""
                             }
                         }
-                    },
+                    }
                     // parse_record refused these already.
-                    Piece::Unsupported(_) => {}
+                    Piece::Unsupported(_) => "",
+                };
+                total = total.saturating_add(add.len());
+                if total > MAX_REQUEST_BODY_BYTES {
+                    return Err(too_large());
                 }
+                out.push_str(add);
             }
             *text = out;
         }
