@@ -18,11 +18,13 @@ pub fn data(json: &impl Serialize) -> Bytes {
     Bytes::from(out)
 }
 
-/// `event: name\ndata: {json}\n\n`
+/// `event: name\ndata: {json}\n\n`. A line break cannot be part of an SSE field, so any `\r` or
+/// `\n` in `name` is left out rather than allowed to end the event early. (The data cannot hold
+/// one: JSON escapes them in strings.)
 pub fn event(name: &str, json: &impl Serialize) -> Bytes {
     let mut out = Vec::with_capacity(128 + name.len());
     out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
+    out.extend(name.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
     out.push(b'\n');
     write_data(&mut out, json);
     Bytes::from(out)
