@@ -1,7 +1,7 @@
 //! Issue 9, items 4, 5 and 8 on the mapping side: caps on documents, tools and betas (a 400 that
-//! names the field and the limit), linear work on many same-name inputs, event-stream frames
-//! above `MAX_FRAME_BYTES` refused at their prelude, and upstream counts at `u64::MAX` that
-//! saturate instead of overflowing.
+//! names the field and the limit) and on rendered prompts (413); linear work on many same-name
+//! inputs and on unclosed template tags; event-stream frames above `MAX_FRAME_BYTES` refused at
+//! their prelude; upstream counts at `u64::MAX` that saturate instead of overflowing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -12,9 +12,12 @@ use bytes::Bytes;
 use common::*;
 use edgeport::api::anthropic::MessagesRequest;
 use edgeport::api::openai::ChatCompletionRequest;
+use edgeport::catalog::prompts::{parse_record, render_messages, PromptTemplate};
 use edgeport::error::GatewayError;
 use edgeport::gateway::RequestHeaders;
-use edgeport::limits::{MAX_BETAS, MAX_BETA_LEN, MAX_DOCUMENTS, MAX_FRAME_BYTES, MAX_TOOLS};
+use edgeport::limits::{
+    MAX_BETAS, MAX_BETA_LEN, MAX_DOCUMENTS, MAX_FRAME_BYTES, MAX_REQUEST_BODY_BYTES, MAX_TOOLS,
+};
 use edgeport::providers::bedrock::invoke::{self, count_tokens_native_body};
 use edgeport::providers::bedrock::invoke_stream::{self, InvokeStreamState};
 use edgeport::providers::bedrock::request::{to_converse, MappingContext};
@@ -442,4 +445,49 @@ fn a_thinking_budget_of_u64_max_does_not_overflow_max_tokens() {
         let out = count_tokens_native_body(body);
         assert_eq!(out["max_tokens"], n.saturating_add(1));
     }
+}
+
+// ---- stored prompts ----
+
+fn template(text: &str) -> PromptTemplate {
+    PromptTemplate {
+        messages: vec![json!({"role": "user", "content": text})],
+        model: CLAUDE.into(),
+        provider: None,
+        params: None,
+    }
+}
+
+#[test]
+fn a_rendered_prompt_is_capped_at_the_request_body_limit() {
+    // 30 uses of a 1 MiB variable would be 30 MiB: refused, not built.
+    let t = template(&"{{x}} ".repeat(30));
+    let mut vars = Map::new();
+    vars.insert("x".into(), Value::from("v".repeat(1024 * 1024)));
+    let err = render_messages(&t, &vars).unwrap_err();
+    assert_eq!(err.status, 413, "{err}");
+    assert_eq!(err.param.as_deref(), Some("variables"));
+    assert!(
+        err.message.contains(&MAX_REQUEST_BODY_BYTES.to_string()),
+        "{err}"
+    );
+    // Within the limit it renders.
+    let t = template(&"{{x}} ".repeat(5));
+    let out = render_messages(&t, &vars).unwrap();
+    assert_eq!(
+        out[0]["content"].as_str().unwrap().len(),
+        5 * (1024 * 1024 + 1)
+    );
+}
+
+#[test]
+fn a_template_of_unclosed_tags_is_scanned_in_linear_time() {
+    // Each `{{#` looked for its closing brace to the end of the text: ~N²/2 byte reads, 4.5·10¹²
+    // for these 3 MB. Now the search happens once.
+    let text = "{{#".repeat(1_000_000);
+    let record = json!({"schema": 1, "template": {"model": CLAUDE,
+        "messages": [{"role": "user", "content": text}]}});
+    let t = parse_record("p", &record.to_string()).unwrap();
+    let out = render_messages(&t, &Map::new()).unwrap();
+    assert_eq!(out[0]["content"].as_str().unwrap(), text);
 }
