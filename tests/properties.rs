@@ -1463,14 +1463,20 @@ fn query() -> BoxedStrategy<Value> {
     })
     .boxed()
 }
-fn status_codes() -> BoxedStrategy<Value> {
+/// A list of statuses: mostly from `usual`, now and then a string, one out of range, or anything.
+fn status_codes(usual: &'static [u64]) -> BoxedStrategy<Value> {
     let code = prop_oneof![
-        40 => select(vec![200u64, 304, 400, 401, 403, 408, 429, 500, 502, 503, 504]).prop_map(Value::from),
+        40 => select(usual).prop_map(Value::from),
         1 => Just(Value::from("429")),
-        1 => select(vec![0u64, 99, 600, 70_000]).prop_map(Value::from),
+        1 => select(vec![0u64, 99, 304, 400, 600, 70_000]).prop_map(Value::from),
     ];
     or_any(vec(code, 0..5).prop_map(Value::Array))
 }
+
+/// What a fallback moves on for (any status may be listed).
+const FALLBACK_STATUSES: &[u64] = &[200, 304, 400, 401, 403, 408, 429, 500, 502, 503, 504];
+/// What a retry may name (`config::retryable_status`).
+const RETRY_STATUSES: &[u64] = &[408, 409, 425, 429, 500, 502, 503, 504, 529];
 
 fn weight() -> BoxedStrategy<Value> {
     prop_oneof![
@@ -1485,7 +1491,10 @@ fn weight() -> BoxedStrategy<Value> {
 /// either spelling of each setting.
 fn config_node() -> BoxedStrategy<Value> {
     let attempts = prop_oneof![20 => (0u64..=5).prop_map(Value::from), 1 => Just(Value::from(6))];
-    let retry = (sometimes(0.8, or_any(attempts)), maybe(status_codes()))
+    let retry = (
+        sometimes(0.8, or_any(attempts)),
+        maybe(status_codes(RETRY_STATUSES)),
+    )
         .prop_map(|(a, c)| object(vec![("attempts", a), ("on_status_codes", c)]));
     let leaf = (
         maybe(or_any(prop_oneof![
@@ -1525,7 +1534,7 @@ fn config_node() -> BoxedStrategy<Value> {
             prop_oneof![19 => vec(inner, 1..4), 1 => Just(Vec::new())],
             vec(prop::bool::weighted(0.95), 4),
             or_any(mode),
-            maybe(status_codes()),
+            maybe(status_codes(FALLBACK_STATUSES)),
             vec((query(), pick()), 0..3),
             prop::option::weighted(0.7, pick()),
             sometimes(0.2, weight()),
