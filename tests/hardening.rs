@@ -693,3 +693,22 @@ fn the_profile_cache_is_bounded() {
     }
     assert_eq!(world.profiles.len(), limits::MAX_CACHED_PROFILES);
 }
+
+/// The /v1/messages body goes to Bedrock as sent, under the same caps on tools and documents.
+#[test]
+fn messages_route_caps_tools_and_documents() {
+    let world = FakeWorld::default();
+    let mut body = messages_body();
+    body["tools"] = json!((0..=limits::MAX_TOOLS)
+        .map(|i| json!({"name": format!("t{i}"), "input_schema": {"type": "object"}}))
+        .collect::<Vec<_>>());
+    let a = post(&world, &settings(), "/v1/messages", HEADER_CREDS, &body);
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(a.text().contains("tools"));
+    let doc = json!({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}});
+    let mut body = messages_body();
+    body["messages"][0]["content"] = json!(vec![doc; limits::MAX_DOCUMENTS + 1]);
+    let a = post(&world, &settings(), "/v1/messages", HEADER_CREDS, &body);
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(world.sent.borrow().is_empty());
+}

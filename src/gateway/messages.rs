@@ -78,7 +78,40 @@ fn request_from_value(value: Value) -> Result<MessagesRequest> {
             "messages: Field required (an array of messages)",
         ));
     }
+    check_counts(obj)?;
     serde_json::from_value(value).map_err(|e| GatewayError::from_json_error("the request body", &e))
+}
+
+/// The native body goes to Bedrock as sent, but the same caps as on the chat route hold: tools
+/// and document blocks are counted (a bounded walk over what was already parsed).
+fn check_counts(obj: &serde_json::Map<String, Value>) -> Result<()> {
+    use crate::limits::{MAX_DOCUMENTS, MAX_TOOLS};
+    if obj
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.len() > MAX_TOOLS)
+    {
+        return Err(GatewayError::invalid_param(
+            "tools",
+            format!("at most {MAX_TOOLS} tools may be sent in one request"),
+        ));
+    }
+    let documents = obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten()
+        .filter(|block| block.get("type").and_then(Value::as_str) == Some("document"))
+        .count();
+    if documents > MAX_DOCUMENTS {
+        return Err(GatewayError::invalid_param(
+            "messages",
+            format!("at most {MAX_DOCUMENTS} document blocks may be sent in one request"),
+        ));
+    }
+    Ok(())
 }
 
 /// The body with one target's overlay: its headers, and `override_params` over the fields.
