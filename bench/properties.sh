@@ -21,14 +21,14 @@ export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
 export CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true
 
 echo "building tests/properties.rs (opt-level 3, overflow checks on) ..."
-cargo test --release --quiet --test properties --no-run
+cargo test --release --quiet --test it --no-run
 
 echo "running every property with $cases cases, $threads at a time ..."
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 start="$(date +%s)"
 set +e
-cargo test --release --quiet --test properties -- --nocapture --test-threads="$threads" >"$log" 2>&1
+cargo test --release --quiet --test it properties:: -- --nocapture --test-threads="$threads" >"$log" 2>&1
 status=$?
 set -e
 elapsed=$(($(date +%s) - start))
@@ -41,6 +41,6 @@ if [ "$status" -eq 0 ]; then
 else
   # The failing property's smallest input and message, as proptest printed them.
   grep -a -E "panicked|failed|minimal failing input|Test failed" "$log" | head -40 || true
-  echo "result: FAILED after ${elapsed}s (full log above; rerun one with: cargo test --test properties <name>)"
+  echo "result: FAILED after ${elapsed}s (full log above; rerun one with: cargo test --test it properties::<name>)"
   exit 1
 fi

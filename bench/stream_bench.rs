@@ -7,7 +7,7 @@
 //! frame) and heap allocations per event, counted by a `#[global_allocator]` around `System`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/streams.rs"]
+#[path = "../tests/it/common/streams.rs"]
 mod streams;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,15 +1,12 @@
 //! `POST /v1/messages` and `/v1/messages/count_tokens` through the real pipeline, against a fake
 //! outside world: the native body Bedrock gets, the SSE the caller gets (however the network cuts
 //! the bytes), count_tokens, and Anthropic-shaped errors everywhere.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
+use crate::streams;
 use base64::Engine;
 use bytes::Bytes;
-use common::*;
+use crate::common::*;
 use edgeport::providers::bedrock::invoke_stream::InvokeStreamState;
 use edgeport::providers::bedrock::invoke_stream::{anthropic_sse, encode, finish, process_frame};
 use edgeport::stream::eventstream::FrameDecoder;

@@ -3,11 +3,9 @@
 //! The contract: however the network cuts the bytes, the caller gets the same chunks; each frame
 //! is written as soon as it is decoded; every stream ends with `[DONE]`, after an in-stream error
 //! if it broke, and a stream that fails before its first event is an HTTP error instead.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "common/streams.rs"]
-mod streams;
 
+use crate::streams;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;

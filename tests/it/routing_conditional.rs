@@ -1,11 +1,8 @@
 //! Conditional routing and the simple cache in gateway configs, through the real pipeline.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
-use common::*;
+use crate::streams;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const NOVA: &str = "us.amazon.nova-micro-v1:0";

@@ -12,11 +12,9 @@
 //!
 //! Each property runs the case count given here, or `PROPTEST_CASES` when set (for every property
 //! alike). `bench/properties.sh` runs them long, in release mode with overflow checks kept on.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "common/streams.rs"]
-mod streams;
 
+use crate::streams;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Mutex, OnceLock};

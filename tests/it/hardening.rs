@@ -1,12 +1,9 @@
 //! Issue 9 through the real pipeline: each test shows one way a caller or an upstream could get
 //! around the gateway's rules before, and what the gateway does now.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
-use common::*;
+use crate::streams;
+use crate::common::*;
 use edgeport::gateway::{Settings, Vars};
 use edgeport::limits;
 use serde_json::{json, Value};

@@ -1,10 +1,8 @@
 //! Issue 6 through the real pipeline: gateway keys, sealed catalog records that fail closed,
 //! assumed roles through STS with one shared refresh, API-key providers, trusted hosts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use edgeport::gateway::{Settings, Vars};
 use serde_json::{json, Value};
 

@@ -2,14 +2,11 @@
 //! names the field and the limit) and on rendered prompts (413); linear work on many same-name
 //! inputs and on unclosed template tags; event-stream frames above `MAX_FRAME_BYTES` refused at
 //! their prelude; upstream counts at `u64::MAX` that saturate instead of overflowing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
+use crate::streams;
 use bytes::Bytes;
-use common::*;
+use crate::common::*;
 use edgeport::api::anthropic::MessagesRequest;
 use edgeport::api::openai::ChatCompletionRequest;
 use edgeport::catalog::prompts::{parse_record, render_messages, PromptTemplate};

@@ -1,14 +1,11 @@
 //! Everything Bedrock users send through `/v1/chat/completions` (issue 4): one test per feature,
 //! each asserting the exact Converse body Bedrock received and the exact OpenAI answer, as JSON
 //! and as a stream. Where recorded traffic exists, its real request body is the expected body.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
+use crate::streams;
 use base64::Engine;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const CHAT: &str = "/v1/chat/completions";

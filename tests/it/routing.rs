@@ -1,12 +1,9 @@
 //! Gateway configs (`x-portkey-config`) through the real pipeline: fallback, retry, load
 //! balancing, override_params, nested strategies, saved configs, and grants per target.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
-use common::*;
+use crate::streams;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const NOVA: &str = "us.amazon.nova-micro-v1:0";

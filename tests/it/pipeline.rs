@@ -1,12 +1,9 @@
 //! The real gateway pipeline (routing, provider resolution, mapping, signing, answers) against a
 //! fake outside world: an in-memory KV and an upstream that answers recorded Bedrock bytes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
-use common::*;
+use crate::streams;
+use crate::common::*;
 use edgeport::gateway::Settings;
 use serde_json::{json, Value};
 

@@ -1,12 +1,9 @@
 //! `POST /v1/prompts/{id}/completions`: stored templates rendered with `variables`, then the
 //! chat-completions pipeline against the fake outside world.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-#[path = "common/streams.rs"]
-mod streams;
 
-use common::*;
+use crate::streams;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const KEY: (&str, &str) = ("x-portkey-api-key", TEST_GATEWAY_KEY);

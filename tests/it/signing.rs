@@ -1,6 +1,5 @@
 //! edgeport's signer against the public AWS SigV4 test vectors (tests/sigv4-vectors), and the
 //! Bedrock-specific traps: the double-encoded model id and the host with a port.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::path::Path;
