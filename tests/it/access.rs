@@ -1,7 +1,6 @@
 //! Issue 6 through the real pipeline: gateway keys, sealed catalog records that fail closed,
 //! assumed roles through STS with one shared refresh, API-key providers, trusted hosts.
 
-
 use crate::common::*;
 use edgeport::gateway::{Settings, Vars};
 use serde_json::{json, Value};

@@ -2,10 +2,9 @@
 //! each asserting the exact Converse body Bedrock received and the exact OpenAI answer, as JSON
 //! and as a stream. Where recorded traffic exists, its real request body is the expected body.
 
-
+use crate::common::*;
 use crate::streams;
 use base64::Engine;
-use crate::common::*;
 use serde_json::{json, Value};
 
 const CHAT: &str = "/v1/chat/completions";

@@ -1,9 +1,8 @@
 //! Issue 9 through the real pipeline: each test shows one way a caller or an upstream could get
 //! around the gateway's rules before, and what the gateway does now.
 
-
-use crate::streams;
 use crate::common::*;
+use crate::streams;
 use edgeport::gateway::{Settings, Vars};
 use edgeport::limits;
 use serde_json::{json, Value};

@@ -3,10 +3,9 @@
 //! inputs and on unclosed template tags; event-stream frames above `MAX_FRAME_BYTES` refused at
 //! their prelude; upstream counts at `u64::MAX` that saturate instead of overflowing.
 
-
+use crate::common::*;
 use crate::streams;
 use bytes::Bytes;
-use crate::common::*;
 use edgeport::api::anthropic::MessagesRequest;
 use edgeport::api::openai::ChatCompletionRequest;
 use edgeport::catalog::prompts::{parse_record, render_messages, PromptTemplate};

@@ -2,11 +2,10 @@
 //! outside world: the native body Bedrock gets, the SSE the caller gets (however the network cuts
 //! the bytes), count_tokens, and Anthropic-shaped errors everywhere.
 
-
+use crate::common::*;
 use crate::streams;
 use base64::Engine;
 use bytes::Bytes;
-use crate::common::*;
 use edgeport::providers::bedrock::invoke_stream::InvokeStreamState;
 use edgeport::providers::bedrock::invoke_stream::{anthropic_sse, encode, finish, process_frame};
 use edgeport::stream::eventstream::FrameDecoder;

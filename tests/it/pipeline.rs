@@ -1,9 +1,8 @@
 //! The real gateway pipeline (routing, provider resolution, mapping, signing, answers) against a
 //! fake outside world: an in-memory KV and an upstream that answers recorded Bedrock bytes.
 
-
-use crate::streams;
 use crate::common::*;
+use crate::streams;
 use edgeport::gateway::Settings;
 use serde_json::{json, Value};
 

@@ -1,9 +1,8 @@
 //! `POST /v1/prompts/{id}/completions`: stored templates rendered with `variables`, then the
 //! chat-completions pipeline against the fake outside world.
 
-
-use crate::streams;
 use crate::common::*;
+use crate::streams;
 use serde_json::{json, Value};
 
 const KEY: (&str, &str) = ("x-portkey-api-key", TEST_GATEWAY_KEY);

@@ -13,7 +13,6 @@
 //! Each property runs the case count given here, or `PROPTEST_CASES` when set (for every property
 //! alike). `bench/properties.sh` runs them long, in release mode with overflow checks kept on.
 
-
 use crate::streams;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;

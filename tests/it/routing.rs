@@ -1,9 +1,8 @@
 //! Gateway configs (`x-portkey-config`) through the real pipeline: fallback, retry, load
 //! balancing, override_params, nested strategies, saved configs, and grants per target.
 
-
-use crate::streams;
 use crate::common::*;
+use crate::streams;
 use serde_json::{json, Value};
 
 const NOVA: &str = "us.amazon.nova-micro-v1:0";

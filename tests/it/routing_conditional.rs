@@ -1,8 +1,7 @@
 //! Conditional routing and the simple cache in gateway configs, through the real pipeline.
 
-
-use crate::streams;
 use crate::common::*;
+use crate::streams;
 use serde_json::{json, Value};
 
 const NOVA: &str = "us.amazon.nova-micro-v1:0";

@@ -4,7 +4,6 @@
 //! is written as soon as it is decoded; every stream ends with `[DONE]`, after an in-stream error
 //! if it broke, and a stream that fails before its first event is an HTTP error instead.
 
-
 use crate::streams;
 use std::cell::RefCell;
 use std::collections::VecDeque;
