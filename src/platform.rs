@@ -167,6 +167,28 @@ impl Stream for IdleTimeout {
     }
 }
 
+/// Values an isolate keeps across the requests it serves, one per type, created on first use.
+/// The host only stores them; what they are (STS credentials, inference profiles) is the owning
+/// module's business, and each bounds its own size.
+#[derive(Default)]
+pub struct IsolateMemory(
+    std::cell::RefCell<std::collections::HashMap<std::any::TypeId, std::rc::Rc<dyn std::any::Any>>>,
+);
+
+impl IsolateMemory {
+    pub fn get<T: Default + 'static>(&self) -> std::rc::Rc<T> {
+        let id = std::any::TypeId::of::<T>();
+        if let Some(found) = self.0.borrow().get(&id).cloned() {
+            if let Ok(value) = found.downcast::<T>() {
+                return value;
+            }
+        }
+        let value = std::rc::Rc::new(T::default());
+        self.0.borrow_mut().insert(id, value.clone());
+        value
+    }
+}
+
 #[allow(async_fn_in_trait)]
 pub trait Kv {
     async fn get(&self, key: &str) -> Result<Option<String>, String>;
@@ -179,11 +201,8 @@ pub trait Platform {
     /// The catalog namespace.
     fn kv(&self) -> &Self::Kv;
 
-    /// Assumed-role credentials, shared by every request this isolate serves.
-    fn credential_cache(&self) -> &crate::providers::bedrock::sts::CredentialCache;
-
-    /// Inference profile → foundation model answers, shared by every request this isolate serves.
-    fn profile_cache(&self) -> &crate::providers::bedrock::inference_profile::ProfileCache;
+    /// Memory this isolate keeps across requests (a provider's caches), one value per type.
+    fn isolate(&self) -> &IsolateMemory;
 
     /// Sends a request upstream; the answer's body streams.
     fn fetch(

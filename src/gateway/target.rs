@@ -192,7 +192,7 @@ pub async fn resolve<P: Platform>(
                 let endpoint = BaseUrl::sts(&target.region)?;
                 let creds = sts::assumed_credentials(
                     platform,
-                    platform.credential_cache(),
+                    &platform.isolate().get::<sts::CredentialCache>(),
                     base,
                     &target.region,
                     &endpoint,
@@ -419,7 +419,7 @@ async fn from_catalog<P: Platform>(
             };
             let creds = sts::assumed_credentials(
                 platform,
-                platform.credential_cache(),
+                &platform.isolate().get::<sts::CredentialCache>(),
                 base_creds,
                 &region,
                 &endpoint,

@@ -13,24 +13,19 @@ use worker::{
 };
 
 use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings, Vars};
-use crate::platform::{ByteStream, Kv, Platform, UpstreamRequest, UpstreamResponse};
-use crate::providers::bedrock::inference_profile::ProfileCache;
-use crate::providers::bedrock::sts::CredentialCache;
+use crate::platform::{ByteStream, IsolateMemory, Kv, Platform, UpstreamRequest, UpstreamResponse};
 
 /// The catalog's KV binding name (wrangler.toml).
 const CATALOG_BINDING: &str = "CATALOG";
 
 pub struct WorkerPlatform {
     kv: WorkerKv,
-    credentials: Rc<CredentialCache>,
-    profiles: Rc<ProfileCache>,
+    isolate: Rc<IsolateMemory>,
 }
 
 thread_local! {
-    /// One cache per isolate: assumed-role credentials outlive the request that fetched them.
-    static CREDENTIALS: Rc<CredentialCache> = Rc::new(CredentialCache::default());
-    /// Inference profile look-ups, likewise.
-    static PROFILES: Rc<ProfileCache> = Rc::new(ProfileCache::default());
+    /// What the isolate keeps across requests (the providers' caches).
+    static ISOLATE: Rc<IsolateMemory> = Rc::new(IsolateMemory::default());
     /// Whether this isolate already logged what is wrong with its settings.
     static SETTINGS_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -85,12 +80,8 @@ impl Platform for WorkerPlatform {
         &self.kv
     }
 
-    fn credential_cache(&self) -> &CredentialCache {
-        &self.credentials
-    }
-
-    fn profile_cache(&self) -> &ProfileCache {
-        &self.profiles
+    fn isolate(&self) -> &IsolateMemory {
+        &self.isolate
     }
 
     fn fetch(
@@ -208,8 +199,7 @@ impl<S> Drop for AbortOnDrop<S> {
 pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
     let platform = WorkerPlatform {
         kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
-        credentials: CREDENTIALS.with(Rc::clone),
-        profiles: PROFILES.with(Rc::clone),
+        isolate: ISOLATE.with(Rc::clone),
     };
     // Vars and secrets read the same way: a missing one is None.
     let read = |name: &str| -> Option<String> {

@@ -77,7 +77,7 @@ fn assumed_role_credentials_are_not_shared_by_access_key_id() {
         &chat(),
     );
     assert_eq!(a.status, 200, "{}", a.text());
-    assert_eq!(world.credentials.len(), 1);
+    assert_eq!(world.credentials().len(), 1);
     // The thief: same key id and role, any secret.
     world.answer(Canned::aws_error(
         403,
@@ -104,7 +104,7 @@ fn assumed_role_credentials_are_not_shared_by_access_key_id() {
         .skip(2)
         .any(|r| r.headers.iter().any(|(_, v)| v.contains("session-token-1"))));
     // The failed attempt left no slot behind.
-    assert_eq!(world.credentials.len(), 1);
+    assert_eq!(world.credentials().len(), 1);
     // The owner still gets the cached credentials, without another STS call.
     ok_answer(&world);
     let a = post(
@@ -145,7 +145,7 @@ fn the_credential_cache_is_bounded() {
         };
         futures_executor::block_on(assumed_credentials(
             &world,
-            &world.credentials,
+            &world.credentials(),
             &base,
             "us-east-1",
             &endpoint,
@@ -153,7 +153,7 @@ fn the_credential_cache_is_bounded() {
         ))
         .unwrap();
     }
-    assert_eq!(world.credentials.len(), limits::MAX_CACHED_CREDENTIALS);
+    assert_eq!(world.credentials().len(), limits::MAX_CACHED_CREDENTIALS);
 }
 
 /// Item 3: statuses the gateway cannot pass on become a 502 in the route's own error shape.
@@ -687,7 +687,7 @@ fn the_profile_cache_is_bounded() {
             format!("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/p{i}");
         futures_executor::block_on(foundation_model_arn(&world, &plane, &profile)).unwrap();
     }
-    assert_eq!(world.profiles.len(), limits::MAX_CACHED_PROFILES);
+    assert_eq!(world.profiles().len(), limits::MAX_CACHED_PROFILES);
 }
 
 /// The /v1/messages body goes to Bedrock as sent, under the same caps on tools and documents.

@@ -145,7 +145,7 @@ pub async fn foundation_model_arn<P: Platform>(
     profile: &str,
 ) -> Result<String> {
     let key = plane.cache_key(profile)?;
-    let cache = platform.profile_cache();
+    let cache = platform.isolate().get::<ProfileCache>();
     if let Some(arn) = cache.get(&key, platform.now_millis()) {
         return Ok(arn);
     }

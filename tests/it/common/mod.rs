@@ -109,8 +109,7 @@ pub fn settings() -> Settings {
 
 pub struct FakeWorld {
     pub kv: MemKv,
-    pub credentials: edgeport::providers::bedrock::sts::CredentialCache,
-    pub profiles: edgeport::providers::bedrock::inference_profile::ProfileCache,
+    pub isolate: edgeport::platform::IsolateMemory,
     pub now: std::rc::Rc<RefCell<u64>>,
     pub answers: RefCell<VecDeque<Canned>>,
     pub sent: RefCell<Vec<UpstreamRequest>>,
@@ -132,8 +131,7 @@ impl Default for FakeWorld {
     fn default() -> Self {
         let w = FakeWorld {
             kv: MemKv::default(),
-            credentials: Default::default(),
-            profiles: Default::default(),
+            isolate: Default::default(),
             now: std::rc::Rc::new(RefCell::new(1_767_225_600_000)), // 2026-01-01T00:00:00Z
             answers: Default::default(),
             sent: Default::default(),
@@ -150,6 +148,16 @@ impl Default for FakeWorld {
 }
 
 impl FakeWorld {
+    /// The isolate's assumed-role credential cache.
+    pub fn credentials(&self) -> std::rc::Rc<edgeport::providers::bedrock::sts::CredentialCache> {
+        self.isolate.get()
+    }
+    /// The isolate's inference-profile cache.
+    pub fn profiles(
+        &self,
+    ) -> std::rc::Rc<edgeport::providers::bedrock::inference_profile::ProfileCache> {
+        self.isolate.get()
+    }
     /// Stores a gateway key record (hash filled in) under the key's hash.
     pub fn put_key(&self, key: &str, mut record: Value) {
         let hash = edgeport::catalog::keys::key_hash(key);
@@ -206,11 +214,8 @@ impl Platform for FakeWorld {
     fn kv(&self) -> &MemKv {
         &self.kv
     }
-    fn credential_cache(&self) -> &edgeport::providers::bedrock::sts::CredentialCache {
-        &self.credentials
-    }
-    fn profile_cache(&self) -> &edgeport::providers::bedrock::inference_profile::ProfileCache {
-        &self.profiles
+    fn isolate(&self) -> &edgeport::platform::IsolateMemory {
+        &self.isolate
     }
     fn fetch(
         &self,
