@@ -267,6 +267,65 @@ export async function rawChat(gw, body, headers = {}, init = {}) {
   return { status: res.status, headers: res.headers, text, json };
 }
 
+/**
+ * POST with node:http, tolerant of an early answer: a gateway that refuses a large body (413) before
+ * reading it may reset the connection while the client still uploads, which makes fetch() fail even
+ * though the answer arrived. Here the answer counts once its headers are in; errors after that end
+ * the body read. body: string, Buffer or an (async) iterable of chunks (sent chunked). Resolves
+ * {status, headers, text, json, ms, error?, timedOut?} (status 0: no answer).
+ */
+export function postEarly(gw, path, body, headers = {}, { timeoutMs = 20_000 } = {}) {
+  const u = new URL(gw.url + path);
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    let status = 0;
+    let resHeaders = {};
+    const chunks = [];
+    let settled = false;
+    const finish = (extra = {}) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString("utf8");
+      gw.bodies.push(text);
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {}
+      resolve({ status, headers: resHeaders, text, json, ms: Date.now() - t0, ...extra });
+      q.destroy();
+    };
+    const timer = setTimeout(() => finish({ timedOut: true }), timeoutMs);
+    const whole = typeof body === "string" || body instanceof Uint8Array;
+    const h = whole ? { ...headers, "content-length": String(Buffer.byteLength(body)) } : headers;
+    const q = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: "POST", headers: h, agent: false }, (res) => {
+      status = res.statusCode;
+      resHeaders = res.headers;
+      res.on("data", (d) => chunks.push(d));
+      res.on("end", () => finish());
+      res.on("error", (e) => finish({ error: e.message }));
+      res.on("aborted", () => finish({ error: "aborted" }));
+    });
+    q.on("error", (e) => {
+      // An upload cut short after the answer arrived is fine: wait for the answer's end.
+      if (!status) finish({ error: e.message });
+    });
+    (async () => {
+      try {
+        if (whole) {
+          q.end(body);
+          return;
+        }
+        for await (const c of body) {
+          if (settled || q.destroyed) return;
+          if (!q.write(c)) await new Promise((r) => (q.once("drain", r), q.once("close", r)));
+        }
+        q.end();
+      } catch {}
+    })();
+  });
+}
+
 /** Parses SSE text into the list of `data:` payloads (strings). */
 export function sseData(text) {
   return text
