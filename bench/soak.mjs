@@ -184,7 +184,8 @@ export const FAULTS = [
     kind: "slow drip",
     weight: 3,
     applies: ["json", "stream"],
-    entry: (r) => ({ drip: { bytes: r.int(8, 64), everyMs: r.int(2, 10) } }),
+    // ≤ 6.6 KB (the recorded stream) 32-128 bytes every 2-8 ms: ≤ ~1.7 s, gaps far below the idle timeout
+    entry: (r) => ({ drip: { bytes: r.int(32, 128), everyMs: r.int(2, 8) } }),
     expect: [COMPLETE],
     extraMs: () => 5000,
   },
