@@ -316,10 +316,12 @@ async function runJob(gw, cfg, job) {
   let status = 0;
   let text = "";
   let result;
+  let resent = 0;
   try {
     if (job.fault.kind === "body over 20 MiB") {
       // node:http: the refusal may come (and the connection close) before the upload ends.
       const r = await postEarly(gw, path, body, headers, { timeoutMs: limit });
+      resent = (r.attempts ?? 1) - 1;
       status = r.status;
       text = r.text;
       if (r.timedOut) throw Object.assign(new Error("timed out"), { name: "TimeoutError" });
@@ -344,7 +346,7 @@ async function runJob(gw, cfg, job) {
   const problems = [...result.problems];
   if (!job.fault.expect.includes(result.outcome)) problems.unshift(`outcome ${result.outcome}, want ${job.fault.expect.join(" | ")}`);
   if (result.outcome !== "hang" && ms > job.budgetMs) problems.push(`took ${ms} ms, budget ${job.budgetMs} ms`);
-  return { n: job.n, kind: job.fault.kind, route: job.route, shape: job.shape, auth: job.auth, status, outcome: result.outcome, ms, problems, entry: job.entry };
+  return { n: job.n, kind: job.fault.kind, route: job.route, shape: job.shape, auth: job.auth, status, outcome: result.outcome, ms, problems, resent, entry: job.entry };
 }
 
 /**
@@ -431,7 +433,8 @@ export function summarise({ cfg, results, wallMs, problems, isolateFailures: bro
     `seed ${cfg.seed}: ${results.length} requests (${notRun} not started: time budget) in ${(wallMs / 1000).toFixed(1)} s with ${cfg.concurrency} clients; ` +
       `${results.filter((r) => r.shape === "stream").length} streamed (${streams.length} got a 200 stream: ${streams.filter((r) => r.outcome === COMPLETE).length} complete, ${streams.filter((r) => r.outcome === STREAM_ERROR).length} ended by an in-stream error, ${streams.filter((r) => r.outcome !== COMPLETE && r.outcome !== STREAM_ERROR).length} neither); ` +
       `chat ${results.filter((r) => r.route === "chat").length} / messages ${results.filter((r) => r.route === "messages").length}; ` +
-      `hangs ${results.filter((r) => r.outcome === "hang").length}; max duration ${Math.max(0, ...results.map((r) => r.ms))} ms`,
+      `hangs ${results.filter((r) => r.outcome === "hang").length}; max duration ${Math.max(0, ...results.map((r) => r.ms))} ms; ` +
+      `oversized uploads sent again after workerd reset the connection before the answer was read: ${results.reduce((n, r) => n + (r.resent ?? 0), 0)}`,
     `Worker log: ${broke.length} isolate-failure lines${broke.length ? ": " + broke.slice(0, 3).map((l) => l.slice(0, 160)).join(" / ") : ""}; secrets in logs/bodies: ${leaks.length}; health after: ${healthy ? "ok" : "FAILED"}`,
   );
   if (problems.length) {

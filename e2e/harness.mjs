@@ -269,12 +269,24 @@ export async function rawChat(gw, body, headers = {}, init = {}) {
 
 /**
  * POST with node:http, tolerant of an early answer: a gateway that refuses a large body (413) before
- * reading it may reset the connection while the client still uploads, which makes fetch() fail even
- * though the answer arrived. Here the answer counts once its headers are in; errors after that end
- * the body read. body: string, Buffer or an (async) iterable of chunks (sent chunked). Resolves
- * {status, headers, text, json, ms, error?, timedOut?} (status 0: no answer).
+ * reading it may have the connection reset while the client still uploads (workerd closes a connection
+ * whose request body was not read). fetch() then fails even though the answer was sent. Here the answer
+ * counts once its headers are in, and errors after that only end the body read; when the reset wins
+ * the race and no answer was read at all, the request is sent again (`retries`, default 2).
+ * body: string, Buffer, an (async) iterable of chunks (sent chunked), or a function returning one (needed
+ * for retries of an iterable). Resolves {status, headers, text, json, ms, attempts, error?, timedOut?}
+ * (status 0: no answer).
  */
-export function postEarly(gw, path, body, headers = {}, { timeoutMs = 20_000 } = {}) {
+export async function postEarly(gw, path, body, headers = {}, { timeoutMs = 20_000, retries = 2 } = {}) {
+  const make = typeof body === "function" ? body : () => body;
+  for (let attempt = 1; ; attempt++) {
+    const r = await postEarlyOnce(gw, path, make(), headers, timeoutMs);
+    const reset = !r.status && /ECONNRESET|EPIPE|socket hang up/i.test(r.error ?? "");
+    if (!reset || attempt > retries) return { ...r, attempts: attempt };
+  }
+}
+
+function postEarlyOnce(gw, path, body, headers, timeoutMs) {
   const u = new URL(gw.url + path);
   const t0 = Date.now();
   return new Promise((resolve) => {
