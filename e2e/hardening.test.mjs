@@ -231,11 +231,14 @@ function bodyOfSize(size, base = CHAT) {
 }
 
 /**
- * POST a large body, tolerating an answer that arrives before the upload ends (and resending when
- * workerd's reset of the unread upload wins the race: a transport matter, not the gateway's answer).
+ * POST a large body like curl does (`expect: 100-continue` for a body with a length: the upload starts
+ * on 100 Continue, so an early 413 arrives before any of it), tolerating an answer that arrives while a
+ * chunked upload is still going. Plain uploads of a known length are refused with a connection reset
+ * most of the time by workerd when the Worker answers without reading them (see the report of issue 9).
  */
 const postBig = (path, body, headers) =>
-  postEarly(gw, path, body, { "content-type": "application/json", ...headers }, { timeoutMs: CLIENT_LIMIT_MS }).then((r) => ({ ...r, hung: !!r.timedOut }));
+  postEarly(gw, path, body, { "content-type": "application/json", ...headers }, { timeoutMs: CLIENT_LIMIT_MS, expectContinue: typeof body !== "function" })
+    .then((r) => ({ ...r, hung: !!r.timedOut }));
 
 test("a body over 20 MiB → 413 request_too_large on both routes, before the key is checked or the body parsed", async () => {
   const over = bodyOfSize(MAX_REQUEST_BODY_BYTES + 1);

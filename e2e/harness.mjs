@@ -273,20 +273,22 @@ export async function rawChat(gw, body, headers = {}, init = {}) {
  * whose request body was not read). fetch() then fails even though the answer was sent. Here the answer
  * counts once its headers are in, and errors after that only end the body read; when the reset wins
  * the race and no answer was read at all, the request is sent again (`retries`, default 2).
+ * expectContinue: send `expect: 100-continue` (as curl does for bodies over 1 MiB) and upload only on
+ * `100 Continue` (or after 1 s without an answer): an early answer then arrives before any upload.
  * body: string, Buffer, an (async) iterable of chunks (sent chunked), or a function returning one (needed
- * for retries of an iterable). Resolves {status, headers, text, json, ms, attempts, error?, timedOut?}
- * (status 0: no answer).
+ * for retries of an iterable). Resolves {status, headers, text, json, ms, attempts, uploaded, error?,
+ * timedOut?} (status 0: no answer).
  */
-export async function postEarly(gw, path, body, headers = {}, { timeoutMs = 20_000, retries = 2 } = {}) {
+export async function postEarly(gw, path, body, headers = {}, { timeoutMs = 20_000, retries = 2, expectContinue = false } = {}) {
   const make = typeof body === "function" ? body : () => body;
   for (let attempt = 1; ; attempt++) {
-    const r = await postEarlyOnce(gw, path, make(), headers, timeoutMs);
+    const r = await postEarlyOnce(gw, path, make(), headers, timeoutMs, expectContinue);
     const reset = !r.status && /ECONNRESET|EPIPE|socket hang up/i.test(r.error ?? "");
     if (!reset || attempt > retries) return { ...r, attempts: attempt };
   }
 }
 
-function postEarlyOnce(gw, path, body, headers, timeoutMs) {
+function postEarlyOnce(gw, path, body, headers, timeoutMs, expectContinue) {
   const u = new URL(gw.url + path);
   const t0 = Date.now();
   return new Promise((resolve) => {
@@ -304,12 +306,17 @@ function postEarlyOnce(gw, path, body, headers, timeoutMs) {
       try {
         json = JSON.parse(text);
       } catch {}
-      resolve({ status, headers: resHeaders, text, json, ms: Date.now() - t0, ...extra });
+      resolve({ status, headers: resHeaders, text, json, ms: Date.now() - t0, uploaded, ...extra });
       q.destroy();
     };
+    let uploaded = false;
     const timer = setTimeout(() => finish({ timedOut: true }), timeoutMs);
     const whole = typeof body === "string" || body instanceof Uint8Array;
-    const h = whole ? { ...headers, "content-length": String(Buffer.byteLength(body)) } : headers;
+    const h = {
+      ...headers,
+      ...(whole ? { "content-length": String(Buffer.byteLength(body)) } : {}),
+      ...(expectContinue ? { expect: "100-continue" } : {}),
+    };
     const q = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: "POST", headers: h, agent: false }, (res) => {
       status = res.statusCode;
       resHeaders = res.headers;
@@ -322,7 +329,9 @@ function postEarlyOnce(gw, path, body, headers, timeoutMs) {
       // An upload cut short after the answer arrived is fine: wait for the answer's end.
       if (!status) finish({ error: e.message });
     });
-    (async () => {
+    const upload = async () => {
+      if (uploaded || settled) return;
+      uploaded = true;
       try {
         if (whole) {
           q.end(body);
@@ -334,7 +343,13 @@ function postEarlyOnce(gw, path, body, headers, timeoutMs) {
         }
         q.end();
       } catch {}
-    })();
+    };
+    if (!expectContinue) upload();
+    else {
+      q.on("continue", upload);
+      q.flushHeaders();
+      setTimeout(() => !status && upload(), 1000);
+    }
   });
 }
 
