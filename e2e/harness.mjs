@@ -1,6 +1,8 @@
 // End-to-end harness: the Bedrock stand-in in-process and the real built Worker (build/index.js +
 // build/index_bg.wasm) in workerd through miniflare, on real HTTP ports on 127.0.0.1.
 import path from "node:path";
+import http from "node:http";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -59,10 +61,35 @@ export function standinRecord(standinUrl, extra = {}) {
 }
 
 /**
+ * Lines in a Worker log that mean the isolate broke: a wasm trap, a Rust panic (console_error_panic_hook
+ * prints "panicked at" to console.error), workers-rs re-creating the wasm instance after a critical error,
+ * or workerd cancelling a request whose code hung. (`upstream_unreachable`, an error code, is not one.)
+ */
+export const ISOLATE_FAILURE = /Reinitializing|panicked|RuntimeError|\bunreachable\b|\bhung\b/;
+
+/**
+ * Log lines that match ISOLATE_FAILURE: every structured line, and the raw workerd lines that are not
+ * structured (JSON) lines already counted.
+ */
+export function isolateFailures(gw) {
+  const raw = (gw.stdio ?? []).filter((l) => {
+    try {
+      return typeof JSON.parse(l)?.message !== "string";
+    } catch {
+      return true;
+    }
+  });
+  return [...gw.logs, ...raw].filter((l) => ISOLATE_FAILURE.test(l));
+}
+
+/**
  * Starts the stand-in and the Worker. opts.vars: extra Worker vars; opts.trust: more
  * TRUSTED_CUSTOM_HOSTS entries besides the stand-in's own `http://127.0.0.1:PORT`; opts.slugs:
- * {slug: record|true} seeded into the CATALOG KV (true = the stand-in record). Returns
- * { url, standin, kv, logs, bodies, seedProvider, record(body), close }.
+ * {slug: record|true} seeded into the CATALOG KV (true = the stand-in record); opts.miniflare: extra Miniflare options
+ * (e.g. outboundService). Returns { url, standin, kv, logs, stdio, bodies, seedProvider, record(body), close }.
+ * `logs` has every structured log line of workerd ("level: message": console.* of the Worker, the
+ * panic hook's console.error included); `stdio` has every raw line workerd wrote on stdout / stderr
+ * (also the runtime's own lines that miniflare's structured-log filter drops).
  */
 export async function startGateway(opts = {}) {
   for (const f of ["index.js", "index_bg.wasm"]) {
@@ -71,6 +98,17 @@ export async function startGateway(opts = {}) {
   const standin = await startStandin({ port: 0 });
   const catalogKey = newCatalogKey();
   const logs = [];
+  const stdio = [];
+  const rawLines = (stream) => {
+    let rest = "";
+    stream.on("data", (chunk) => {
+      const text = rest + chunk;
+      const lines = text.split("\n");
+      rest = lines.pop();
+      for (const l of lines) if (l) stdio.push(l);
+    });
+    stream.on("end", () => rest && stdio.push(rest));
+  };
   const bodies = []; // every response body a test saw (for the secret scan)
   let mf;
   try {
@@ -92,7 +130,13 @@ export async function startGateway(opts = {}) {
       handleStructuredLogs: ({ level, message }) => {
         logs.push(`${level}: ${message}`);
       },
+      handleRuntimeStdio: (stdout, stderr) => {
+        rawLines(stdout);
+        rawLines(stderr);
+      },
       telemetry: { enabled: false },
+      ...(opts.stsToStandin ? { outboundService: stsToStandin(standin) } : {}),
+      ...(opts.miniflare ?? {}),
     });
     const url = (await mf.ready).toString().replace(/\/$/, "");
     const kv = await mf.getKVNamespace("CATALOG");
@@ -113,6 +157,7 @@ export async function startGateway(opts = {}) {
       standin,
       kv,
       logs,
+      stdio,
       bodies,
       mf,
       seedProvider,
@@ -136,6 +181,38 @@ export async function startGateway(opts = {}) {
     await standin.close();
     throw e;
   }
+}
+
+/**
+ * A Miniflare outboundService (opts.stsToStandin): the Worker's calls to the real STS
+ * (https://sts.<region>.amazonaws.com, where header-credential assumed roles go) and to the stand-in are
+ * delivered to the stand-in as received (the signed host header kept); anything else is fetched as is.
+ */
+export function stsToStandin(standin) {
+  return async (request) => {
+    const u = new URL(request.url);
+    const sts = /^sts\.[a-z0-9-]+\.amazonaws\.com$/.test(u.hostname);
+    const local = u.hostname === "127.0.0.1" && u.port === String(standin.port);
+    if (!sts && !local) return fetch(request);
+    const body = Buffer.from(await request.arrayBuffer());
+    const headers = {};
+    for (const [k, v] of request.headers) if (k !== "content-length" && k !== "transfer-encoding") headers[k] = v;
+    headers.host ??= u.host;
+    headers["content-length"] = String(body.length);
+    return new Promise((resolve, reject) => {
+      const q = http.request(
+        { host: "127.0.0.1", port: standin.port, method: request.method, path: u.pathname + u.search, headers, agent: false },
+        (res) => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) for (const one of [v].flat()) h.append(k, one);
+          const noBody = [204, 205, 304].includes(res.statusCode) || request.method === "HEAD";
+          resolve(new Response(noBody ? null : Readable.toWeb(res), { status: res.statusCode, headers: h }));
+        },
+      );
+      q.on("error", reject);
+      q.end(body);
+    });
+  };
 }
 
 /** The OpenAI SDK pointed at the gateway. */
@@ -190,6 +267,92 @@ export async function rawChat(gw, body, headers = {}, init = {}) {
   return { status: res.status, headers: res.headers, text, json };
 }
 
+/**
+ * POST with node:http, tolerant of an early answer: a gateway that refuses a large body (413) before
+ * reading it may have the connection reset while the client still uploads (workerd closes a connection
+ * whose request body was not read). fetch() then fails even though the answer was sent. Here the answer
+ * counts once its headers are in, and errors after that only end the body read; when the reset wins
+ * the race and no answer was read at all, the request is sent again (`retries`, default 2).
+ * expectContinue: send `expect: 100-continue` (as curl does for bodies over 1 MiB) and upload only on
+ * `100 Continue` (or after 1 s without an answer): an early answer then arrives before any upload.
+ * body: string, Buffer, an (async) iterable of chunks (sent chunked), or a function returning one (needed
+ * for retries of an iterable). Resolves {status, headers, text, json, ms, attempts, uploaded, error?,
+ * timedOut?} (status 0: no answer).
+ */
+export async function postEarly(gw, path, body, headers = {}, { timeoutMs = 20_000, retries = 2, expectContinue = false } = {}) {
+  const make = typeof body === "function" ? body : () => body;
+  for (let attempt = 1; ; attempt++) {
+    const r = await postEarlyOnce(gw, path, make(), headers, timeoutMs, expectContinue);
+    const reset = !r.status && /ECONNRESET|EPIPE|socket hang up/i.test(r.error ?? "");
+    if (!reset || attempt > retries) return { ...r, attempts: attempt };
+  }
+}
+
+function postEarlyOnce(gw, path, body, headers, timeoutMs, expectContinue) {
+  const u = new URL(gw.url + path);
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    let status = 0;
+    let resHeaders = {};
+    const chunks = [];
+    let settled = false;
+    const finish = (extra = {}) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString("utf8");
+      gw.bodies.push(text);
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {}
+      resolve({ status, headers: resHeaders, text, json, ms: Date.now() - t0, uploaded, ...extra });
+      q.destroy();
+    };
+    let uploaded = false;
+    const timer = setTimeout(() => finish({ timedOut: true }), timeoutMs);
+    const whole = typeof body === "string" || body instanceof Uint8Array;
+    const h = {
+      ...headers,
+      ...(whole ? { "content-length": String(Buffer.byteLength(body)) } : {}),
+      ...(expectContinue ? { expect: "100-continue" } : {}),
+    };
+    const q = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: "POST", headers: h, agent: false }, (res) => {
+      status = res.statusCode;
+      resHeaders = res.headers;
+      res.on("data", (d) => chunks.push(d));
+      res.on("end", () => finish());
+      res.on("error", (e) => finish({ error: e.message }));
+      res.on("aborted", () => finish({ error: "aborted" }));
+    });
+    q.on("error", (e) => {
+      // An upload cut short after the answer arrived is fine: wait for the answer's end.
+      if (!status) finish({ error: e.message });
+    });
+    const upload = async () => {
+      if (uploaded || settled) return;
+      uploaded = true;
+      try {
+        if (whole) {
+          q.end(body);
+          return;
+        }
+        for await (const c of body) {
+          if (settled || q.destroyed) return;
+          if (!q.write(c)) await new Promise((r) => (q.once("drain", r), q.once("close", r)));
+        }
+        q.end();
+      } catch {}
+    };
+    if (!expectContinue) upload();
+    else {
+      q.on("continue", upload);
+      q.flushHeaders();
+      setTimeout(() => !status && upload(), 1000);
+    }
+  });
+}
+
 /** Parses SSE text into the list of `data:` payloads (strings). */
 export function sseData(text) {
   return text
@@ -201,7 +364,7 @@ export function sseData(text) {
 /** Asserts nothing secret appears in logs or bodies seen. Returns the offending lines. */
 export function secretLeaks(gw) {
   const out = [];
-  for (const [where, list] of [["log", gw.logs], ["body", gw.bodies]]) {
+  for (const [where, list] of [["log", gw.logs], ["stdio", gw.stdio ?? []], ["body", gw.bodies]]) {
     for (const line of list) for (const s of SECRETS) if (line.includes(s)) out.push(`${where} contains ${JSON.stringify(s)}: ${line.slice(0, 300)}`);
   }
   return out;

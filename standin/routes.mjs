@@ -11,6 +11,7 @@ import {
   splitFrames,
   applyFrameFaults,
   writeFrames,
+  stallFor,
 } from "./eventstream.mjs";
 import { fixtureJson, fixtureFrames, loadFixture, DEFAULT_CONVERSE_FIXTURE, DEFAULT_STREAM_FIXTURE } from "./fixtures.mjs";
 import {
@@ -286,6 +287,21 @@ export async function handleOperation(state, req, res, body) {
   record.scripted = !!entry;
   if (entry?.delayMs) await new Promise((r) => setTimeout(r, entry.delayMs));
   if (res.destroyed) return;
+  if (entry?.stallBeforeHeaders) {
+    // true: never answer (until the client goes away); a number: answer after that many ms.
+    record.stalled = "before-headers";
+    const ms = entry.stallBeforeHeaders === true ? null : Number(entry.stallBeforeHeaders);
+    if (!(await stallFor(res, ms))) {
+      record.streamEnd = "aborted";
+      return;
+    }
+  }
+  if (entry?.dropBeforeHeaders) {
+    record.dropPlanned = true;
+    record.streamEnd = "dropped";
+    res.socket?.destroy();
+    return;
+  }
 
   const ctx = { state, req, res, route, entry, record, body: parsedBody };
   switch (route.operation) {
@@ -360,8 +376,14 @@ async function sendStream(ctx) {
   } catch (e) {
     return sendJsonError(res, 500, "InternalServerException", `stand-in: ${e.message}`, baseHeaders(entry));
   }
-  const s = entry?.stream ?? {};
-  const { frames: out, dropAfter } = applyFrameFaults(frames, s);
+  const s = { ...(entry?.stream ?? {}) };
+  if (entry?.drip) {
+    // slow drip: `bytes` bytes every `everyMs` ms (the same as stream.chunkSize + stream.pauseMs)
+    s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
+    s.pauseMs = entry.drip.everyMs ?? 5;
+  }
+  const eventType = route.operation === "invoke-with-response-stream" ? "chunk" : "contentBlockDelta";
+  const { frames: out, dropAfter, stall } = applyFrameFaults(frames, s, eventType);
   const headers = { "content-type": "application/vnd.amazon.eventstream", ...baseHeaders(entry) };
   if (route.operation === "invoke-with-response-stream") headers["x-amzn-bedrock-content-type"] = "application/json";
   res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, headers);
@@ -370,12 +392,69 @@ async function sendStream(ctx) {
   record.sentAt = record.framesSentAt;
   record.framesPlanned = out.length;
   if (dropAfter !== null) record.dropPlanned = true;
-  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter);
+  const onStall = (t) => {
+    record.stalled = "mid-stream";
+    record.stalledAt = t;
+  };
+  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
   record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+}
+
+/**
+ * `raw: true`: the status line, headers and body written straight to the socket (any status number,
+ * 1xx included, which Node's writeHead cannot send as a final answer), then the connection is closed.
+ */
+function sendRaw(ctx) {
+  const { res, entry, record } = ctx;
+  const status = entry.status ?? 200;
+  const body = Buffer.from(
+    typeof entry.body === "string" ? entry.body : JSON.stringify(entry.json ?? { message: entry.message ?? `stand-in raw status ${status}` }),
+  );
+  const headers = {
+    "content-type": "application/json",
+    "content-length": String(body.length),
+    connection: "close",
+    "x-amzn-requestid": requestId(),
+    ...(entry.errorType ? { "x-amzn-errortype": `${entry.errorType}${ERROR_TYPE_SUFFIX}` } : {}),
+    ...(entry.headers ?? {}),
+  };
+  const head =
+    `HTTP/1.1 ${status} ${entry.reason ?? "Stand-in Status"}\r\n` +
+    Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("") +
+    "\r\n";
+  record.dropPlanned = true;
+  record.rawStatus = status;
+  res.statusCode = status;
+  res.socket?.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+  record.streamEnd = "raw";
+}
+
+/** A JSON answer, dripped (`drip: {bytes, everyMs}`) when the entry asks for it. */
+async function replyJson(ctx, status, json) {
+  const { res, entry, record } = ctx;
+  if (!entry?.drip) return sendJson(res, status, json, baseHeaders(entry));
+  const body = Buffer.from(JSON.stringify(json));
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...baseHeaders(entry) });
+  res.flushHeaders();
+  const n = Math.max(1, entry.drip.bytes ?? 1);
+  const every = entry.drip.everyMs ?? 5;
+  for (let off = 0; off < body.length; off += n) {
+    if (res.destroyed || res.socket?.destroyed) {
+      record.streamEnd = "aborted";
+      return;
+    }
+    if (off > 0) await new Promise((r) => setTimeout(r, every));
+    res.write(body.subarray(off, off + n));
+  }
+  res.end();
+  record.streamEnd = "complete";
 }
 
 function runtime(ctx) {
   const { res, entry, route } = ctx;
+  if (entry?.raw) return sendRaw(ctx);
   if (scriptedError(ctx)) return;
   const op = route.operation;
 
@@ -401,18 +480,18 @@ function runtime(ctx) {
   if (wantsStream) return sendStream(ctx);
 
   const status = entry?.status ?? 200;
-  if (entry?.json !== undefined) return sendJson(res, status, entry.json, baseHeaders(entry));
+  if (entry?.json !== undefined) return replyJson(ctx, status, entry.json);
   const o = { modelId: route.model, stopReason: entry?.stopReason, usage: entry?.usage };
   switch (op) {
     case "converse":
-      if (entry?.text !== undefined) return sendJson(res, status, converseJson(entry.text, o), baseHeaders(entry));
-      return sendJson(res, status, fixtureJson(DEFAULT_CONVERSE_FIXTURE, 0, "converse").json, baseHeaders(entry));
+      if (entry?.text !== undefined) return replyJson(ctx, status, converseJson(entry.text, o));
+      return replyJson(ctx, status, fixtureJson(DEFAULT_CONVERSE_FIXTURE, 0, "converse").json);
     case "invoke":
-      return sendJson(res, status, anthropicMessage(entry?.text ?? DEFAULT_INVOKE_TEXT, o), baseHeaders(entry));
+      return replyJson(ctx, status, anthropicMessage(entry?.text ?? DEFAULT_INVOKE_TEXT, o));
     case "count-tokens":
-      return sendJson(res, status, { inputTokens: entry?.inputTokens ?? ctx.state.config.countTokens }, baseHeaders(entry));
+      return replyJson(ctx, status, { inputTokens: entry?.inputTokens ?? ctx.state.config.countTokens });
     default:
-      return sendJson(res, status, {}, baseHeaders(entry));
+      return replyJson(ctx, status, {});
   }
 }
 

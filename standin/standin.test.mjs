@@ -503,3 +503,222 @@ test("pauseMs between whole frames; a client abort mid-stream is recorded", asyn
   assert.equal(rec.streamEnd, "aborted");
   assert.ok(rec.framesSentAt.length < 33);
 });
+
+// ------------------------------------------------------------------ misbehaviour (fault soak, issue 9)
+
+const STREAM_PATH = `/model/${MODEL_PATH}/converse-stream`;
+
+/** Sends a signed request and aborts it after `ms`; resolves what arrived by then. */
+function sendAndAbortAfter(req, ms, { onResponse } = {}) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let status = 0;
+    const q = http.request({ host: "127.0.0.1", port: s.port, method: req.method, path: req.path, headers: req.headers, agent: false }, (resp) => {
+      status = resp.statusCode;
+      onResponse?.(resp);
+      resp.on("data", (d) => chunks.push({ at: Date.now(), bytes: Buffer.from(d) }));
+      resp.on("error", () => {});
+    });
+    q.on("error", () => {});
+    q.end(req.body);
+    setTimeout(() => {
+      q.destroy();
+      setTimeout(() => resolve({ status, chunks, body: Buffer.concat(chunks.map((c) => c.bytes)) }), 60);
+    }, ms);
+  });
+}
+
+/** A signed request written on a plain socket; resolves every byte the server sent until it closed. */
+async function sendRawSocket(req) {
+  const net = await import("node:net");
+  return new Promise((resolve) => {
+    const sock = net.connect(s.port, "127.0.0.1");
+    const got = [];
+    sock.on("data", (d) => got.push(d));
+    sock.on("close", () => resolve(Buffer.concat(got).toString("latin1")));
+    sock.on("error", () => {});
+    const head = [`${req.method} ${req.path} HTTP/1.1`, ...Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(req.body)}`, "", ""].join("\r\n");
+    sock.write(head + req.body);
+  });
+}
+
+test("stallBeforeHeaders: a number answers late, true never answers (until the client leaves)", async () => {
+  s.script({ stallBeforeHeaders: 150 });
+  const t0 = Date.now();
+  const r = await send(await signed({ path: `/model/${MODEL_PATH}/converse`, body: CONVERSE_BODY }));
+  assert.equal(r.status, 200);
+  assert.ok(Date.now() - t0 >= 140, `answered after ${Date.now() - t0} ms`);
+  assert.equal(s.requests()[0].stalled, "before-headers");
+
+  s.reset();
+  s.script({ stallBeforeHeaders: true });
+  const got = await sendAndAbortAfter(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }), 250);
+  assert.equal(got.status, 0, "no headers arrived");
+  const rec = s.requests()[0];
+  assert.equal(rec.stalled, "before-headers");
+  assert.equal(rec.clientAborted, true);
+  assert.equal(rec.streamEnd, "aborted");
+});
+
+test("dropBeforeHeaders: the connection is reset without an answer", async () => {
+  s.script({ dropBeforeHeaders: true });
+  const r = await send(await signed({ path: `/model/${MODEL_PATH}/converse`, body: CONVERSE_BODY }));
+  assert.equal(r.status, 0);
+  assert.ok(r.error);
+  assert.equal(s.requests()[0].streamEnd, "dropped");
+});
+
+test("stream.stallAfterFrames: a pause of ms after n frames, or forever", async () => {
+  s.script({ stream: { stallAfterFrames: { after: 2, ms: 200 } } });
+  const r = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.equal(decodeFrames(r.body).length, 33);
+  const rec = s.requests()[0];
+  assert.equal(rec.stalled, "mid-stream");
+  assert.ok(rec.framesSentAt[2] - rec.framesSentAt[1] >= 190, `gap ${rec.framesSentAt[2] - rec.framesSentAt[1]}`);
+  assert.equal(rec.streamEnd, "complete");
+
+  s.reset();
+  s.script({ stream: { stallAfterFrames: { after: 3 } } });
+  const got = await sendAndAbortAfter(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }), 300);
+  assert.equal(got.status, 200);
+  const recorded = splitFrames(fixtureStreamBytes("pydantic-ai/test_bedrock_model_stream"));
+  assert.ok(got.body.equals(Buffer.concat(recorded.slice(0, 3))), "exactly three frames, then silence");
+  const rec2 = s.requests()[0];
+  assert.equal(rec2.framesSentAt.length, 3);
+  assert.equal(rec2.streamEnd, "aborted");
+  assert.equal(rec2.clientAborted, true);
+});
+
+test("stream.dropMidFrame: whole frames, part of the next, then a reset", async () => {
+  const recorded = splitFrames(fixtureStreamBytes("pydantic-ai/test_bedrock_model_stream"));
+  s.script({ stream: { dropMidFrame: 4 } });
+  let r = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.equal(r.status, 200);
+  assert.ok(r.error, "the client sees an abnormal end");
+  const half = Math.floor(recorded[4].length / 2);
+  assert.ok(r.body.equals(Buffer.concat([...recorded.slice(0, 4), recorded[4].subarray(0, half)])));
+  assert.equal(s.requests()[0].streamEnd, "dropped");
+
+  s.reset();
+  s.script({ stream: { dropMidFrame: { frame: 0, bytes: 5 } } }); // inside the first prelude
+  r = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.ok(r.body.equals(recorded[0].subarray(0, 5)));
+  assert.ok(r.error);
+});
+
+test("stream.garbageAfterFrames: seeded random bytes or text instead of frames", async () => {
+  const recorded = splitFrames(fixtureStreamBytes("pydantic-ai/test_bedrock_model_stream"));
+  s.script({ stream: { garbageAfterFrames: { after: 2, bytes: 300, seed: 7 } } });
+  const a = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  s.script({ stream: { garbageAfterFrames: { after: 2, bytes: 300, seed: 7 } } });
+  const b = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.equal(a.status, 200);
+  assert.ok(!a.error, "the response ends normally");
+  const head = Buffer.concat(recorded.slice(0, 2));
+  assert.ok(a.body.subarray(0, head.length).equals(head));
+  assert.equal(a.body.length, head.length + 300);
+  assert.ok(a.body.equals(b.body), "same seed, same bytes");
+  assert.throws(() => splitFrames(a.body));
+
+  s.script({ stream: { garbageAfterFrames: { after: 0, text: "<html><body>502 Bad Gateway</body></html>" } } });
+  const c = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.equal(c.body.toString(), "<html><body>502 Bad Gateway</body></html>");
+});
+
+test("stream.oversizedFrame: 2 MiB and 16 MiB frames, whole or as a prelude only", async () => {
+  const recorded = splitFrames(fixtureStreamBytes("pydantic-ai/test_bedrock_model_stream"));
+  s.script({ stream: { oversizedFrame: { after: 1, totalLength: 2 * 1024 * 1024 } } });
+  let r = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  let frames = splitFrames(r.body); // lengths and prelude CRCs check out
+  assert.equal(frames.length, 2);
+  assert.ok(frames[0].length === recorded[0].length);
+  assert.equal(frames[1].length, 2 * 1024 * 1024);
+  const big = codec.decode(frames[1]); // message CRC too
+  assert.equal(big.headers[":event-type"].value, "contentBlockDelta");
+  const payload = JSON.parse(Buffer.from(big.body).toString("utf8"));
+  assert.ok(payload.delta.text.length > 2_000_000);
+
+  s.script({ stream: { oversizedFrame: { after: 0, totalLength: 16 * 1024 * 1024 } } });
+  r = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  frames = splitFrames(r.body);
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0].length, 16 * 1024 * 1024);
+
+  s.script({ stream: { oversizedFrame: { after: 2, totalLength: 16 * 1024 * 1024, preludeOnly: true } } });
+  r = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  const head = Buffer.concat(recorded.slice(0, 2));
+  assert.equal(r.body.length, head.length + 12);
+  const prelude = r.body.subarray(head.length);
+  assert.equal(prelude.readUInt32BE(0), 16 * 1024 * 1024);
+  assert.ok(!r.error);
+
+  s.script({ stream: { oversizedFrame: { after: 0, totalLength: 2 * 1024 * 1024, preludeOnly: true, then: "stall" } } });
+  const got = await sendAndAbortAfter(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }), 200);
+  assert.equal(got.body.length, 12);
+  assert.equal(s.requests().at(-1).streamEnd, "aborted");
+
+  // invoke-with-response-stream: a `chunk` event
+  const body = JSON.stringify({ anthropic_version: "bedrock-2023-05-31", max_tokens: 10, messages: [{ role: "user", content: "hi" }] });
+  s.script({ stream: { oversizedFrame: { after: 1, totalLength: 2 * 1024 * 1024 } } });
+  r = await send(await signed({ path: `/model/${MODEL_PATH}/invoke-with-response-stream`, body }));
+  assert.equal(codec.decode(splitFrames(r.body)[1]).headers[":event-type"].value, "chunk");
+});
+
+test("statuses: 304, 204 and 600/999 through Node, 1xx and anything else as a raw status line", async () => {
+  for (const status of [304, 204, 201]) {
+    s.script({ status, json: { x: 1 } });
+    const r = await send(await signed({ path: `/model/${MODEL_PATH}/converse`, body: CONVERSE_BODY }));
+    assert.equal(r.status, status);
+    assert.equal(r.body.length, status === 201 ? 7 : 0);
+  }
+  for (const status of [600, 999]) {
+    s.script({ status });
+    const r = await send(await signed({ path: `/model/${MODEL_PATH}/converse`, body: CONVERSE_BODY }));
+    assert.equal(r.status, status);
+    assert.ok(r.body.length > 0);
+  }
+  s.script({ status: 304 });
+  const st = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.equal(st.status, 304);
+  assert.equal(st.body.length, 0);
+
+  for (const [status, reason] of [[150, "Weird"], [101, "Switching Protocols"], [1234, "Huge"], [999, "Max"]]) {
+    s.script({ raw: true, status, reason, json: { message: "raw" } });
+    const text = await sendRawSocket(await signed({ path: `/model/${MODEL_PATH}/converse`, body: CONVERSE_BODY }));
+    assert.ok(text.startsWith(`HTTP/1.1 ${status} ${reason}\r\n`), text.slice(0, 40));
+    assert.ok(text.endsWith('\r\n\r\n{"message":"raw"}'));
+    assert.equal(s.requests().at(-1).rawStatus, status);
+  }
+});
+
+test("drip: a JSON answer (or a stream) a few bytes at a time", async () => {
+  s.script({ drip: { bytes: 16, everyMs: 2 } });
+  const r = await send(await signed({ path: `/model/${MODEL_PATH}/converse`, body: CONVERSE_BODY }));
+  assert.equal(r.status, 200);
+  assert.equal(json(r).output.message.role, "assistant");
+  assert.ok(r.chunks.length > 10 && r.chunks.every((c) => c.bytes.length <= 16));
+  assert.ok(r.chunks.at(-1).at - r.chunks[0].at >= 10);
+  assert.equal(s.requests()[0].streamEnd, "complete");
+
+  s.script({ text: "drip drop", drip: { bytes: 1, everyMs: 0 } });
+  const st = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.ok(st.chunks.length > 100 && st.chunks.every((c) => c.bytes.length === 1));
+  s.script({ text: "drip drop" });
+  const whole = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+  assert.ok(st.body.equals(whole.body));
+});
+
+test("5xx and throttling errors", async () => {
+  const cases = [
+    [{ status: 500 }, 500, "InternalServerException"],
+    [{ status: 503, errorType: "ServiceUnavailableException" }, 503, "ServiceUnavailableException"],
+    [{ status: 429, errorType: "ThrottlingException", message: "Too many requests" }, 429, "ThrottlingException"],
+    [{ errorType: "ModelNotReadyException" }, 429, "ModelNotReadyException"],
+  ];
+  for (const [entry, status, type] of cases) {
+    s.script(entry);
+    const r = await send(await signed({ path: STREAM_PATH, body: CONVERSE_BODY }));
+    assert.equal(r.status, status);
+    assert.equal(errType(r), type);
+  }
+});
