@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidRequest,
+    /// A body over the gateway's limit (413): Anthropic names it `request_too_large`.
+    TooLarge,
     Authentication,
     Permission,
     NotFound,
@@ -24,7 +26,9 @@ pub enum ErrorKind {
 impl ErrorKind {
     pub fn openai_type(self) -> &'static str {
         match self {
-            ErrorKind::InvalidRequest | ErrorKind::NotFound => "invalid_request_error",
+            ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::TooLarge => {
+                "invalid_request_error"
+            }
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Permission => "permission_error",
             ErrorKind::RateLimit => "rate_limit_error",
@@ -36,6 +40,7 @@ impl ErrorKind {
     pub fn anthropic_type(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest | ErrorKind::Timeout => "invalid_request_error",
+            ErrorKind::TooLarge => "request_too_large",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Permission => "permission_error",
             ErrorKind::NotFound => "not_found_error",
@@ -48,7 +53,8 @@ impl ErrorKind {
     /// The kind a status code means, for upstream answers that carry only a status.
     pub fn from_status(status: u16) -> Self {
         match status {
-            400 | 413 | 422 => ErrorKind::InvalidRequest,
+            413 => ErrorKind::TooLarge,
+            400 | 422 => ErrorKind::InvalidRequest,
             // Bedrock ModelErrorException / ModelStreamErrorException: the model failed, not the caller.
             424 => ErrorKind::Upstream,
             401 => ErrorKind::Authentication,

@@ -11,6 +11,10 @@
 
 /// Request body (JSON, images inline as base64 included). Larger → 413 before it is parsed.
 pub const MAX_REQUEST_BODY_BYTES: usize = 20 * 1024 * 1024;
+/// How much of an oversized body is read and dropped before the 413 (so the client sees the 413
+/// rather than a reset connection); beyond it the connection may be reset. Cloudflare's own
+/// request size limit on most plans.
+pub const MAX_DRAINED_BYTES: usize = 100 * 1024 * 1024;
 /// Images given by `http(s)://` URL, downloaded by the gateway (Bedrock's per-request image limit).
 pub const MAX_REMOTE_IMAGES: usize = 20;
 /// One downloaded image (Bedrock's limit for one image).

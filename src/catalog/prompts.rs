@@ -303,7 +303,7 @@ fn value_text(v: &Value) -> Option<String> {
 fn too_large() -> GatewayError {
     GatewayError::new(
         413,
-        ErrorKind::InvalidRequest,
+        ErrorKind::TooLarge,
         format!("the rendered prompt would be larger than {MAX_REQUEST_BODY_BYTES} bytes, the request body limit; send shorter variables"),
     )
     .with_param("variables")

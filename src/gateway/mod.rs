@@ -390,7 +390,7 @@ async fn admit<P: Platform>(
 pub fn body_too_large() -> GatewayError {
     GatewayError::new(
         413,
-        crate::error::ErrorKind::InvalidRequest,
+        crate::error::ErrorKind::TooLarge,
         format!(
             "the request body is larger than {} bytes, the gateway's limit",
             crate::limits::MAX_REQUEST_BODY_BYTES

@@ -108,10 +108,7 @@ impl Platform for WorkerPlatform {
     }
 
     fn timer(&self) -> crate::platform::Timer {
-        Rc::new(|ms: u64| {
-            Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))
-                as Pin<Box<dyn Future<Output = ()>>>
-        })
+        Rc::new(|ms: u64| Box::pin(Timer::new(ms)) as Pin<Box<dyn Future<Output = ()>>>)
     }
 
     fn log_sink(&self) -> crate::platform::LogSink {
@@ -166,6 +163,48 @@ async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String
         headers,
         body,
     })
+}
+
+/// `worker::Delay` wakes the task that polled it *first*. A stream's idle timer is armed in one
+/// task (the read that found the stream quiet) and awaited by later ones (each read workerd makes
+/// of our response body is its own task), so a plain Delay would wake a finished task and never
+/// fire. This timer hands the Delay a waker that forwards to whichever task polled it last.
+struct Timer {
+    delay: Pin<Box<worker::Delay>>,
+    forward: std::sync::Arc<ForwardWaker>,
+}
+
+#[derive(Default)]
+struct ForwardWaker(std::sync::Mutex<Option<std::task::Waker>>);
+
+impl futures_util::task::ArcWake for ForwardWaker {
+    fn wake_by_ref(arc: &std::sync::Arc<Self>) {
+        let current = arc.0.lock().ok().and_then(|w| w.clone());
+        if let Some(waker) = current {
+            waker.wake();
+        }
+    }
+}
+
+impl Timer {
+    fn new(ms: u64) -> Self {
+        Timer {
+            delay: Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms))),
+            forward: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Ok(mut current) = self.forward.0.lock() {
+            *current = Some(cx.waker().clone());
+        }
+        let waker = futures_util::task::waker(self.forward.clone());
+        self.delay.as_mut().poll(&mut Context::from_waker(&waker))
+    }
 }
 
 /// An upstream body that aborts its fetch when dropped: when the client goes away, workerd
@@ -246,30 +285,39 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
     into_response(resp)
 }
 
-/// The request body, read only up to [`MAX_REQUEST_BODY_BYTES`]: a `content-length` above it is
-/// refused unread, and a chunked body stops being read once it crosses it. A body that fails to
-/// read is empty (the JSON parse then says so).
+/// The request body, kept only up to [`MAX_REQUEST_BODY_BYTES`]. A larger body (by its
+/// `content-length` or as it arrives) is marked oversized and the rest is read and dropped, up to
+/// [`MAX_DRAINED_BYTES`]: workerd resets the connection of a request whose body was left unread,
+/// and the client would see that instead of the 413. Nothing past the cap is kept in memory. A
+/// body that fails to read is empty (the JSON parse then says so).
 async fn read_body(req: &mut Request, headers: &RequestHeaders) -> (Bytes, bool) {
-    use crate::limits::MAX_REQUEST_BODY_BYTES;
-    if headers
-        .get("content-length")
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .is_some_and(|l| l > MAX_REQUEST_BODY_BYTES as u64)
-    {
-        return (Bytes::new(), true);
-    }
+    use crate::limits::{MAX_DRAINED_BYTES, MAX_REQUEST_BODY_BYTES};
     let Ok(mut stream) = req.stream() else {
         return (Bytes::new(), false);
     };
+    let mut oversized = headers
+        .get("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(|l| l > MAX_REQUEST_BODY_BYTES as u64);
     let mut out = Vec::new();
+    let mut seen = 0usize;
     while let Some(piece) = stream.next().await {
         let Ok(piece) = piece else {
-            return (Bytes::new(), false);
+            return (Bytes::new(), oversized);
         };
-        if out.len().saturating_add(piece.len()) > MAX_REQUEST_BODY_BYTES {
-            return (Bytes::new(), true);
+        seen = seen.saturating_add(piece.len());
+        if oversized || seen > MAX_REQUEST_BODY_BYTES {
+            oversized = true;
+            out = Vec::new();
+            if seen > MAX_DRAINED_BYTES {
+                break;
+            }
+            continue;
         }
         out.extend_from_slice(&piece);
+    }
+    if oversized {
+        return (Bytes::new(), true);
     }
     (Bytes::from(out), false)
 }

@@ -224,7 +224,7 @@ fn oversized_bodies_are_413_before_anything_else() {
     req.oversized = true;
     let a = run(&world, &settings(), req);
     assert_eq!(a.status, 413);
-    assert_eq!(a.json()["error"]["type"], "invalid_request_error");
+    assert_eq!(a.json()["error"]["type"], "request_too_large");
     assert_eq!(a.json()["type"], "error");
     assert!(world.sent.borrow().is_empty());
 }
