@@ -92,6 +92,16 @@ impl std::error::Error for GatewayError {}
 pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 
 impl GatewayError {
+    /// An upstream status that is neither success nor an error we can pass on (1xx, 3xx, 2xx
+    /// other than 200, anything from 600): a 502, never the status itself (a 304 or a 600 cannot
+    /// carry our error body, and would leave the caller hanging).
+    pub fn upstream_invalid_status(status: u16) -> Self {
+        GatewayError::bad_gateway(format!(
+            "the upstream answered with HTTP status {status}, which is not a valid answer"
+        ))
+        .with_code("upstream_invalid_status")
+    }
+
     pub fn new(status: u16, kind: ErrorKind, message: impl Into<String>) -> Self {
         GatewayError {
             status,

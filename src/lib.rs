@@ -9,12 +9,14 @@ pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod gateway;
+pub mod http;
 pub mod limits;
 pub mod lru;
 pub mod net;
 pub mod platform;
 pub mod providers;
 pub mod routing;
+pub mod settings;
 pub mod stream;
 
 #[cfg(target_arch = "wasm32")]

@@ -184,10 +184,7 @@ pub async fn send<P: Platform>(
 /// than 200, anything from 600): a 502, never the status itself (a 304 or a 600 cannot carry
 /// our error body, and would leave the caller hanging).
 pub fn invalid_status(status: u16) -> GatewayError {
-    GatewayError::bad_gateway(format!(
-        "the upstream answered with HTTP status {status}, which is not a valid answer"
-    ))
-    .with_code("upstream_invalid_status")
+    GatewayError::upstream_invalid_status(status)
 }
 
 fn timed_out(timeout: Timeout) -> GatewayError {
