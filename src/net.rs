@@ -309,6 +309,80 @@ fn comparable(host: Host<String>) -> Host<String> {
     }
 }
 
+/// A validated upstream base URL: `scheme://host[:port][/prefix]`, no trailing slash, in its
+/// WHATWG-canonical form (the form `fetch` uses), so the host the checks saw is the host that is
+/// fetched: `http://2130706433:9300` is kept as `http://127.0.0.1:9300`.
+#[derive(Debug, Clone)]
+pub struct BaseUrl {
+    text: String,
+    url: url::Url,
+}
+
+impl PartialEq for BaseUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for BaseUrl {}
+
+impl BaseUrl {
+    pub fn from_url(url: url::Url) -> Self {
+        BaseUrl {
+            text: url.as_str().trim_end_matches('/').to_owned(),
+            url,
+        }
+    }
+
+    /// A custom host (`x-portkey-custom-host` or a record's `custom_host`). A bare host gets
+    /// `https://`. Only http(s) with a host; no query, fragment or credentials.
+    pub fn custom(raw: &str) -> crate::error::Result<Self> {
+        let raw = raw.trim();
+        let url = if raw.contains("://") {
+            parse_http_url(raw)
+        } else {
+            parse_http_url(&format!("https://{raw}"))
+        }
+        .and_then(|url| {
+            if url.query().is_some() || url.fragment().is_some() {
+                Err(NetError::QueryOrFragment)
+            } else {
+                Ok(url)
+            }
+        })
+        .map_err(|why| {
+            crate::error::GatewayError::invalid_param(
+                "x-portkey-custom-host",
+                format!("custom host must be an http(s) URL like https://bedrock-runtime.us-gov-west-1.amazonaws.com ({why})"),
+            )
+        })?;
+        Ok(Self::from_url(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed URL, for host checks.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// `host[:port]` of this base URL (the port only when it is not the scheme's default).
+    pub fn authority(&self) -> &str {
+        &self.url[url::Position::BeforeHost..url::Position::AfterPort]
+    }
+
+    /// The host without port or IPv6 brackets, lowercased.
+    pub fn host(&self) -> String {
+        match self.url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

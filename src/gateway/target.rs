@@ -6,6 +6,7 @@ use crate::catalog::{self, ProviderAuth};
 use crate::error::{GatewayError, Result};
 use crate::gateway::{RequestHeaders, Settings};
 use crate::platform::Platform;
+use crate::providers::bedrock::endpoint;
 use crate::providers::bedrock::endpoint::{valid_region, BaseUrl};
 use crate::providers::bedrock::signing::{AwsCredentials, UpstreamAuth};
 use crate::providers::bedrock::sts::{self, AssumeRole};
@@ -189,7 +190,7 @@ pub async fn resolve<P: Platform>(
                 let UpstreamAuth::Sigv4(base) = &target.auth else {
                     return Err(GatewayError::internal("header credentials are always access keys"));
                 };
-                let endpoint = BaseUrl::sts(&target.region)?;
+                let endpoint = endpoint::sts(&target.region)?;
                 let creds = sts::assumed_credentials(
                     platform,
                     &platform.isolate().get::<sts::CredentialCache>(),
@@ -310,7 +311,7 @@ fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> R
         // The caller's own credentials may go to the caller's own host, unless it is an internal
         // address that only the operator can allow.
         Some(raw) => caller_host(settings, raw, false)?,
-        None => BaseUrl::runtime(&region)?,
+        None => endpoint::runtime(&region)?,
     };
     Ok(Target {
         region,
@@ -373,7 +374,7 @@ async fn from_catalog<P: Platform>(
         // operator listed that host.
         (Some(raw), _) => caller_host(settings, raw, true)?,
         (None, Some(host)) => trusted(host, "custom_host")?,
-        (None, None) => BaseUrl::runtime(&region)?,
+        (None, None) => endpoint::runtime(&region)?,
     };
     let session_token = headers
         .get("x-portkey-aws-session-token")
@@ -407,7 +408,7 @@ async fn from_catalog<P: Platform>(
             })?;
             let endpoint = match &record.sts_endpoint {
                 Some(e) => trusted(e, "sts_endpoint")?,
-                None => BaseUrl::sts(&region)?,
+                None => endpoint::sts(&region)?,
             };
             let role = AssumeRole {
                 role_arn: role_arn.clone(),

@@ -9,6 +9,7 @@ use crate::gateway::target::Target;
 use crate::gateway::{RequestHeaders, Settings};
 use crate::limits::MAX_REQUEST_TIMEOUT_MS;
 use crate::platform::{with_idle_timeout, Platform, UpstreamRequest, UpstreamResponse};
+use crate::providers::bedrock::endpoint;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::errors;
 
@@ -128,7 +129,7 @@ pub async fn send<P: Platform>(
     headers.extend(opts.forward.iter().cloned());
     let mut upstream = UpstreamRequest {
         method: "POST",
-        url: target.base.model_url(&target.model_id, op),
+        url: endpoint::model_url(&target.base, &target.model_id, op),
         headers,
         body,
     };

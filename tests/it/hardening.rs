@@ -121,7 +121,7 @@ fn assumed_role_credentials_are_not_shared_by_access_key_id() {
 /// Item 4: the isolate's credential cache stays bounded whatever callers send.
 #[test]
 fn the_credential_cache_is_bounded() {
-    use edgeport::providers::bedrock::endpoint::BaseUrl;
+    use edgeport::providers::bedrock::endpoint;
     use edgeport::providers::bedrock::signing::AwsCredentials;
     use edgeport::providers::bedrock::sts::{assumed_credentials, AssumeRole};
     let world = FakeWorld::default();
@@ -131,7 +131,7 @@ fn the_credential_cache_is_bounded() {
         session_name: "edgeport".into(),
         duration_seconds: None,
     };
-    let endpoint = BaseUrl::sts("us-east-1").unwrap();
+    let endpoint = endpoint::sts("us-east-1").unwrap();
     for i in 0..(limits::MAX_CACHED_CREDENTIALS + 50) {
         world.answer(Canned {
             status: 200,
@@ -666,11 +666,11 @@ fn sts_errors_are_scrubbed() {
 /// Item 4: inference-profile answers are kept per isolate up to a bound.
 #[test]
 fn the_profile_cache_is_bounded() {
-    use edgeport::providers::bedrock::endpoint::BaseUrl;
+    use edgeport::providers::bedrock::endpoint;
     use edgeport::providers::bedrock::inference_profile::{foundation_model_arn, ControlPlane};
     use edgeport::providers::bedrock::signing::{AwsCredentials, UpstreamAuth};
     let world = FakeWorld::default();
-    let runtime = BaseUrl::runtime("us-east-1").unwrap();
+    let runtime = endpoint::runtime("us-east-1").unwrap();
     let auth = UpstreamAuth::Sigv4(AwsCredentials {
         access_key_id: "AKID".into(),
         secret_access_key: "s".into(),

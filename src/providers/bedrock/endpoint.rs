@@ -4,6 +4,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::error::{GatewayError, Result};
 use crate::net;
+pub use crate::net::BaseUrl;
 
 /// The Bedrock operations edgeport calls, with their path suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,118 +44,46 @@ pub fn encode_segment(id: &str) -> String {
     utf8_percent_encode(id, SEGMENT).to_string()
 }
 
-/// A validated upstream base URL: `scheme://host[:port][/prefix]`, no trailing slash, in its
-/// WHATWG-canonical form (the form `fetch` uses), so the host the checks saw is the host that is
-/// fetched: `http://2130706433:9300` is kept as `http://127.0.0.1:9300`.
-#[derive(Debug, Clone)]
-pub struct BaseUrl {
-    text: String,
-    url: url::Url,
+/// An AWS endpoint built from a valid region: it always parses.
+fn aws(service: &str, region: &str) -> Result<BaseUrl> {
+    let raw = format!("https://{service}.{}.amazonaws.com", valid_region(region)?);
+    net::parse_http_url(&raw)
+        .map(BaseUrl::from_url)
+        .map_err(|_| GatewayError::internal(format!("no {service} endpoint for the region")))
 }
 
-impl PartialEq for BaseUrl {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
-    }
+/// Bedrock Runtime in `region`.
+pub fn runtime(region: &str) -> Result<BaseUrl> {
+    aws("bedrock-runtime", region)
 }
 
-impl Eq for BaseUrl {}
+/// The Bedrock control plane (GetInferenceProfile) in `region`.
+pub fn control_plane(region: &str) -> Result<BaseUrl> {
+    aws("bedrock", region)
+}
 
-impl BaseUrl {
-    /// An AWS endpoint built from a valid region: it always parses.
-    fn aws(service: &str, region: &str) -> Result<Self> {
-        let raw = format!("https://{service}.{}.amazonaws.com", valid_region(region)?);
-        net::parse_http_url(&raw)
-            .map(Self::from_url)
-            .map_err(|_| GatewayError::internal(format!("no {service} endpoint for the region")))
-    }
+/// STS in `region`.
+pub fn sts(region: &str) -> Result<BaseUrl> {
+    aws("sts", region)
+}
 
-    fn from_url(url: url::Url) -> Self {
-        BaseUrl {
-            text: url.as_str().trim_end_matches('/').to_owned(),
-            url,
-        }
-    }
+/// `POST {base}/model/{id}/{operation}`, the model id one escaped segment.
+pub fn model_url(base: &BaseUrl, model_id: &str, op: Operation) -> String {
+    format!(
+        "{}/model/{}/{}",
+        base.as_str(),
+        encode_segment(model_id),
+        op.suffix()
+    )
+}
 
-    /// Bedrock Runtime in `region`.
-    pub fn runtime(region: &str) -> Result<Self> {
-        Self::aws("bedrock-runtime", region)
-    }
-
-    /// The Bedrock control plane (GetInferenceProfile) in `region`.
-    pub fn control_plane(region: &str) -> Result<Self> {
-        Self::aws("bedrock", region)
-    }
-
-    /// STS in `region`.
-    pub fn sts(region: &str) -> Result<Self> {
-        Self::aws("sts", region)
-    }
-
-    /// A custom host (`x-portkey-custom-host` or a record's `custom_host`). A bare host gets
-    /// `https://`. Only http(s) with a host; no query, fragment or credentials.
-    pub fn custom(raw: &str) -> Result<Self> {
-        let raw = raw.trim();
-        let url = if raw.contains("://") {
-            net::parse_http_url(raw)
-        } else {
-            net::parse_http_url(&format!("https://{raw}"))
-        }
-        .and_then(|url| {
-            if url.query().is_some() || url.fragment().is_some() {
-                Err(net::NetError::QueryOrFragment)
-            } else {
-                Ok(url)
-            }
-        })
-        .map_err(|why| {
-            GatewayError::invalid_param(
-                "x-portkey-custom-host",
-                format!("custom host must be an http(s) URL like https://bedrock-runtime.us-gov-west-1.amazonaws.com ({why})"),
-            )
-        })?;
-        Ok(Self::from_url(url))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The parsed URL, for host checks.
-    pub fn url(&self) -> &url::Url {
-        &self.url
-    }
-
-    /// `host[:port]` of this base URL (the port only when it is not the scheme's default).
-    pub fn authority(&self) -> &str {
-        &self.url[url::Position::BeforeHost..url::Position::AfterPort]
-    }
-
-    /// The host without port or IPv6 brackets, lowercased.
-    pub fn host(&self) -> String {
-        match self.url.host() {
-            Some(url::Host::Ipv6(a)) => a.to_string(),
-            Some(h) => h.to_string(),
-            None => String::new(),
-        }
-    }
-
-    pub fn model_url(&self, model_id: &str, op: Operation) -> String {
-        format!(
-            "{}/model/{}/{}",
-            self.text,
-            encode_segment(model_id),
-            op.suffix()
-        )
-    }
-
-    pub fn inference_profile_url(&self, profile: &str) -> String {
-        format!(
-            "{}/inference-profiles/{}",
-            self.text,
-            encode_segment(profile)
-        )
-    }
+/// `GET {base}/inference-profiles/{id}`.
+pub fn inference_profile_url(base: &BaseUrl, profile: &str) -> String {
+    format!(
+        "{}/inference-profiles/{}",
+        base.as_str(),
+        encode_segment(profile)
+    )
 }
 
 /// Regions are DNS labels; anything else could steer the host name (`evil.com/x`), so refuse it.
@@ -180,9 +109,9 @@ mod tests {
 
     #[test]
     fn model_ids_are_one_escaped_segment() {
-        let base = BaseUrl::runtime("us-east-1").unwrap();
+        let base = runtime("us-east-1").unwrap();
         assert_eq!(
-            base.model_url("us.anthropic.claude-3-7-sonnet-20250219-v1:0", Operation::Converse),
+            model_url(&base, "us.anthropic.claude-3-7-sonnet-20250219-v1:0", Operation::Converse),
             "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse"
         );
         assert_eq!(

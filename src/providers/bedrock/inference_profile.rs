@@ -16,6 +16,7 @@ use crate::error::{GatewayError, Result};
 use crate::limits::MAX_CACHED_PROFILES;
 use crate::lru::Lru;
 use crate::platform::{Kv, Platform, UpstreamRequest};
+use crate::providers::bedrock::endpoint;
 use crate::providers::bedrock::endpoint::BaseUrl;
 use crate::providers::bedrock::errors;
 use crate::providers::bedrock::models::{is_application_profile, ModelInfo};
@@ -91,8 +92,8 @@ pub struct ControlPlane<'a> {
 impl ControlPlane<'_> {
     /// The regional control plane, or the custom host itself.
     fn base(&self) -> Result<BaseUrl> {
-        if *self.runtime == BaseUrl::runtime(self.region)? {
-            BaseUrl::control_plane(self.region)
+        if *self.runtime == endpoint::runtime(self.region)? {
+            endpoint::control_plane(self.region)
         } else {
             Ok(self.runtime.clone())
         }
@@ -102,7 +103,7 @@ impl ControlPlane<'_> {
     /// caller chose cannot plant a wrong model for everyone else.
     fn cache_key(&self, profile: &str) -> Result<String> {
         let base = self.base()?;
-        if base == BaseUrl::control_plane(self.region)? {
+        if base == endpoint::control_plane(self.region)? {
             Ok(format!("inference_profile:{}:{profile}", self.region))
         } else {
             Ok(format!(
@@ -180,7 +181,7 @@ async fn get_inference_profile<P: Platform>(
     let base = plane.base()?;
     let mut req = UpstreamRequest {
         method: "GET",
-        url: base.inference_profile_url(profile),
+        url: endpoint::inference_profile_url(&base, profile),
         headers: vec![("accept".into(), "application/json".into())],
         body: Bytes::new(),
     };

@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn form_body() {
         let r = request(
-            &BaseUrl::sts("us-east-1").unwrap(),
+            &crate::providers::bedrock::endpoint::sts("us-east-1").unwrap(),
             &AssumeRole {
                 role_arn: "arn:aws:iam::1:role/r".into(),
                 external_id: Some("x y".into()),
