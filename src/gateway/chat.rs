@@ -1,24 +1,15 @@
 //! `POST /v1/chat/completions` → Bedrock Converse / ConverseStream.
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use crate::api::openai::{ChatCompletionRequest, ChatMessage};
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::Caller;
-use crate::gateway::upstream::{send, UpstreamOptions};
 use crate::gateway::{cache, routed, target};
-use crate::gateway::{
-    media, random_id, respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
-};
+use crate::gateway::{respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings};
 use crate::platform::Platform;
-use crate::providers::bedrock::endpoint::Operation;
-use crate::providers::bedrock::inference_profile::{self, ControlPlane};
-use crate::providers::bedrock::request::MappingContext;
-use crate::providers::bedrock::response::{to_chat_completion, AnswerContext};
-use crate::providers::bedrock::stream::{openai_sse, StreamContext};
-use crate::providers::bedrock::wire::ConverseResponse;
-use crate::providers::bedrock::{request, s3};
+use crate::providers::options::UpstreamOptions;
+use crate::providers::{self, Answer, ChatCall, Upstream};
 use crate::routing::cache::CacheScope;
 use crate::routing::{self, Attempt, Facts};
 
@@ -161,7 +152,7 @@ async fn try_target<P: Platform>(
             material.insert("anthropic-beta".into(), Value::String(beta));
         }
     }
-    let mut chat: ChatCompletionRequest = serde_json::from_value(body)
+    let chat: ChatCompletionRequest = serde_json::from_value(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     outcome.provider = Some(target.provider_label.clone());
     outcome.key = target.key_name.clone();
@@ -182,83 +173,27 @@ async fn try_target<P: Platform>(
     if let Some(hit) = hit {
         return Ok(hit);
     }
-    // What the mapping needs from the world, fetched first so the mapping stays pure: the model
-    // behind an application inference profile (cached), and https images as bytes.
-    let plane = ControlPlane {
-        region: &target.region,
-        runtime: &target.base,
-        auth: &target.auth,
+    let call = ChatCall {
+        model_id: &target.model_id,
+        strict,
+        anthropic_beta_header: anthropic_beta_header(headers),
+        options: UpstreamOptions::from_headers(headers, settings)?,
     };
-    let model = inference_profile::model_info(platform, &plane, &target.model_id).await;
-    match inlined {
-        Some(messages) => chat.messages.clone_from(messages),
-        None => {
-            media::inline_remote_images(platform, settings, &mut chat.messages).await?;
-            *inlined = Some(chat.messages.clone());
+    let answer = match &target.upstream {
+        Upstream::Bedrock(bedrock) => {
+            providers::bedrock::chat::complete(platform, settings, bedrock, &call, chat, inlined)
+                .await?
+        }
+    };
+    match answer {
+        Answer::Stream(sse) => Ok(GatewayResponse::sse(sse)),
+        Answer::Json(value) => {
+            if let Some(entry) = &entry {
+                cache::store(platform, entry, &value.to_string()).await;
+            }
+            Ok(GatewayResponse::json(200, &value))
         }
     }
-    let ctx = MappingContext {
-        model_id: target.model_id.clone(),
-        model,
-        anthropic_beta_header: anthropic_beta_header(headers),
-    };
-    let converse = request::to_converse(&chat, &ctx)?;
-    if let Some(buckets) = &target.s3_buckets {
-        let value = serde_json::to_value(&converse)
-            .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
-        s3::check_buckets(&value, buckets)?;
-    }
-    let body = serde_json::to_vec(&converse)
-        .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
-    let op = if stream {
-        Operation::ConverseStream
-    } else {
-        Operation::Converse
-    };
-    let opts = UpstreamOptions::from_headers(headers, settings)?;
-    let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
-
-    let id = random_id("chatcmpl-");
-    let created = platform.now_millis() / 1000;
-    if stream {
-        let ctx = StreamContext {
-            id,
-            created,
-            model: target.model_id.clone(),
-            strict,
-            include_usage: chat
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false),
-        };
-        let sse = openai_sse(upstream.body, ctx).await?;
-        return Ok(GatewayResponse::sse(sse));
-    }
-    let raw = upstream
-        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
-        .await
-        .map_err(|e| {
-            GatewayError::bad_gateway(format!(
-                "the connection to Bedrock failed while reading the answer: {e}"
-            ))
-        })?;
-    let converse: ConverseResponse = serde_json::from_slice(&raw).map_err(|_| {
-        GatewayError::bad_gateway("Bedrock answered with a body that is not a Converse response")
-    })?;
-    let ctx = AnswerContext {
-        id,
-        created,
-        model: target.model_id.clone(),
-        strict,
-    };
-    let completion = to_chat_completion(converse, &ctx);
-    let value = serde_json::to_value(&completion)
-        .map_err(|_| GatewayError::internal("could not encode the answer"))?;
-    if let Some(entry) = &entry {
-        cache::store(platform, entry, &value.to_string()).await;
-    }
-    Ok(GatewayResponse::json(200, &value))
 }
 
 /// `anthropic-beta` and `x-portkey-anthropic-beta`, joined (comma-separated).

@@ -1,7 +1,6 @@
 //! `POST /v1/messages` → Bedrock InvokeModel / InvokeModelWithResponseStream (Claude, native body),
 //! and `POST /v1/messages/count_tokens` → Bedrock CountTokens. Every error is Anthropic-shaped.
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
@@ -11,15 +10,12 @@ use crate::gateway::{
     cache, respond, routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
 };
 use crate::platform::Platform;
-use crate::providers::bedrock::endpoint::Operation;
-use crate::providers::bedrock::inference_profile::{self, ControlPlane};
-use crate::providers::bedrock::invoke::{self, CountTokensRequest, CountTokensResponse};
-use crate::providers::bedrock::invoke_stream::anthropic_sse;
-use crate::providers::bedrock::models::{self, Family, ModelInfo};
+use crate::providers::bedrock::messages as bedrock_messages;
+use crate::providers::bedrock::models::ModelInfo;
+use crate::providers::options::UpstreamOptions;
+use crate::providers::{Answer, Upstream};
 use crate::routing::cache::{Cache, CacheScope};
 use crate::routing::{self, Attempt, Facts};
-
-use crate::gateway::upstream::{send, UpstreamOptions};
 
 /// `POST /v1/messages`
 pub async fn handle<P: Platform>(
@@ -145,24 +141,11 @@ async fn prepare<P: Platform>(
     outcome.provider = Some(target.provider_label.clone());
     outcome.key = target.key_name.clone();
     outcome.model = Some(target.model_id.clone());
-    // The model table decides (application profiles are looked up, cached); an id nobody can
-    // place goes to InvokeModel, which decides.
-    let plane = ControlPlane {
-        region: &target.region,
-        runtime: &target.base,
-        auth: &target.auth,
+    let info = match &target.upstream {
+        Upstream::Bedrock(bedrock) => {
+            bedrock_messages::check_model(platform, bedrock, &target.model_id).await?
+        }
     };
-    let info = inference_profile::model_info(platform, &plane, &target.model_id).await;
-    if !matches!(info.family, Family::Claude | Family::Unknown) {
-        return Err(GatewayError::invalid_param(
-            "model",
-            format!(
-                "`{}` is not a Claude model: /v1/messages serves Anthropic Claude models on Bedrock; use POST /v1/chat/completions for other models",
-                target.model_id
-            ),
-        )
-        .with_code("model_not_supported_on_route"));
-    }
     Ok((messages, target, info))
 }
 
@@ -215,8 +198,8 @@ async fn try_target<P: Platform>(
     outcome.cache = None;
     let stream = messages.stream.unwrap_or(false);
     outcome.stream = stream;
-    let betas = invoke::betas(headers, &messages)?;
-    let native = invoke::native_body(&messages, betas);
+    let Upstream::Bedrock(bedrock) = &target.upstream;
+    let native = bedrock_messages::native_body(headers, &messages)?;
     // Keyed on the body Bedrock gets (betas included); streams are never cached.
     let scope = CacheScope {
         route: "messages",
@@ -230,31 +213,19 @@ async fn try_target<P: Platform>(
     if let Some(hit) = hit {
         return Ok(hit);
     }
-    let body = serde_json::to_vec(&native)
-        .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
-    let op = if stream {
-        Operation::InvokeStream
-    } else {
-        Operation::Invoke
-    };
     let opts = UpstreamOptions::from_headers(headers, settings)?;
-    let upstream = send(platform, &target, &opts, op, Bytes::from(body)).await?;
-    if stream {
-        return Ok(GatewayResponse::sse(anthropic_sse(upstream.body).await?));
+    let answer =
+        bedrock_messages::invoke(platform, bedrock, &target.model_id, &opts, &native, stream)
+            .await?;
+    match answer {
+        Answer::Stream(sse) => Ok(GatewayResponse::sse(sse)),
+        Answer::Json(message) => {
+            if let Some(entry) = &entry {
+                cache::store(platform, entry, &message.to_string()).await;
+            }
+            Ok(GatewayResponse::json(200, &message))
+        }
     }
-    let raw = upstream
-        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
-        .await
-        .map_err(|e| {
-            GatewayError::bad_gateway(format!(
-                "the connection to Bedrock failed while reading the answer: {e}"
-            ))
-        })?;
-    let message = Value::Object(invoke::answer(&raw)?);
-    if let Some(entry) = &entry {
-        cache::store(platform, entry, &message.to_string()).await;
-    }
-    Ok(GatewayResponse::json(200, &message))
 }
 
 async fn count_tokens<P: Platform>(
@@ -281,59 +252,23 @@ async fn count_tokens<P: Platform>(
     };
     let (headers, messages) = overlaid(req, &body, &attempt)?;
     let headers = &headers;
-    let (messages, mut target, info) =
+    let (messages, target, info) =
         prepare(platform, settings, caller, headers, messages, outcome).await?;
-    // CountTokens takes a foundation model id: profile prefixes are stripped, and application
-    // inference profiles resolved to their model (as the recorded pydantic-ai traffic shows).
-    let foundation = if models::is_application_profile(&target.model_id) {
-        let plane = ControlPlane {
-            region: &target.region,
-            runtime: &target.base,
-            auth: &target.auth,
-        };
-        inference_profile::foundation_model_arn(platform, &plane, &target.model_id).await?
-    } else {
-        target.model_id.clone()
-    };
-    if info.family == Family::Unknown && !models::is_application_profile(&target.model_id) {
-        return Err(GatewayError::invalid_param(
-            "model",
-            format!(
-                "count_tokens needs a Claude model id (like anthropic.claude-sonnet-4-20250514-v1:0, a us./eu./apac./global. profile, or an application inference profile ARN); `{}` is none of these",
-                target.model_id
-            ),
-        )
-        .with_code("count_tokens_model_unresolved"));
-    }
-    target.model_id = models::foundation_model_id(&foundation);
-    outcome.model = Some(target.model_id.clone());
-    let betas = invoke::betas(headers, &messages)?;
-    let native = invoke::count_tokens_native_body(invoke::native_body(&messages, betas));
-    let body = serde_json::to_vec(&CountTokensRequest::new(&native)?)
-        .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
+    let Upstream::Bedrock(bedrock) = &target.upstream;
     let opts = UpstreamOptions::from_headers(headers, settings)?;
-    let upstream = send(
+    let (foundation, counted) = bedrock_messages::count_tokens(
         platform,
-        &target,
+        bedrock,
+        &target.model_id,
+        &info,
+        headers,
+        &messages,
         &opts,
-        Operation::CountTokens,
-        Bytes::from(body),
     )
     .await?;
-    let raw = upstream
-        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
-        .await
-        .map_err(|e| {
-            GatewayError::bad_gateway(format!(
-                "the connection to Bedrock failed while reading the answer: {e}"
-            ))
-        })?;
-    let counted: CountTokensResponse = serde_json::from_slice(&raw).map_err(|_| {
-        GatewayError::bad_gateway("Bedrock answered with a body that is not a CountTokens answer")
-            .with_code("invalid_upstream_answer")
-    })?;
+    outcome.model = Some(foundation);
     let answer = serde_json::to_value(MessageTokensCount {
-        input_tokens: counted.input_tokens,
+        input_tokens: counted,
     })
     .map_err(|_| GatewayError::internal("could not encode the answer"))?;
     Ok(GatewayResponse::json(200, &answer))

@@ -3,12 +3,10 @@
 
 pub mod cache;
 pub mod chat;
-pub mod media;
 pub mod messages;
 pub mod prompts;
 pub mod routed;
 pub mod target;
-pub mod upstream;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -314,19 +312,7 @@ fn log_request<P: Platform>(
     platform.log(&line.to_string());
 }
 
-/// `prefix` + 24 random hex digits (ids for completions and traces).
-pub fn random_id(prefix: &str) -> String {
-    let mut bytes = [0u8; 12];
-    // crypto.getRandomValues in the Worker does not fail; if it ever did, the id would be zeros,
-    // not a panic.
-    let _ = getrandom::fill(&mut bytes);
-    let mut out = String::with_capacity(prefix.len() + 24);
-    out.push_str(prefix);
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
+pub use crate::providers::random_id;
 
 #[cfg(test)]
 mod tests {

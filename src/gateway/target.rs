@@ -1,24 +1,20 @@
 //! Which upstream a request goes to, with which credentials: from `x-portkey-*` headers, the
 //! `@slug/model` form of `model`, and the catalog.
 
+use crate::catalog;
 use crate::catalog::keys::{self, GatewayKeyRecord, KeySource};
-use crate::catalog::{self, ProviderAuth};
 use crate::error::{GatewayError, Result};
 use crate::gateway::{RequestHeaders, Settings};
+use crate::net::BaseUrl;
 use crate::platform::Platform;
-use crate::providers::bedrock::endpoint;
-use crate::providers::bedrock::endpoint::{valid_region, BaseUrl};
-use crate::providers::bedrock::signing::{AwsCredentials, UpstreamAuth};
-use crate::providers::bedrock::sts::{self, AssumeRole};
+use crate::providers::bedrock::target::BedrockTarget;
+use crate::providers::Upstream;
 
-/// A resolved upstream: where, as whom, which model.
+/// A resolved upstream: which provider, where, as whom, which model.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub region: String,
-    /// Runtime base URL (custom host or the regional Bedrock Runtime endpoint).
-    pub base: BaseUrl,
-    pub auth: UpstreamAuth,
-    /// The Bedrock model id, `@slug/` prefix removed.
+    pub upstream: Upstream,
+    /// The model id, `@slug/` prefix removed.
     pub model_id: String,
     /// `bedrock` or `@slug`, for logs and the `x-portkey-provider` answer header.
     pub provider_label: String,
@@ -28,9 +24,6 @@ pub struct Target {
     pub key_name: Option<String>,
     /// The gateway key's hash (its identity: names are labels and may repeat).
     pub key_hash: Option<String>,
-    /// The catalog record's S3 bucket allow-list for `s3://` media (`None`: not restricted;
-    /// header credentials are the caller's own and never restricted).
-    pub s3_buckets: Option<Vec<String>>,
 }
 
 impl Target {
@@ -54,17 +47,7 @@ impl Target {
         if let Some(hash) = &self.key_hash {
             return format!("key:{hash}");
         }
-        match &self.auth {
-            UpstreamAuth::Sigv4(c) => crate::routing::cache::credential_fingerprint(&[
-                "sigv4",
-                &c.access_key_id,
-                &c.secret_access_key,
-                c.session_token.as_deref().unwrap_or(""),
-            ]),
-            UpstreamAuth::Bearer(k) => {
-                crate::routing::cache::credential_fingerprint(&["bearer", k])
-            }
-        }
+        crate::routing::cache::credential_fingerprint(&self.upstream.credential_parts())
     }
 }
 
@@ -182,29 +165,20 @@ pub async fn resolve<P: Platform>(
         }
         Some(p) if p.eq_ignore_ascii_case("bedrock") => {
             caller.admit(settings)?;
+            require_model(model)?;
             let key = caller.key();
-            let mut target = from_headers(settings, headers, model)?;
-            if let Some(role) = header_role(headers)? {
-                // The caller's own credentials assume the caller's role; the Worker's base
-                // credentials are never used for a role a caller names.
-                let UpstreamAuth::Sigv4(base) = &target.auth else {
-                    return Err(GatewayError::internal("header credentials are always access keys"));
-                };
-                let endpoint = endpoint::sts(&target.region)?;
-                let creds = sts::assumed_credentials(
-                    platform,
-                    &platform.isolate().get::<sts::CredentialCache>(),
-                    base,
-                    &target.region,
-                    &endpoint,
-                    &role,
-                )
-                .await?;
-                target.auth = UpstreamAuth::Sigv4(creds);
-            }
-            target.key_name = key.map(|k| k.name.clone());
-            target.key_hash = key.map(|k| k.hash.clone());
-            Ok(target)
+            // The caller's own credentials may go to the caller's own host, unless it is an
+            // internal address that only the operator can allow.
+            let custom = custom_host(settings, headers, false)?;
+            let bedrock = BedrockTarget::from_headers(platform, headers, custom).await?;
+            Ok(Target {
+                upstream: Upstream::Bedrock(bedrock),
+                model_id: model.to_owned(),
+                provider_label: "bedrock".to_owned(),
+                default_params: None,
+                key_name: key.map(|k| k.name.clone()),
+                key_hash: key.map(|k| k.hash.clone()),
+            })
         }
         Some("") | None => Err(GatewayError::invalid_param(
             "x-portkey-provider",
@@ -227,103 +201,6 @@ fn require_model(model: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// STS's message about the operator's own role (it names the Worker's IAM identity and the
-/// role's policy) is for the operator's log; the caller learns the status and STS's error code.
-fn hide_operator_detail<P: Platform>(platform: &P, slug: &str, err: GatewayError) -> GatewayError {
-    platform.log(
-        &serde_json::json!({"event": "catalog_assume_role_failed", "provider": format!("@{slug}"),
-            "status": err.status, "error": err.message})
-        .to_string(),
-    );
-    let code = err.code.clone().unwrap_or_else(|| "STSError".to_owned());
-    GatewayError::new(
-        err.status,
-        err.kind,
-        format!("provider `@{slug}` could not assume its role ({code}); the operator's log has the details"),
-    )
-    .with_code(code)
-}
-
-/// `x-portkey-aws-auth-type: assumedRole` with `x-portkey-aws-role-arn` (and optional
-/// `x-portkey-aws-external-id`): the role the header credentials assume. Other auth types in
-/// headers are refused rather than ignored.
-fn header_role(headers: &RequestHeaders) -> Result<Option<AssumeRole>> {
-    match headers.get("x-portkey-aws-auth-type").map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(t) if t.eq_ignore_ascii_case("assumedRole") => {
-            let role_arn = headers
-                .get("x-portkey-aws-role-arn")
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    GatewayError::invalid_param(
-                        "x-portkey-aws-role-arn",
-                        "`x-portkey-aws-role-arn` is required with x-portkey-aws-auth-type: assumedRole",
-                    )
-                })?;
-            Ok(Some(AssumeRole {
-                role_arn: role_arn.to_owned(),
-                external_id: headers
-                    .get("x-portkey-aws-external-id")
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned),
-                session_name: "edgeport".to_owned(),
-                duration_seconds: None,
-            }))
-        }
-        Some(t) if t.eq_ignore_ascii_case("accessKey") => Ok(None),
-        Some(other) => Err(GatewayError::invalid_param(
-            "x-portkey-aws-auth-type",
-            format!("x-portkey-aws-auth-type `{other}` is not supported in headers: use accessKey or assumedRole (API keys work through catalog providers)"),
-        )),
-    }
-}
-
-fn from_headers(settings: &Settings, headers: &RequestHeaders, model: &str) -> Result<Target> {
-    require_model(model)?;
-    let need = |name: &str| -> Result<String> {
-        headers
-            .get(name)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                GatewayError::invalid_param(
-                    name,
-                    format!("`{name}` is required with x-portkey-provider: bedrock"),
-                )
-            })
-    };
-    let credentials = AwsCredentials {
-        access_key_id: need("x-portkey-aws-access-key-id")?,
-        secret_access_key: need("x-portkey-aws-secret-access-key")?,
-        session_token: headers
-            .get("x-portkey-aws-session-token")
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned),
-    };
-    let region = valid_region(&need("x-portkey-aws-region")?)?.to_owned();
-    let base = match headers.get("x-portkey-custom-host") {
-        // The caller's own credentials may go to the caller's own host, unless it is an internal
-        // address that only the operator can allow.
-        Some(raw) => caller_host(settings, raw, false)?,
-        None => endpoint::runtime(&region)?,
-    };
-    Ok(Target {
-        region,
-        base,
-        auth: UpstreamAuth::Sigv4(credentials),
-        model_id: model.to_owned(),
-        provider_label: "bedrock".to_owned(),
-        default_params: None,
-        key_name: None,
-        key_hash: None,
-        s3_buckets: None,
-    })
 }
 
 async fn from_catalog<P: Platform>(
@@ -355,93 +232,35 @@ async fn from_catalog<P: Platform>(
         accept_schema_2: settings.accept_schema_2,
     };
     let record = catalog::load_provider(platform.kv(), access, slug).await?;
-    let region = valid_region(&record.aws_region)
-        .map_err(|_| {
-            GatewayError::internal(format!(
-                "the catalog record for `@{slug}` has an invalid region"
-            ))
-        })?
-        .to_owned();
-    let trusted = |raw: &str, what: &str| {
-        BaseUrl::custom(raw).map_err(|_| {
-            GatewayError::internal(format!(
-                "the catalog record for `@{slug}` has an invalid {what}"
-            ))
-        })
-    };
-    let base = match (headers.get("x-portkey-custom-host"), &record.custom_host) {
-        // Catalog credentials are never signed toward a host the caller chose, unless the
-        // operator listed that host.
-        (Some(raw), _) => caller_host(settings, raw, true)?,
-        (None, Some(host)) => trusted(host, "custom_host")?,
-        (None, None) => endpoint::runtime(&region)?,
-    };
+    // Catalog credentials are never signed toward a host the caller chose, unless the operator
+    // listed that host.
+    let custom = custom_host(settings, headers, true)?;
     let session_token = headers
         .get("x-portkey-aws-session-token")
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let auth = match &record.auth {
-        ProviderAuth::AccessKey {
-            access_key_id,
-            secret_access_key,
-            session_token: stored,
-        } => {
-            UpstreamAuth::Sigv4(AwsCredentials {
-                access_key_id: access_key_id.clone(),
-                secret_access_key: secret_access_key.clone(),
-                // STS credentials per request may accompany a slug.
-                session_token: session_token.map(str::to_owned).or_else(|| stored.clone()),
-            })
-        }
-        ProviderAuth::ApiKey { api_key } => UpstreamAuth::Bearer(api_key.clone()),
-        ProviderAuth::AssumedRole {
-            role_arn,
-            external_id,
-            session_name,
-            duration_seconds,
-        } => {
-            let base_creds = settings.base_credentials.as_ref().ok_or_else(|| {
-                GatewayError::internal(format!(
-                    "provider `@{slug}` assumes a role, but the Worker has no base credentials (secrets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-                ))
-                .with_code("base_credentials_missing")
-            })?;
-            let endpoint = match &record.sts_endpoint {
-                Some(e) => trusted(e, "sts_endpoint")?,
-                None => endpoint::sts(&region)?,
-            };
-            let role = AssumeRole {
-                role_arn: role_arn.clone(),
-                external_id: external_id.clone(),
-                session_name: session_name
-                    .clone()
-                    .unwrap_or_else(|| format!("edgeport-{slug}")),
-                duration_seconds: *duration_seconds,
-            };
-            let creds = sts::assumed_credentials(
-                platform,
-                &platform.isolate().get::<sts::CredentialCache>(),
-                base_creds,
-                &region,
-                &endpoint,
-                &role,
-            )
-            .await
-            .map_err(|e| hide_operator_detail(platform, slug, e))?;
-            UpstreamAuth::Sigv4(creds)
-        }
-    };
+    let bedrock =
+        BedrockTarget::from_record(platform, settings, &record, custom, session_token).await?;
     Ok(Target {
-        region,
-        base,
-        auth,
+        upstream: Upstream::Bedrock(bedrock),
         model_id: model.to_owned(),
         provider_label: format!("@{slug}"),
         default_params: record.default_params,
         key_name: Some(key.name.clone()),
         key_hash: Some(key.hash.clone()),
-        s3_buckets: record.s3_buckets,
     })
+}
+
+/// The caller's `x-portkey-custom-host`, checked (see [`caller_host`]).
+fn custom_host(
+    settings: &Settings,
+    headers: &RequestHeaders,
+    catalog_credentials: bool,
+) -> Result<Option<BaseUrl>> {
+    headers
+        .get("x-portkey-custom-host")
+        .map(|raw| caller_host(settings, raw, catalog_credentials))
+        .transpose()
 }
 
 /// A caller-supplied custom host. Trusted hosts (TRUSTED_CUSTOM_HOSTS, scheme, host and port

@@ -20,7 +20,7 @@ pub use config::{ConfigRef, Node};
 pub use plan::Attempt;
 
 use crate::error::{ErrorKind, GatewayError, Result};
-use crate::gateway::RequestHeaders;
+use crate::http::RequestHeaders;
 use crate::platform::Kv;
 
 /// The request's config: `None` without `x-portkey-config`; a saved id is read from KV

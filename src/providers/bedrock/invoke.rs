@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::api::anthropic::{AnthropicBeta, MessagesRequest};
 use crate::error::{GatewayError, Result};
-use crate::gateway::RequestHeaders;
+use crate::http::RequestHeaders;
 use crate::limits::{MAX_BETAS, MAX_BETA_LEN};
 
 /// The `anthropic_version` Bedrock wants in native Claude bodies.

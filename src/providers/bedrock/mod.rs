@@ -1,10 +1,14 @@
 //! AWS Bedrock: request mapping, answer mapping, stream mapping, signing, errors.
 
+pub mod call;
+pub mod chat;
 pub mod endpoint;
 pub mod errors;
 pub mod inference_profile;
 pub mod invoke;
 pub mod invoke_stream;
+pub mod media;
+pub mod messages;
 pub mod models;
 pub mod request;
 pub mod response;
@@ -12,4 +16,5 @@ pub mod s3;
 pub mod signing;
 pub mod stream;
 pub mod sts;
+pub mod target;
 pub mod wire;

@@ -15,12 +15,12 @@ use futures_util::StreamExt;
 
 use crate::api::openai::{ChatMessage, ContentPart, MessageContent};
 use crate::error::{GatewayError, Result};
-use crate::gateway::Settings;
 use crate::limits::{
     MAX_IMAGE_BYTES, MAX_IMAGE_REDIRECTS, MAX_REMOTE_IMAGES, MAX_REMOTE_IMAGE_TOTAL_BYTES,
 };
 use crate::net;
 use crate::platform::{Platform, UpstreamRequest};
+use crate::settings::Settings;
 
 /// Replaces every `http(s)://` `image_url` in `messages` with a `data:` URL of its bytes.
 pub async fn inline_remote_images<P: Platform>(

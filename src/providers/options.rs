@@ -1,17 +1,16 @@
-//! One call to Bedrock Runtime: built, signed, sent, and its errors mapped. Both routes use it,
-//! with the caller's per-request options (`x-portkey-request-timeout`, `x-portkey-forward-headers`).
+//! The caller's per-request options for any upstream call (`x-portkey-request-timeout`,
+//! `x-portkey-forward-headers`) with the operator's defaults, and the timeout race every provider
+//! runs its call in.
 
-use bytes::Bytes;
+use std::future::Future;
+
 use futures_util::future::{select, Either};
 
 use crate::error::{ErrorKind, GatewayError, Result};
-use crate::gateway::target::Target;
-use crate::gateway::{RequestHeaders, Settings};
+use crate::http::RequestHeaders;
 use crate::limits::MAX_REQUEST_TIMEOUT_MS;
-use crate::platform::{with_idle_timeout, Platform, UpstreamRequest, UpstreamResponse};
-use crate::providers::bedrock::endpoint;
-use crate::providers::bedrock::endpoint::Operation;
-use crate::providers::bedrock::errors;
+use crate::platform::{Platform, UpstreamResponse};
+use crate::settings::Settings;
 
 /// Caller headers that are never forwarded, whatever `x-portkey-forward-headers` says: they carry
 /// the caller's or the gateway's credentials, or they would change what is signed and sent.
@@ -92,7 +91,7 @@ impl UpstreamOptions {
             {
                 return Err(GatewayError::invalid_param(
                     "x-portkey-forward-headers",
-                    format!("header `{name}` cannot be forwarded to Bedrock"),
+                    format!("header `{name}` cannot be forwarded upstream"),
                 ));
             }
             if let Some(value) = headers.get(&name) {
@@ -107,80 +106,6 @@ impl UpstreamOptions {
     }
 }
 
-/// Signs and sends one call to Bedrock Runtime. Non-2xx answers become errors that keep
-/// Bedrock's status and name its error type; a status that cannot be passed on is a 502. A
-/// stream's body ends with an error after `idle_timeout_ms` of silence.
-pub async fn send<P: Platform>(
-    platform: &P,
-    target: &Target,
-    opts: &UpstreamOptions,
-    op: Operation,
-    body: Bytes,
-) -> Result<UpstreamResponse> {
-    let accept = if op.is_stream() {
-        "application/vnd.amazon.eventstream"
-    } else {
-        "application/json"
-    };
-    let mut headers = vec![
-        ("content-type".into(), "application/json".into()),
-        ("accept".into(), accept.into()),
-    ];
-    headers.extend(opts.forward.iter().cloned());
-    let mut upstream = UpstreamRequest {
-        method: "POST",
-        url: endpoint::model_url(&target.base, &target.model_id, op),
-        headers,
-        body,
-    };
-    target.auth.apply(
-        &mut upstream,
-        &target.region,
-        "bedrock",
-        platform.now_millis(),
-    )?;
-    let fetch = platform.fetch(upstream);
-    let ms = match opts.timeout {
-        Timeout::Caller(ms) | Timeout::Default(ms) => ms,
-    };
-    let answered = match select(fetch, (platform.timer())(ms)).await {
-        Either::Left((answer, _)) => answer,
-        Either::Right(_) => return Err(timed_out(opts.timeout)),
-    };
-    let mut resp = answered.map_err(|e| {
-        GatewayError::bad_gateway(format!(
-            "could not reach Bedrock at {}: {e}",
-            target.base.authority()
-        ))
-    })?;
-    match resp.status {
-        200 => {
-            if op.is_stream() {
-                resp.body = with_idle_timeout(
-                    resp.body,
-                    opts.idle_timeout_ms,
-                    platform.timer(),
-                    platform.clock(),
-                );
-            }
-            Ok(resp)
-        }
-        400..=599 => {
-            let status = resp.status;
-            let error_type = resp.header("x-amzn-errortype").map(str::to_owned);
-            let body = resp
-                .collect(crate::limits::MAX_UPSTREAM_SMALL_BYTES)
-                .await
-                .unwrap_or_default();
-            Err(errors::scrub(
-                errors::from_http(status, error_type.as_deref(), &body),
-                &target.auth,
-            ))
-        }
-        other => Err(invalid_status(other)),
-    }
-}
-
 /// An upstream status that is neither success nor an error we can pass on (1xx, 3xx, 2xx other
 /// than 200, anything from 600): a 502, never the status itself (a 304 or a 600 cannot carry
 /// our error body, and would leave the caller hanging).
@@ -188,18 +113,35 @@ pub fn invalid_status(status: u16) -> GatewayError {
     GatewayError::upstream_invalid_status(status)
 }
 
-fn timed_out(timeout: Timeout) -> GatewayError {
+/// Waits for `fetch` (an upstream call's answer headers) at most as long as `timeout` says;
+/// `upstream` names the provider in the error. A transport failure stays the inner `Err`.
+pub async fn within<P: Platform>(
+    platform: &P,
+    fetch: impl Future<Output = std::result::Result<UpstreamResponse, String>>,
+    timeout: Timeout,
+    upstream: &str,
+) -> Result<std::result::Result<UpstreamResponse, String>> {
+    let ms = match timeout {
+        Timeout::Caller(ms) | Timeout::Default(ms) => ms,
+    };
+    match select(Box::pin(fetch), (platform.timer())(ms)).await {
+        Either::Left((answer, _)) => Ok(answer),
+        Either::Right(_) => Err(timed_out(timeout, upstream)),
+    }
+}
+
+fn timed_out(timeout: Timeout, upstream: &str) -> GatewayError {
     match timeout {
         Timeout::Caller(ms) => GatewayError::new(
             408,
             ErrorKind::Timeout,
-            format!("Bedrock did not answer within {ms} ms (x-portkey-request-timeout)"),
+            format!("{upstream} did not answer within {ms} ms (x-portkey-request-timeout)"),
         )
         .with_code("request_timeout"),
         Timeout::Default(ms) => GatewayError::new(
             504,
             ErrorKind::Timeout,
-            format!("Bedrock did not answer within {ms} ms (the gateway's upstream timeout)"),
+            format!("{upstream} did not answer within {ms} ms (the gateway's upstream timeout)"),
         )
         .with_code("upstream_timeout"),
     }
