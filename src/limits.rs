@@ -52,6 +52,11 @@ pub const MAX_UPSTREAM_JSON_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_UPSTREAM_SMALL_BYTES: usize = 256 * 1024;
 /// One event-stream frame (prelude, headers, payload). Bedrock's frames are a few KB.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// One server-sent event: its lines up to the blank line that ends it, comments included, each line
+/// break counted as one byte; a line still waiting for its break counts too, so it is not buffered
+/// past this either. OpenAI's chunks are a few hundred bytes and its largest events a few KB; each
+/// event's data is parsed as JSON once buffered, so SSE gets the same bound as event-stream frames.
+pub const MAX_SSE_EVENT_BYTES: usize = 1024 * 1024;
 /// Default wait for an upstream's answer headers when the caller sets no timeout (the OpenAI and
 /// Anthropic SDKs' own default). Operators may change it with the var `UPSTREAM_TIMEOUT_MS`.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 10 * 60 * 1000;

@@ -3,3 +3,4 @@
 pub mod driver;
 pub mod eventstream;
 pub mod sse;
+pub mod sse_decoder;

@@ -18,4 +18,5 @@ mod properties;
 mod routing;
 mod routing_conditional;
 mod signing;
+mod sse_decoder;
 mod stream_fixtures;
