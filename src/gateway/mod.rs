@@ -140,14 +140,15 @@ pub async fn handle<P: Platform>(
     }
     log_request(platform, &req, &trace_id, resp.status, &outcome, started);
     if let Body::Stream(stream) = resp.body {
-        resp.body = Body::Stream(Box::pin(LoggedStream {
-            inner: stream,
-            sink: platform.log_sink(),
-            trace_id,
-            started,
-            now: platform.clock(),
-            error: false,
-            ended: false,
+        resp.body = Body::Stream(stream.wrap(|inner| {
+            Box::pin(LoggedStream {
+                inner,
+                sink: platform.log_sink(),
+                trace_id,
+                started,
+                now: platform.clock(),
+                ended: false,
+            })
         }));
     }
     resp
@@ -183,12 +184,11 @@ pub fn body_too_large() -> GatewayError {
 /// A streamed answer that logs how it ended, once: `complete`, `error` (an in-stream error was
 /// sent: the head log line said 200, this one says what happened after) or `client_closed`.
 struct LoggedStream {
-    inner: crate::providers::bedrock::stream::SseStream,
+    inner: crate::stream::driver::SseStream,
     sink: crate::platform::LogSink,
     trace_id: String,
     started: u64,
     now: crate::platform::Clock,
-    error: bool,
     ended: bool,
 }
 
@@ -199,17 +199,17 @@ impl futures_util::Stream for LoggedStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Bytes>> {
-        let poll = self.inner.as_mut().poll_next(cx);
+        let poll = futures_util::StreamExt::poll_next_unpin(&mut self.inner, cx);
         match &poll {
             // Our own encoders write errors as `data: {"error"...` (OpenAI) or `event: error`
             // (Anthropic) at the start of a yielded piece.
-            std::task::Poll::Ready(Some(bytes)) => {
-                if contains(bytes, b"data: {\"error\"") || contains(bytes, b"event: error\n") {
-                    self.error = true;
-                }
-            }
+            std::task::Poll::Ready(Some(_)) => {}
             std::task::Poll::Ready(None) => {
-                let how = if self.error { "error" } else { "complete" };
+                let how = if self.inner.failed() {
+                    "error"
+                } else {
+                    "complete"
+                };
                 self.finish(how);
             }
             std::task::Poll::Pending => {}
@@ -236,13 +236,13 @@ impl LoggedStream {
 
 impl Drop for LoggedStream {
     fn drop(&mut self) {
-        let how = if self.error { "error" } else { "client_closed" };
+        let how = if self.inner.failed() {
+            "error"
+        } else {
+            "client_closed"
+        };
         self.finish(how);
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A handler's result as the answer: an error becomes its API's error shape, and its code is

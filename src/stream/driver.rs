@@ -1,29 +1,143 @@
-//! The one stream loop both SSE routes share: read the upstream body, decode event-stream frames
-//! as bytes arrive, and yield each frame's encoded output at once. The mapping (frame → events)
-//! and the encoding belong to an [`SseMapper`]; this loop only does I/O and the failure rules.
+//! The one stream loop every streamed answer shares: read the upstream body, decode frames as
+//! bytes arrive (AWS event-stream frames, server-sent events: any [`Decoder`]), and yield each
+//! frame's encoded output at once. The mapping (frame → items) and the encoding belong to an
+//! [`SseMapper`]; this loop only does I/O and the failure rules, and it raises the "ended in
+//! error" flag itself.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::error::GatewayError;
+use crate::error::{ErrorKind, GatewayError};
 use crate::platform::ByteStream;
-use crate::providers::bedrock::errors::{corrupt, interrupted};
-use crate::stream::eventstream::{Frame, FrameDecoder};
 
-/// SSE bytes for the caller. Not `Send`: the Worker is single-threaded.
-pub type SseStream = Pin<Box<dyn Stream<Item = Bytes>>>;
+/// SSE bytes for the caller, and whether the stream ended with an in-stream error (set by the
+/// driver when it reports one; read by the gateway's log line). Not `Send`: the Worker is
+/// single-threaded.
+pub struct SseStream {
+    bytes: Pin<Box<dyn Stream<Item = Bytes>>>,
+    failed: Rc<Cell<bool>>,
+}
+
+impl SseStream {
+    /// Whether an in-stream error was sent.
+    pub fn failed(&self) -> bool {
+        self.failed.get()
+    }
+
+    /// A stream wrapped around this one (a logger, an adapter) that keeps its error flag.
+    pub fn wrap(self, f: impl FnOnce(Self) -> Pin<Box<dyn Stream<Item = Bytes>>>) -> Self {
+        let failed = self.failed.clone();
+        SseStream {
+            bytes: f(self),
+            failed,
+        }
+    }
+
+    /// Bytes that never report an in-stream error (cached answers, tests).
+    pub fn from_bytes(bytes: Pin<Box<dyn Stream<Item = Bytes>>>) -> Self {
+        SseStream {
+            bytes,
+            failed: Rc::new(Cell::new(false)),
+        }
+    }
+}
+
+impl Stream for SseStream {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.bytes.as_mut().poll_next(cx)
+    }
+}
+
+/// Turns bytes into frames, incrementally: a network read may end anywhere.
+pub trait Decoder: Default {
+    type Frame;
+    type Error: std::fmt::Display;
+    fn push(&mut self, bytes: &[u8]);
+    /// The next whole frame, `Ok(None)` when more bytes are needed.
+    fn next_frame(&mut self) -> Result<Option<Self::Frame>, Self::Error>;
+    /// Bytes of an unfinished frame are buffered (a body ending now was cut mid-frame).
+    fn has_partial(&self) -> bool;
+}
+
+impl Decoder for crate::stream::eventstream::FrameDecoder {
+    type Frame = crate::stream::eventstream::Frame;
+    type Error = crate::stream::eventstream::DecodeError;
+    fn push(&mut self, bytes: &[u8]) {
+        crate::stream::eventstream::FrameDecoder::push(self, bytes)
+    }
+    fn next_frame(&mut self) -> Result<Option<Self::Frame>, Self::Error> {
+        crate::stream::eventstream::FrameDecoder::next_frame(self)
+    }
+    fn has_partial(&self) -> bool {
+        crate::stream::eventstream::FrameDecoder::has_partial(self)
+    }
+}
+
+impl Decoder for crate::stream::sse_decoder::SseDecoder {
+    type Frame = crate::stream::sse_decoder::SseEvent;
+    type Error = crate::stream::sse_decoder::SseDecodeError;
+    fn push(&mut self, bytes: &[u8]) {
+        crate::stream::sse_decoder::SseDecoder::push(self, bytes)
+    }
+    fn next_frame(&mut self) -> Result<Option<Self::Frame>, Self::Error> {
+        self.next_event()
+    }
+    fn has_partial(&self) -> bool {
+        crate::stream::sse_decoder::SseDecoder::has_partial(self)
+    }
+}
+
+/// How a stream failed, in terms that name no provider: the provider's name is added when it
+/// becomes the caller's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamFailure {
+    /// A frame that cannot be decoded (CRC mismatch, malformed, over the size cap).
+    Corrupt(String),
+    /// The body ended mid-frame or before the stop event, or the connection failed or went idle.
+    Interrupted(String),
+}
+
+impl StreamFailure {
+    pub fn into_error(self, upstream: &str) -> GatewayError {
+        match self {
+            StreamFailure::Corrupt(why) => GatewayError::new(
+                502,
+                ErrorKind::Upstream,
+                format!("{upstream} stream is corrupt: {why}"),
+            )
+            .with_code("upstream_stream_corrupt"),
+            StreamFailure::Interrupted(why) => GatewayError::new(
+                502,
+                ErrorKind::Upstream,
+                format!("{upstream} stream was interrupted: {why}"),
+            )
+            .with_code("upstream_stream_interrupted"),
+        }
+    }
+}
 
 /// Turns decoded frames into one caller API's SSE.
 pub trait SseMapper {
+    type Decoder: Decoder;
     type Item;
+    /// The upstream's name in error messages (`Bedrock`, `OpenAI`).
+    const UPSTREAM: &'static str;
     /// The upstream event that ends a complete answer (for the "ended before ..." error).
     const STOP_EVENT: &'static str;
 
     /// One decoded frame → the items it yields (pure; exceptions are `Err`).
-    fn map_frame(&mut self, frame: &Frame) -> Result<Vec<Self::Item>, GatewayError>;
+    fn map_frame(
+        &mut self,
+        frame: &<Self::Decoder as Decoder>::Frame,
+    ) -> Result<Vec<Self::Item>, GatewayError>;
     /// The SSE bytes of `items`.
     fn encode(&self, items: &[Self::Item]) -> Vec<u8>;
     /// Whether the upstream's stop event has been seen.
@@ -34,6 +148,10 @@ pub trait SseMapper {
     fn fail(&mut self, err: &GatewayError) -> Vec<u8>;
 }
 
+fn failure<M: SseMapper>(f: StreamFailure) -> GatewayError {
+    f.into_error(M::UPSTREAM)
+}
+
 /// Reads `body` until the first frame that yields output, so that a stream opening with an
 /// exception (or a body failing before any event) is an `Err` the caller answers as a real HTTP
 /// error. After that, every failure is reported in-stream by the mapper, and nothing is read
@@ -42,7 +160,7 @@ pub async fn sse_stream<M: SseMapper + 'static>(
     mut body: ByteStream,
     mut mapper: M,
 ) -> Result<SseStream, GatewayError> {
-    let mut decoder = FrameDecoder::new();
+    let mut decoder = M::Decoder::default();
     let first = loop {
         match decoder.next_frame() {
             Ok(Some(frame)) => {
@@ -53,40 +171,50 @@ pub async fn sse_stream<M: SseMapper + 'static>(
                 break items;
             }
             Ok(None) => {}
-            Err(err) => return Err(corrupt(&err)),
+            Err(err) => return Err(failure::<M>(StreamFailure::Corrupt(err.to_string()))),
         }
         match body.next().await {
             Some(Ok(bytes)) => decoder.push(&bytes),
-            Some(Err(err)) => return Err(interrupted(&err)),
+            Some(Err(err)) => return Err(failure::<M>(StreamFailure::Interrupted(err))),
             None if decoder.has_partial() => {
-                return Err(interrupted("the body ended in the middle of a frame"))
+                return Err(failure::<M>(StreamFailure::Interrupted(
+                    "the body ended in the middle of a frame".into(),
+                )))
             }
-            None => return Err(interrupted("the body ended before any event")),
+            None => {
+                return Err(failure::<M>(StreamFailure::Interrupted(
+                    "the body ended before any event".into(),
+                )))
+            }
         }
     };
     let queued = VecDeque::from([Bytes::from(mapper.encode(&first))]);
+    let failed = Rc::new(Cell::new(false));
     let driver = Driver {
         body,
         decoder,
         mapper,
         queued,
         done: false,
+        failed: failed.clone(),
     };
-    Ok(Box::pin(futures_util::stream::unfold(
-        driver,
-        |mut d| async move {
-            let bytes = d.next_bytes().await?;
-            Some((bytes, d))
-        },
-    )))
+    let bytes = futures_util::stream::unfold(driver, |mut d| async move {
+        let bytes = d.next_bytes().await?;
+        Some((bytes, d))
+    });
+    Ok(SseStream {
+        bytes: Box::pin(bytes),
+        failed,
+    })
 }
 
-struct Driver<M> {
+struct Driver<M: SseMapper> {
     body: ByteStream,
-    decoder: FrameDecoder,
+    decoder: M::Decoder,
     mapper: M,
     queued: VecDeque<Bytes>,
     done: bool,
+    failed: Rc<Cell<bool>>,
 }
 
 impl<M: SseMapper> Driver<M> {
@@ -105,17 +233,23 @@ impl<M: SseMapper> Driver<M> {
                     Err(err) => return Some(self.fail(&err)),
                 },
                 Ok(None) => {}
-                Err(err) => return Some(self.fail(&corrupt(&err))),
+                Err(err) => {
+                    return Some(self.fail(&failure::<M>(StreamFailure::Corrupt(err.to_string()))))
+                }
             }
             match self.body.next().await {
                 Some(Ok(bytes)) => self.decoder.push(&bytes),
-                Some(Err(err)) => return Some(self.fail(&interrupted(&err))),
+                Some(Err(err)) => {
+                    return Some(self.fail(&failure::<M>(StreamFailure::Interrupted(err))))
+                }
                 None if self.decoder.has_partial() => {
-                    return Some(self.fail(&interrupted("the body ended in the middle of a frame")))
+                    return Some(self.fail(&failure::<M>(StreamFailure::Interrupted(
+                        "the body ended in the middle of a frame".into(),
+                    ))))
                 }
                 None if !self.mapper.finished() => {
                     let why = format!("the body ended before {}", M::STOP_EVENT);
-                    return Some(self.fail(&interrupted(why.as_str())));
+                    return Some(self.fail(&failure::<M>(StreamFailure::Interrupted(why))));
                 }
                 None => {
                     self.done = true;
@@ -128,6 +262,7 @@ impl<M: SseMapper> Driver<M> {
 
     fn fail(&mut self, err: &GatewayError) -> Bytes {
         self.done = true;
+        self.failed.set(true);
         Bytes::from(self.mapper.fail(err))
     }
 }

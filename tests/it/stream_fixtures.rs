@@ -969,8 +969,7 @@ fn each_frame_is_written_before_the_next_one_arrives() {
     };
 
     let mut next = |sse: &mut edgeport::providers::bedrock::stream::SseStream| match sse
-        .as_mut()
-        .poll_next(&mut cx)
+        .poll_next_unpin(&mut cx)
     {
         Poll::Ready(Some(b)) => Some(b),
         Poll::Ready(None) => panic!("stream ended early"),
@@ -1006,7 +1005,7 @@ fn each_frame_is_written_before_the_next_one_arrives() {
     );
     feed.close();
     assert_eq!(&next(&mut sse).unwrap()[..], b"data: [DONE]\n\n");
-    assert!(matches!(sse.as_mut().poll_next(&mut cx), Poll::Ready(None)));
+    assert!(matches!(sse.poll_next_unpin(&mut cx), Poll::Ready(None)));
 }
 
 fn chunks_no_done(sse: &[u8]) -> Vec<Value> {

@@ -158,26 +158,6 @@ pub fn malformed(message: String) -> GatewayError {
     GatewayError::new(502, ErrorKind::Upstream, message).with_code("invalid_upstream_event")
 }
 
-/// A CRC mismatch or malformed frame.
-pub fn corrupt(err: &impl std::fmt::Display) -> GatewayError {
-    GatewayError::new(
-        502,
-        ErrorKind::Upstream,
-        format!("Bedrock stream is corrupt: {err}"),
-    )
-    .with_code("upstream_stream_corrupt")
-}
-
-/// The body ended mid-frame, without messageStop, or the connection failed.
-pub fn interrupted(err: &(impl std::fmt::Display + ?Sized)) -> GatewayError {
-    GatewayError::new(
-        502,
-        ErrorKind::Upstream,
-        format!("Bedrock stream was interrupted: {err}"),
-    )
-    .with_code("upstream_stream_interrupted")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

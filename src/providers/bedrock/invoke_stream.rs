@@ -232,6 +232,8 @@ struct AnthropicMapper {
 }
 
 impl SseMapper for AnthropicMapper {
+    type Decoder = crate::stream::eventstream::FrameDecoder;
+    const UPSTREAM: &'static str = "Bedrock";
     type Item = StreamEvent;
     const STOP_EVENT: &'static str = "message_stop";
 

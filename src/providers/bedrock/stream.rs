@@ -261,6 +261,8 @@ struct OpenAiMapper {
 }
 
 impl SseMapper for OpenAiMapper {
+    type Decoder = crate::stream::eventstream::FrameDecoder;
+    const UPSTREAM: &'static str = "Bedrock";
     type Item = ChatCompletionChunk;
     const STOP_EVENT: &'static str = "messageStop";
 
