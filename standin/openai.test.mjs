@@ -150,10 +150,23 @@ test("Bearer key: missing, wrong, Bedrock's, mismatched organization / project â
 
   const recs = s.requests();
   assert.deepEqual(recs.map((r) => r.signature.ok), [false, false, false, false, false, false]);
+  assert.equal(recs[0].signature.auth, "none");
   assert.equal(recs[1].signature.code, "invalid_api_key");
   assert.equal(recs[1].headers.authorization, "Bearer sk-wro***");
   assert.equal(recs[4].openai.organization, "org-someone-else");
   assert.equal(s.counters.byOperation[OPENAI_CHAT_OPERATION], 6, "auth failures are counted");
+});
+
+test("configure({openai: {keys, organizations}}) adds keys and organizations until reset", async () => {
+  s.configure({ openai: { keys: { ci: "sk-ci-key-1" }, organizations: ["org-ci"] } });
+  assert.equal((await post({ key: "sk-ci-key-1", headers: { "openai-organization": "org-ci" } })).status, 200);
+  assert.equal((await post({ key: OPENAI_TEST_KEYS.valid })).status, 200, "the test keys stay valid");
+  assert.equal(s.requests()[0].openai.key, "ci");
+  s.reset();
+  assert.equal((await post({ key: "sk-ci-key-1" })).status, 401);
+  const viaHttp = await fetch(`${s.url}/__standin/configure`, { method: "POST", body: JSON.stringify({ openai: { keys: { ci: "sk-ci-key-2" } } }) });
+  assert.equal(viaHttp.status, 200);
+  assert.equal((await post({ key: "sk-ci-key-2" })).status, 200);
 });
 
 test("a scripted entry is consumed only by an authenticated, valid request", async () => {
@@ -405,9 +418,10 @@ test("scripted 429: rate_limit_exceeded with retry-after and x-ratelimit-* heade
   assert.match(e.message, new RegExp(`^Rate limit reached for ${MODEL} in organization`));
   assert.equal(s.requests()[0].scripted, true);
 
-  s.script({ status: 429, retryAfter: null, retryAfterMs: 250, headers: { "x-ratelimit-reset-tokens": "2s" }, message: "slow down" });
+  s.script({ status: 429, retryAfter: null, retryAfterMs: 250, headers: { "x-ratelimit-reset-tokens": "2s", "openai-version": null }, message: "slow down" });
   const r2 = await post();
   assert.equal(r2.headers["retry-after"], undefined);
+  assert.equal(r2.headers["openai-version"], undefined, "a null header removes a default");
   assert.equal(r2.headers["retry-after-ms"], "250");
   assert.equal(r2.headers["x-ratelimit-reset-tokens"], "2s");
   assert.equal(json(r2).error.message, "slow down");
