@@ -19,3 +19,15 @@ export const TEST_CREDENTIALS = Object.freeze({
 /** Also as a plain list of the SigV4 key pairs. */
 export const TEST_KEYS = Object.freeze([TEST_CREDENTIALS.longTerm, TEST_CREDENTIALS.temporary]);
 export const TEST_API_KEY = TEST_CREDENTIALS.apiKey;
+
+// ---------------------------------------------------------------- OpenAI (/v1/chat/completions)
+// `Authorization: Bearer <key>` with one of these keys; anything else → 401 invalid_api_key.
+// Two valid keys so a test can tell which catalog record / header the gateway used (the request
+// record names the key: record.openai.key = "valid" | "other").
+export const OPENAI_TEST_KEYS = Object.freeze({
+  valid: "sk-standin-openai-test-0001",
+  other: "sk-standin-openai-test-0002",
+});
+/** `OpenAI-Organization` / `OpenAI-Project` are optional; when sent they must be these (else 401 mismatched_*). */
+export const OPENAI_TEST_ORGANIZATION = "org-standin-test-0001";
+export const OPENAI_TEST_PROJECT = "proj_standin_test_0001";

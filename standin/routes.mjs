@@ -21,6 +21,7 @@ import {
   anthropicMessage,
   anthropicStreamEvents,
 } from "./answers.mjs";
+import { openaiRoute, openaiConfig, handleOpenAI } from "./openai.mjs";
 
 export const ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.coral.service/";
 export const ACCOUNT_ID = "123456789012";
@@ -90,6 +91,7 @@ export function resetState(state) {
     maxSkewMs: o.maxSkewMs,
     countTokens: o.countTokens ?? 42,
     now: o.now,
+    openai: openaiConfig(o.openai),
   };
 }
 
@@ -104,6 +106,7 @@ export function pushScript(state, entry) {
 export function routeOf(method, url) {
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
+  if (path === "/v1" || path.startsWith("/v1/")) return openaiRoute(method, path); // OpenAI (openai.mjs)
   const dec = (s) => {
     try {
       return decodeURIComponent(s);
@@ -205,12 +208,17 @@ async function authenticate(state, req, route, body) {
   });
 }
 
-function takeScript(state, route) {
+/** The first queued script entry whose `match` fits the request (removed from the queue), or null. */
+export function takeScript(state, route) {
+  const provider = route.service === "openai" ? "openai" : "bedrock";
+  const stream = route.stream ?? STREAMING.has(route.operation);
   const i = state.queue.findIndex((e) => {
     const m = e.match;
     if (!m) return true;
+    if (m.provider && m.provider !== provider) return false;
     if (m.operation && m.operation !== route.operation) return false;
     if (m.model && m.model !== route.model && m.model !== route.profileId) return false;
+    if (m.stream !== undefined && m.stream !== null && !!m.stream !== stream) return false;
     return true;
   });
   return i < 0 ? null : state.queue.splice(i, 1)[0];
@@ -263,6 +271,8 @@ export async function handleOperation(state, req, res, body) {
     if (!res.writableFinished && !record.dropPlanned) record.clientAborted = true;
   });
 
+  if (route.service === "openai") return handleOpenAI({ state, req, res, route, record, body: parsedBody, rawBody: text });
+
   if (route.operation === "unknown") {
     record.signature = { ok: false, auth: "skipped", error: "unknown operation" };
     return sendJsonError(res, 404, "UnknownOperationException", `Unknown operation: ${req.method} ${route.path}`, baseHeaders());
@@ -285,23 +295,7 @@ export async function handleOperation(state, req, res, body) {
 
   const entry = takeScript(state, route);
   record.scripted = !!entry;
-  if (entry?.delayMs) await new Promise((r) => setTimeout(r, entry.delayMs));
-  if (res.destroyed) return;
-  if (entry?.stallBeforeHeaders) {
-    // true: never answer (until the client goes away); a number: answer after that many ms.
-    record.stalled = "before-headers";
-    const ms = entry.stallBeforeHeaders === true ? null : Number(entry.stallBeforeHeaders);
-    if (!(await stallFor(res, ms))) {
-      record.streamEnd = "aborted";
-      return;
-    }
-  }
-  if (entry?.dropBeforeHeaders) {
-    record.dropPlanned = true;
-    record.streamEnd = "dropped";
-    res.socket?.destroy();
-    return;
-  }
+  if (!(await beforeAnswer(res, entry, record))) return;
 
   const ctx = { state, req, res, route, entry, record, body: parsedBody };
   switch (route.operation) {
@@ -312,6 +306,31 @@ export async function handleOperation(state, req, res, body) {
     default:
       return runtime(ctx);
   }
+}
+
+/**
+ * The faults that come before any answer: `delayMs`, `stallBeforeHeaders` (ms, or true = until the
+ * client goes away), `dropBeforeHeaders`. Resolves false when the request is over (dropped / aborted).
+ */
+export async function beforeAnswer(res, entry, record) {
+  if (entry?.delayMs) await new Promise((r) => setTimeout(r, entry.delayMs));
+  if (res.destroyed) return false;
+  if (entry?.stallBeforeHeaders) {
+    // true: never answer (until the client goes away); a number: answer after that many ms.
+    record.stalled = "before-headers";
+    const ms = entry.stallBeforeHeaders === true ? null : Number(entry.stallBeforeHeaders);
+    if (!(await stallFor(res, ms))) {
+      record.streamEnd = "aborted";
+      return false;
+    }
+  }
+  if (entry?.dropBeforeHeaders) {
+    record.dropPlanned = true;
+    record.streamEnd = "dropped";
+    res.socket?.destroy();
+    return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- runtime operations

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // The Bedrock stand-in: one HTTP server on 127.0.0.1 playing Bedrock Runtime, the Bedrock control plane
-// (GetInferenceProfile) and STS (AssumeRole), with a scripting / inspection API under /__standin/*.
+// (GetInferenceProfile), STS (AssumeRole) and OpenAI's /v1/chat/completions (openai.mjs), with a
+// scripting / inspection API under /__standin/*.
 // In-process: `const s = await startStandin({port: 0})`. CLI: `node standin/server.mjs --port 8788`.
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { createState, resetState, pushScript, handleOperation, sendJson } from "./routes.mjs";
-import { TEST_CREDENTIALS } from "./credentials.mjs";
+import { TEST_CREDENTIALS, OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT } from "./credentials.mjs";
 
-export { TEST_CREDENTIALS };
+export { TEST_CREDENTIALS, OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT };
 
 function readBody(req) {
   return new Promise((resolve, reject) => {
@@ -32,6 +33,8 @@ const snapshotCounters = (c) => ({ sts: c.sts, getInferenceProfile: c.getInferen
  *                                              (`{modelArn}` shortcut allowed); null → 404 ResourceNotFoundException
  * @param {Record<string, {externalId?: string, durationSeconds?: number, deny?: boolean}>} [opts.roles] role ARN → STS rules
  * @param {boolean} [opts.log=false]           log each request to stderr
+ * @param {{streamPauseMs?: number, strictFields?: boolean, keys?: Record<string, string>,
+ *          organizations?: string[], projects?: string[]}} [opts.openai]  OpenAI settings (README "OpenAI")
  */
 export async function startStandin(opts = {}) {
   const state = createState(opts);
@@ -100,7 +103,10 @@ export async function startStandin(opts = {}) {
   const api = {
     url: `http://127.0.0.1:${port}`,
     port,
+    /** The OpenAI base URL (what the openai SDK's `baseURL` and a gateway's custom host take). */
+    openaiBaseURL: `http://127.0.0.1:${port}/v1`,
     credentials: TEST_CREDENTIALS,
+    openaiKeys: OPENAI_TEST_KEYS,
     /** Stops listening and drops open connections. */
     close: () =>
       new Promise((resolve) => {
@@ -130,9 +136,13 @@ export async function startStandin(opts = {}) {
       if (!roleArn) throw new Error("setRole needs a roleArn");
       state.roles.set(roleArn, rule);
     },
-    /** Changes {stsDurationSeconds, maxSkewMs, countTokens} (and `now` in-process) until the next reset. */
+    /** Changes {stsDurationSeconds, maxSkewMs, countTokens, openai} (and `now` in-process) until the next reset. */
     configure: (cfg = {}) => {
       for (const k of ["stsDurationSeconds", "maxSkewMs", "countTokens", "now"]) if (k in cfg) state.config[k] = cfg[k];
+      if (cfg.openai) {
+        const o = state.config.openai;
+        Object.assign(o, cfg.openai, { keys: { ...o.keys, ...(cfg.openai.keys ?? {}) } });
+      }
     },
   };
   return api;
@@ -148,13 +158,15 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     return eq ? eq.slice(name.length + 1) : undefined;
   };
   if (args.includes("--help") || args.includes("-h")) {
-    console.log("usage: node standin/server.mjs [--port 8788] [--sts-duration-seconds N] [--quiet]");
+    console.log("usage: node standin/server.mjs [--port 8788] [--sts-duration-seconds N] [--openai-stream-pause-ms N] [--quiet]");
     process.exit(0);
   }
   const sts = get("--sts-duration-seconds");
+  const pause = get("--openai-stream-pause-ms");
   const s = await startStandin({
     port: Number(get("--port") ?? process.env.STANDIN_PORT ?? 8788),
     stsDurationSeconds: sts ? Number(sts) : undefined,
+    openai: pause !== undefined ? { streamPauseMs: Number(pause) } : undefined,
     log: !args.includes("--quiet"),
   });
   console.log(`standin listening on ${s.url}`);

@@ -1,0 +1,675 @@
+// OpenAI's Chat Completions API on the stand-in: POST /v1/chat/completions (JSON and SSE), Bearer key
+// check, OpenAI-shaped errors, request validation and scripted faults. Served by the same server (and
+// port) as the Bedrock routes; routes.mjs sends every /v1/* request here (handleOpenAI).
+import crypto from "node:crypto";
+import { OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT } from "./credentials.mjs";
+import { writeFrames, garbageBytes } from "./eventstream.mjs";
+import { takeScript, beforeAnswer } from "./routes.mjs";
+
+/** The operation name of POST /v1/chat/completions (request records, counters, `match.operation`). */
+export const OPENAI_CHAT_OPERATION = "openai-chat";
+
+/** The default answer is this prefix followed by the text of the last user message. */
+export const OPENAI_TEXT_PREFIX = "Hello from the OpenAI stand-in: ";
+
+/**
+ * The top-level request fields OpenAI's Chat Completions API knows (API reference, as typed by the
+ * `openai` npm package's ChatCompletionCreateParams). With `strictFields` (the default) any other
+ * top-level field is answered 400 "Unrecognized request argument supplied: <name>", like OpenAI does.
+ */
+export const OPENAI_CHAT_FIELDS = Object.freeze([
+  "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+  "max_completion_tokens", "max_tokens", "metadata", "modalities", "moderation", "n", "parallel_tool_calls",
+  "prediction", "presence_penalty", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention",
+  "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+  "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+  "web_search_options",
+]);
+
+/**
+ * Fields of Bedrock (Converse / InvokeModel) and Anthropic request bodies that OpenAI does not know: a
+ * gateway passing one of them through to OpenAI gets the 400 above. (Not used by the check itself, which
+ * rejects everything outside OPENAI_CHAT_FIELDS; a list for tests and docs.)
+ */
+export const BEDROCK_ONLY_FIELDS = Object.freeze([
+  "additionalModelRequestFields", "additionalModelResponseFieldPaths", "inferenceConfig", "toolConfig",
+  "guardrailConfig", "performanceConfig", "promptVariables", "requestMetadata", "system", "anthropic_version",
+  "anthropic_beta", "top_k", "stop_sequences", "thinking",
+]);
+
+/** The SSE terminator OpenAI sends after the last chunk. */
+export const SSE_DONE = "data: [DONE]\n\n";
+
+const ROLES = ["system", "assistant", "user", "function", "tool", "developer"];
+
+/** The stand-in-wide OpenAI settings: startStandin({openai: {...}}) and configure({openai: {...}}). */
+export function openaiConfig(o = {}) {
+  return {
+    streamPauseMs: o.streamPauseMs ?? 5,
+    strictFields: o.strictFields ?? true,
+    keys: { ...OPENAI_TEST_KEYS, ...(o.keys ?? {}) },
+    organizations: o.organizations ?? [OPENAI_TEST_ORGANIZATION],
+    projects: o.projects ?? [OPENAI_TEST_PROJECT],
+  };
+}
+
+/** /v1/* → route (service "openai"); only POST /v1/chat/completions is an operation. */
+export function openaiRoute(method, path) {
+  if (path === "/v1/chat/completions" && method === "POST") return { operation: OPENAI_CHAT_OPERATION, service: "openai", path };
+  return { operation: "unknown", service: "openai", path };
+}
+
+// ---------------------------------------------------------------- helpers
+
+const randomId = (n) => {
+  const a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  return Array.from(crypto.randomBytes(n), (b) => a[b % a.length]).join("");
+};
+
+/** `sk-sta***`: the first 6 characters of a key, then stars (request records). */
+export function maskKey(key) {
+  if (typeof key !== "string" || !key) return key;
+  return `${key.slice(0, 6)}***`;
+}
+
+/** How OpenAI shows a wrong key in its 401 message: the first 3 and last 4 characters. */
+function maskKeyLikeOpenAI(key) {
+  if (key.length <= 8) return "*".repeat(key.length);
+  return `${key.slice(0, 3)}${"*".repeat(Math.max(4, key.length - 7))}${key.slice(-4)}`;
+}
+
+function headerOf(rawHeaders, name) {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === name) return rawHeaders[i + 1];
+  return undefined;
+}
+
+function typeName(v) {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "number") return Number.isInteger(v) ? "an integer" : "a decimal";
+  if (typeof v === "string") return "a string";
+  if (typeof v === "boolean") return "a boolean";
+  return "an object";
+}
+
+const err = (status, message, param = null, code = null, type = "invalid_request_error") => ({
+  status,
+  error: { message, type, param, code },
+});
+
+// ---------------------------------------------------------------- errors
+
+/** The default OpenAI error body for a status (overridden field by field by a script's `error` / `message`). */
+export function defaultOpenAIError(status, model) {
+  const m = model ?? "gpt-4o-mini";
+  switch (status) {
+    case 400:
+      return { message: "Invalid request (stand-in scripted error).", type: "invalid_request_error", param: null, code: null };
+    case 401:
+      return { message: "Incorrect API key provided: sk-sta*******************0000. You can find your API key at https://platform.openai.com/account/api-keys.", type: "invalid_request_error", param: null, code: "invalid_api_key" };
+    case 403:
+      return { message: "Country, region, or territory not supported", type: "request_forbidden", param: null, code: "unsupported_country_region_territory" };
+    case 404:
+      return { message: `The model \`${m}\` does not exist or you do not have access to it.`, type: "invalid_request_error", param: null, code: "model_not_found" };
+    case 429:
+      return {
+        message: `Rate limit reached for ${m} in organization ${OPENAI_TEST_ORGANIZATION} on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+        type: "requests",
+        param: null,
+        code: "rate_limit_exceeded",
+      };
+    case 500:
+      return { message: "The server had an error while processing your request. Sorry about that!", type: "server_error", param: null, code: null };
+    case 502:
+      return { message: "Bad gateway.", type: "cf_bad_gateway", param: null, code: 502 };
+    case 503:
+      return { message: "The server is overloaded or not ready yet.", type: "server_error", param: null, code: null };
+    case 504:
+      return { message: "Gateway timeout.", type: "cf_gateway_timeout", param: null, code: 504 };
+    default:
+      return status >= 500
+        ? { message: "The server had an error while processing your request. Sorry about that!", type: "server_error", param: null, code: null }
+        : { message: `Stand-in scripted error (HTTP ${status}).`, type: "invalid_request_error", param: null, code: null };
+  }
+}
+
+const QUOTA_ERROR = {
+  message: "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+  type: "insufficient_quota",
+  param: null,
+  code: "insufficient_quota",
+};
+
+/** The response headers OpenAI sends with every answer (plus the entry's `headers`; a null value removes one). */
+function openaiHeaders(ctx, extra = {}) {
+  const { record, entry } = ctx;
+  const h = {
+    "x-request-id": `req_${crypto.randomBytes(16).toString("hex")}`,
+    "openai-version": "2020-10-01",
+    "openai-organization": record.openai?.organization ?? OPENAI_TEST_ORGANIZATION,
+    "openai-processing-ms": String(Math.max(1, Date.now() - record.at)),
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-limit-tokens": "30000000",
+    "x-ratelimit-remaining-requests": "9999",
+    "x-ratelimit-remaining-tokens": "29999970",
+    "x-ratelimit-reset-requests": "6ms",
+    "x-ratelimit-reset-tokens": "0s",
+    ...(record.openai?.project ? { "openai-project": record.openai.project } : {}),
+    ...extra,
+    ...(entry?.headers ?? {}),
+  };
+  for (const k of Object.keys(h)) if (h[k] === null || h[k] === undefined) delete h[k];
+  return h;
+}
+
+function sendOpenAIJson(ctx, status, json, extraHeaders = {}) {
+  const { res } = ctx;
+  const body = Buffer.from(JSON.stringify(json));
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...openaiHeaders(ctx, extraHeaders) });
+  res.end(body);
+}
+
+/** An error answer (no script headers: used before a script entry is taken). */
+function sendBareError(ctx, status, error, extraHeaders = {}) {
+  sendOpenAIJson({ ...ctx, entry: null }, status, { error }, extraHeaders);
+}
+
+/** A scripted HTTP error: `status` ≥ 400 and/or `error: {...}` / `quota: true`. */
+function scriptedError(ctx) {
+  const { entry, body } = ctx;
+  if (!entry) return false;
+  const status = entry.status ?? (entry.error || entry.quota ? (entry.quota ? 429 : 400) : undefined);
+  if (!(status >= 400)) return false;
+  const extra = {};
+  if (status === 429) {
+    extra["x-ratelimit-remaining-requests"] = "0";
+    extra["x-ratelimit-reset-requests"] = "120ms";
+    const ra = entry.retryAfter === undefined ? 1 : entry.retryAfter;
+    if (ra !== null) extra["retry-after"] = String(ra);
+  }
+  if (entry.retryAfterMs !== undefined && entry.retryAfterMs !== null) extra["retry-after-ms"] = String(entry.retryAfterMs);
+  if (typeof entry.body === "string") {
+    const raw = Buffer.from(entry.body);
+    const ct = entry.contentType ?? (/^\s*</.test(entry.body) ? "text/html" : "text/plain");
+    ctx.res.writeHead(status, { "content-type": ct, "content-length": raw.length, ...openaiHeaders(ctx, extra) });
+    ctx.res.end(raw);
+    return true;
+  }
+  if (entry.json !== undefined) {
+    sendOpenAIJson(ctx, status, entry.json, extra);
+    return true;
+  }
+  const error = {
+    ...(entry.quota ? QUOTA_ERROR : defaultOpenAIError(status, body?.model)),
+    ...(entry.message !== undefined ? { message: entry.message } : {}),
+    ...(entry.error ?? {}),
+  };
+  sendOpenAIJson(ctx, status, { error }, extra);
+  return true;
+}
+
+/** `raw: true`: status line, headers and body straight to the socket (any number), then close. */
+function sendRaw(ctx) {
+  const { res, entry, record } = ctx;
+  const status = entry.status ?? 200;
+  const body = Buffer.from(
+    typeof entry.body === "string" ? entry.body : JSON.stringify(entry.json ?? { error: defaultOpenAIError(status >= 400 ? status : 500) }),
+  );
+  const headers = { ...openaiHeaders(ctx, { "content-type": "application/json" }), "content-length": String(body.length), connection: "close" };
+  const head =
+    `HTTP/1.1 ${status} ${entry.reason ?? "Stand-in Status"}\r\n` +
+    Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("") +
+    "\r\n";
+  record.dropPlanned = true;
+  record.rawStatus = status;
+  res.statusCode = status;
+  res.socket?.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+  record.streamEnd = "raw";
+}
+
+// ---------------------------------------------------------------- auth and validation
+
+/** Bearer key, organization and project as OpenAI checks them. */
+export function authenticateOpenAI(cfg, rawHeaders) {
+  const auth = headerOf(rawHeaders, "authorization");
+  const organization = headerOf(rawHeaders, "openai-organization") ?? null;
+  const project = headerOf(rawHeaders, "openai-project") ?? null;
+  const base = { organization, project };
+  const bearer = /^\s*Bearer\s+(.*?)\s*$/i.exec(auth ?? "");
+  if (!bearer || !bearer[1]) {
+    return {
+      ...base,
+      ok: false,
+      auth: auth ? "other" : "none",
+      key: null,
+      ...err(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username. You can obtain an API key from https://platform.openai.com/account/api-keys.",
+      ),
+    };
+  }
+  const key = bearer[1];
+  const name = Object.keys(cfg.keys).find((k) => cfg.keys[k] === key) ?? null;
+  if (!name) {
+    return {
+      ...base,
+      ok: false,
+      auth: "bearer",
+      key: null,
+      ...err(401, `Incorrect API key provided: ${maskKeyLikeOpenAI(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, null, "invalid_api_key"),
+    };
+  }
+  if (organization !== null && !cfg.organizations.includes(organization)) {
+    return { ...base, ok: false, auth: "bearer", key: name, ...err(401, "OpenAI-Organization header should match organization for API key", null, "mismatched_organization") };
+  }
+  if (project !== null && !cfg.projects.includes(project)) {
+    return { ...base, ok: false, auth: "bearer", key: name, ...err(401, "OpenAI-Project header should match project for API key", null, "mismatched_project") };
+  }
+  return { ...base, ok: true, auth: "bearer", key: name };
+}
+
+const PARSE_ERROR =
+  "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)";
+
+/**
+ * Validates a Chat Completions body the way OpenAI answers the mistakes that matter here.
+ * Returns null or {status: 400, error: {message, type, param, code}}.
+ */
+export function validateChatRequest(body, { strictFields = true } = {}) {
+  if (body === undefined || body === null || typeof body === "string") return err(400, PARSE_ERROR);
+  if (typeof body !== "object" || Array.isArray(body)) return err(400, `Invalid type for request body: expected an object, but got ${typeName(body)} instead.`, null, "invalid_type");
+  if (strictFields) {
+    const unknown = Object.keys(body).filter((k) => !OPENAI_CHAT_FIELDS.includes(k));
+    if (unknown.length === 1) return err(400, `Unrecognized request argument supplied: ${unknown[0]}`);
+    if (unknown.length > 1) return err(400, `Unrecognized request arguments supplied: ${unknown.join(", ")}`);
+  }
+  if (body.model === undefined || body.model === null || body.model === "") return err(400, "you must provide a model parameter");
+  if (typeof body.model !== "string") return err(400, `Invalid type for 'model': expected a string, but got ${typeName(body.model)} instead.`, "model", "invalid_type");
+  if (body.messages === undefined || body.messages === null) return err(400, "Missing required parameter: 'messages'.", "messages", "missing_required_parameter");
+  if (!Array.isArray(body.messages)) return err(400, `Invalid type for 'messages': expected an array of objects, but got ${typeName(body.messages)} instead.`, "messages", "invalid_type");
+  if (body.messages.length === 0) {
+    return err(400, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "messages", "empty_array");
+  }
+  for (const [i, m] of body.messages.entries()) {
+    const p = `messages[${i}]`;
+    if (!m || typeof m !== "object" || Array.isArray(m)) return err(400, `Invalid type for '${p}': expected an object, but got ${typeName(m)} instead.`, p, "invalid_type");
+    if (m.role === undefined) return err(400, `Missing required parameter: '${p}.role'.`, `${p}.role`, "missing_required_parameter");
+    if (!ROLES.includes(m.role)) {
+      return err(400, `Invalid value: '${m.role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`, `${p}.role`, "invalid_value");
+    }
+    if (m.role !== "assistant" && (m.content === undefined || m.content === null)) {
+      return err(400, `Missing required parameter: '${p}.content'.`, `${p}.content`, "missing_required_parameter");
+    }
+    if (m.content !== undefined && m.content !== null && typeof m.content !== "string" && !Array.isArray(m.content)) {
+      return err(400, `Invalid type for '${p}.content': expected one of a string or array of objects, but got ${typeName(m.content)} instead.`, `${p}.content`, "invalid_type");
+    }
+    if (m.role === "tool" && typeof m.tool_call_id !== "string") {
+      return err(400, `Missing required parameter: '${p}.tool_call_id'.`, `${p}.tool_call_id`, "missing_required_parameter");
+    }
+  }
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== "boolean") {
+    return err(400, `Invalid type for 'stream': expected a boolean, but got ${typeName(body.stream)} instead.`, "stream", "invalid_type");
+  }
+  if (body.stream_options !== undefined && body.stream_options !== null && body.stream !== true) {
+    return err(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
+  }
+  if (body.tools !== undefined && body.tools !== null) {
+    if (!Array.isArray(body.tools)) return err(400, `Invalid type for 'tools': expected an array of objects, but got ${typeName(body.tools)} instead.`, "tools", "invalid_type");
+    for (const [i, t] of body.tools.entries()) {
+      const p = `tools[${i}]`;
+      if (!t || typeof t !== "object") return err(400, `Invalid type for '${p}': expected an object, but got ${typeName(t)} instead.`, p, "invalid_type");
+      if (t.type !== "function" && t.type !== "custom") {
+        return err(400, `Invalid value: '${t.type}'. Supported values are: 'function' and 'custom'.`, `${p}.type`, "invalid_value");
+      }
+      const fn = t.type === "function" ? t.function : t.custom;
+      if (!fn || typeof fn.name !== "string") return err(400, `Missing required parameter: '${p}.${t.type}.name'.`, `${p}.${t.type}.name`, "missing_required_parameter");
+    }
+  }
+  if (body.tool_choice !== undefined && body.tool_choice !== null && !(Array.isArray(body.tools) && body.tools.length)) {
+    return err(400, "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", "tool_choice");
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- answers
+
+function textOf(content) {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) return content.filter((p) => p && p.type === "text" && typeof p.text === "string").map((p) => p.text).join(" ");
+  return "";
+}
+
+/** The text of the last user message. */
+export function lastUserText(messages) {
+  for (let i = (messages?.length ?? 0) - 1; i >= 0; i--) if (messages[i]?.role === "user") return textOf(messages[i].content);
+  return "";
+}
+
+/** Default answer text: "Hello from the OpenAI stand-in: <last user text>". */
+export function defaultOpenAIText(body) {
+  return `${OPENAI_TEXT_PREFIX}${lastUserText(body?.messages)}`.trimEnd();
+}
+
+/** The answer cut into stream pieces: words with their leading space ("Hello", " from", " the", ...). */
+export function textPieces(text) {
+  return text.match(/\s*\S+/g) ?? (text ? [text] : []);
+}
+
+/** A deterministic prompt token count: 3 + per message 4 + ceil(characters / 4). */
+export function promptTokens(messages) {
+  let n = 3;
+  for (const m of messages ?? []) n += 4 + Math.ceil((typeof m?.content === "string" ? m.content : JSON.stringify(m?.content ?? "")).length / 4);
+  return n;
+}
+
+function usageOf(prompt, completion, over = {}) {
+  const p = over.prompt_tokens ?? prompt;
+  const c = over.completion_tokens ?? completion;
+  return {
+    prompt_tokens: p,
+    completion_tokens: c,
+    total_tokens: over.total_tokens ?? p + c,
+    prompt_tokens_details: { cached_tokens: over.cached_tokens ?? 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: over.reasoning_tokens ?? 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+/** Placeholder arguments that satisfy a JSON schema's required properties (`{}` when none). */
+export function argumentsFor(schema, depth = 0) {
+  if (!schema || typeof schema !== "object" || depth > 6) return {};
+  const out = {};
+  for (const name of Array.isArray(schema.required) ? schema.required : []) out[name] = valueFor(schema.properties?.[name], depth + 1);
+  return out;
+}
+
+function valueFor(s, depth) {
+  if (!s || typeof s !== "object") return "standin";
+  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
+  if (s.const !== undefined) return s.const;
+  const t = Array.isArray(s.type) ? s.type.find((x) => x !== "null") : s.type;
+  switch (t) {
+    case "string":
+      return "standin";
+    case "integer":
+    case "number":
+      return s.minimum ?? 1;
+    case "boolean":
+      return true;
+    case "array":
+      return s.minItems ? Array.from({ length: s.minItems }, () => valueFor(s.items, depth + 1)) : [];
+    case "object":
+      return argumentsFor(s, depth);
+    default:
+      return s.properties ? argumentsFor(s, depth) : "standin";
+  }
+}
+
+/** The function tool the request (or the script's `toolCall`) requires, or null for a text answer. */
+function forcedTool(body, entry) {
+  const fns = (Array.isArray(body.tools) ? body.tools : []).filter((t) => t?.type === "function" && t.function?.name);
+  const byName = (n) => fns.find((t) => t.function.name === n);
+  const tc = entry?.toolCall;
+  if (tc) {
+    const name = typeof tc === "object" && tc.name ? tc.name : fns[0]?.function.name ?? "standin_tool";
+    const t = byName(name);
+    const args = typeof tc === "object" && tc.arguments !== undefined ? tc.arguments : argumentsFor(t?.function.parameters);
+    return { name, arguments: typeof args === "string" ? args : JSON.stringify(args) };
+  }
+  if (!fns.length) return null;
+  const choice = body.tool_choice;
+  let t = null;
+  if (choice === "required") t = fns[0];
+  else if (choice && typeof choice === "object" && choice.type === "function") t = byName(choice.function?.name) ?? fns[0];
+  else if (choice && typeof choice === "object" && choice.type === "allowed_tools" && choice.allowed_tools?.mode === "required") {
+    const first = (choice.allowed_tools.tools ?? []).find((x) => x?.type === "function");
+    t = (first && byName(first.function?.name)) ?? fns[0];
+  }
+  return t ? { name: t.function.name, arguments: JSON.stringify(argumentsFor(t.function.parameters)) } : null;
+}
+
+/** Everything one answer is made of, for JSON and for SSE. */
+function plan(ctx) {
+  const { body, entry } = ctx;
+  const tool = forcedTool(body, entry);
+  const prompt = promptTokens(body.messages);
+  const base = {
+    id: entry?.id ?? `chatcmpl-${randomId(29)}`,
+    created: Math.floor(ctx.state.now() / 1000),
+    model: entry?.responseModel ?? body.model,
+    systemFingerprint: entry?.systemFingerprint === undefined ? "fp_standin01" : entry.systemFingerprint,
+  };
+  if (tool) {
+    const call = { id: `call_${randomId(24)}`, type: "function", function: tool };
+    const completion = 8 + Math.ceil(tool.arguments.length / 4);
+    return { ...base, tool: call, pieces: [], finishReason: entry?.finishReason ?? "tool_calls", usage: usageOf(prompt, completion, entry?.usage) };
+  }
+  const text = entry?.text ?? defaultOpenAIText(body);
+  let pieces = textPieces(text);
+  let finishReason = "stop";
+  const limit = body.max_completion_tokens ?? body.max_tokens;
+  if (Number.isInteger(limit) && limit > 0 && pieces.length > limit && entry?.text === undefined) {
+    pieces = pieces.slice(0, limit);
+    finishReason = "length";
+  }
+  return {
+    ...base,
+    tool: null,
+    text: pieces.join(""),
+    pieces,
+    finishReason: entry?.finishReason ?? finishReason,
+    usage: usageOf(prompt, Math.max(1, pieces.length), entry?.usage),
+  };
+}
+
+/** The chat.completion JSON for a plan. */
+export function chatCompletionJson(p) {
+  const message = p.tool
+    ? { role: "assistant", content: null, tool_calls: [p.tool], refusal: null, annotations: [] }
+    : { role: "assistant", content: p.text, refusal: null, annotations: [] };
+  return {
+    id: p.id,
+    object: "chat.completion",
+    created: p.created,
+    model: p.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: p.finishReason }],
+    usage: p.usage,
+    service_tier: "default",
+    system_fingerprint: p.systemFingerprint,
+  };
+}
+
+/** The chat.completion.chunk objects for a plan, in order (usage chunk last when includeUsage). */
+export function chatCompletionChunks(p, { includeUsage = false, obfuscation = true } = {}) {
+  const chunks = [];
+  const chunk = (delta, finish = null) => {
+    const c = {
+      id: p.id,
+      object: "chat.completion.chunk",
+      created: p.created,
+      model: p.model,
+      service_tier: "default",
+      system_fingerprint: p.systemFingerprint,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    };
+    if (includeUsage) c.usage = null;
+    if (obfuscation) c.obfuscation = crypto.createHash("sha256").update(`${p.id}:${chunks.length}`).digest("base64url").slice(0, 1 + ((chunks.length * 5) % 12));
+    chunks.push(c);
+  };
+  if (p.tool) {
+    chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: p.tool.id, type: "function", function: { name: p.tool.function.name, arguments: "" } }], refusal: null });
+    const a = p.tool.function.arguments;
+    for (let i = 0; i < a.length; i += 8) chunk({ tool_calls: [{ index: 0, function: { arguments: a.slice(i, i + 8) } }] });
+  } else {
+    chunk({ role: "assistant", content: "", refusal: null });
+    for (const piece of p.pieces) chunk({ content: piece });
+  }
+  chunk({}, p.finishReason);
+  if (includeUsage) {
+    chunks.push({
+      id: p.id,
+      object: "chat.completion.chunk",
+      created: p.created,
+      model: p.model,
+      service_tier: "default",
+      system_fingerprint: p.systemFingerprint,
+      choices: [],
+      usage: p.usage,
+      ...(obfuscation ? { obfuscation: "standin" } : {}),
+    });
+  }
+  return chunks;
+}
+
+/** One SSE event: `data: <json>\n\n` (strings are written as they are). */
+export const sseEvent = (x) => Buffer.from(typeof x === "string" ? x : `data: ${JSON.stringify(x)}\n\n`, "utf8");
+
+/**
+ * Applies the `stream` faults of a script entry to the list of SSE events (Buffers).
+ * Order: errorAfterChunks, garbageAfterChunks, dropBeforeContent / dropAfterChunks; stallAfterChunks
+ * counts events of the result. Returns {events, dropAfter, stall} for writeFrames.
+ */
+export function applyChunkFaults(events, s = {}, model) {
+  let out = events.slice();
+  let dropAfter = null;
+  let stall = null;
+  const at = (n) => Math.max(0, Math.min(Number.isInteger(n) ? n : 0, out.length));
+  if (s.errorAfterChunks) {
+    const e = s.errorAfterChunks === true ? {} : s.errorAfterChunks;
+    const { after = 0, then, status = 500, ...fields } = e;
+    const error = { ...defaultOpenAIError(status, model), ...fields };
+    out = out.slice(0, at(after)).concat([sseEvent({ error })]);
+    if (then === "stall") stall = { after: out.length, ms: null };
+    if (then === "drop") dropAfter = out.length;
+  }
+  if (s.garbageAfterChunks) {
+    const g = s.garbageAfterChunks === true ? {} : s.garbageAfterChunks;
+    const n = at(g.after);
+    const junk = typeof g.text === "string" || g.bytes === undefined ? Buffer.from(g.text ?? "data: {not json\n\n", "utf8") : garbageBytes(g);
+    out = g.then === "continue" ? out.slice(0, n).concat([junk], out.slice(n)) : out.slice(0, n).concat([junk]);
+    if (g.then === "stall") stall = { after: out.length, ms: null };
+    if (g.then === "drop") dropAfter = out.length;
+  }
+  if (s.dropBeforeContent) dropAfter = Math.min(1, out.length);
+  if (Number.isInteger(s.dropAfterChunks)) dropAfter = at(s.dropAfterChunks);
+  if (dropAfter !== null) out = out.slice(0, dropAfter);
+  if (s.stallAfterChunks) {
+    const st = s.stallAfterChunks;
+    stall = { after: at(st.after), ms: Number.isFinite(st.ms) ? st.ms : null };
+  }
+  return { events: out, dropAfter, stall };
+}
+
+async function sendSse(ctx, p) {
+  const { res, entry, record, body, state } = ctx;
+  const s = { ...(entry?.stream ?? {}) };
+  if (entry?.drip) {
+    s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
+    s.pauseMs = entry.drip.everyMs ?? 5;
+  }
+  if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) s.pauseMs = state.config.openai.streamPauseMs;
+  let events;
+  if (Array.isArray(s.chunks)) {
+    events = s.chunks.map(sseEvent);
+  } else {
+    const chunks = chatCompletionChunks(p, {
+      includeUsage: body.stream_options?.include_usage === true,
+      obfuscation: body.stream_options?.include_obfuscation !== false,
+    });
+    events = chunks.map(sseEvent).concat(s.done === false ? [] : [Buffer.from(SSE_DONE)]);
+  }
+  const { events: out, dropAfter, stall } = applyChunkFaults(events, s, body.model);
+  res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    ...openaiHeaders(ctx),
+  });
+  res.flushHeaders();
+  record.framesSentAt = [];
+  record.sentAt = record.framesSentAt;
+  record.framesPlanned = out.length;
+  if (dropAfter !== null) record.dropPlanned = true;
+  const onStall = (t) => {
+    record.stalled = "mid-stream";
+    record.stalledAt = t;
+  };
+  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
+  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+}
+
+async function sendJsonAnswer(ctx, status, json) {
+  const { res, entry, record } = ctx;
+  if (!entry?.drip) {
+    sendOpenAIJson(ctx, status, json);
+    record.streamEnd = "complete";
+    return;
+  }
+  const body = Buffer.from(JSON.stringify(json));
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...openaiHeaders(ctx) });
+  res.flushHeaders();
+  const n = Math.max(1, entry.drip.bytes ?? 1);
+  const every = entry.drip.everyMs ?? 5;
+  for (let off = 0; off < body.length; off += n) {
+    if (res.destroyed || res.socket?.destroyed) {
+      record.streamEnd = "aborted";
+      return;
+    }
+    if (off > 0) await new Promise((r) => setTimeout(r, every));
+    res.write(body.subarray(off, off + n));
+  }
+  res.end();
+  record.streamEnd = "complete";
+}
+
+// ---------------------------------------------------------------- the handler
+
+/** Masks Authorization (and api-key) in a copy of the request headers. */
+function maskedHeaders(headers) {
+  const h = { ...headers };
+  if (typeof h.authorization === "string") h.authorization = h.authorization.replace(/^(\s*Bearer\s+)(.*)$/i, (_m, b, k) => b + maskKey(k));
+  if (typeof h["api-key"] === "string") h["api-key"] = maskKey(h["api-key"]);
+  return h;
+}
+
+/**
+ * Handles one /v1/* request (the record is already in the log). `body` is the parsed body (JSON, else
+ * the string), `rawBody` the text.
+ */
+export async function handleOpenAI(ctx) {
+  const { state, req, res, route, record } = ctx;
+  record.headers = maskedHeaders(record.headers);
+  const cfg = state.config.openai;
+
+  if (route.operation === "unknown") {
+    record.signature = { ok: false, auth: "skipped", error: "unknown operation" };
+    return sendBareError(ctx, 404, { message: `Invalid URL (${req.method} ${route.path})`, type: "invalid_request_error", param: null, code: null });
+  }
+
+  const a = authenticateOpenAI(cfg, req.rawHeaders);
+  record.openai = { key: a.key, organization: a.organization, project: a.project };
+  record.signature = { ok: a.ok, auth: a.auth, key: a.key, ...(a.ok ? {} : { error: a.error.message, code: a.error.code }) };
+  if (!a.ok) return sendBareError(ctx, a.status, a.error);
+
+  const body = ctx.rawBody && typeof ctx.body === "string" ? null : ctx.body;
+  const invalid = validateChatRequest(ctx.rawBody ? body : undefined, cfg);
+  if (body && typeof body === "object" && typeof body.model === "string") record.model = body.model;
+  if (invalid) {
+    record.openai.validationError = invalid.error.message;
+    return sendBareError(ctx, invalid.status, invalid.error);
+  }
+  record.openai.stream = body.stream === true;
+  record.openai.includeUsage = body.stream_options?.include_usage === true;
+
+  const entry = takeScript(state, { ...route, model: body.model, stream: body.stream === true });
+  record.scripted = !!entry;
+  const c = { ...ctx, body, entry };
+  if (!(await beforeAnswer(res, entry, record))) return;
+  if (entry?.raw) return sendRaw(c);
+  if (scriptedError(c)) return;
+  const status = entry?.status ?? 200;
+  if (entry?.json !== undefined && !entry.stream) return sendJsonAnswer(c, status, entry.json);
+  const p = plan(c);
+  if (body.stream === true) return sendSse(c, p);
+  return sendJsonAnswer(c, status, chatCompletionJson(p));
+}
