@@ -46,6 +46,13 @@ impl RequestHeaders {
         )
     }
 
+    /// `x-portkey-provider: openai`: the caller brings its own OpenAI key in `Authorization`
+    /// (which is then never read as a gateway key).
+    pub fn openai_header_mode(&self) -> bool {
+        self.get("x-portkey-provider")
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("openai"))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         crate::platform::header(&self.0, name)
     }

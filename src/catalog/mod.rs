@@ -34,7 +34,16 @@ pub fn provider_key(slug: &str) -> String {
 pub struct StoredProvider {
     pub schema: u32,
     pub provider: String,
-    pub aws_region: String,
+    /// Bedrock records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
+    /// OpenAI records: the API's base URL, `/v1` included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// Schema 3: `v1.<base64>`, the sealed JSON of [`SealedProvider`], the KV key as associated
     /// data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,10 +65,18 @@ pub struct StoredProvider {
     pub default_params: Option<Map<String, Value>>,
 }
 
-/// Everything the Worker acts on, sealed together (schema 3).
+/// Everything the Worker acts on, sealed together (schema 3): one variant per provider, tagged by
+/// `provider`. Adding a provider is a variant here and a folder under `providers/`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SealedProvider {
-    pub provider: String,
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum SealedProvider {
+    Bedrock(BedrockRecord),
+    Openai(OpenAiRecord),
+}
+
+/// A Bedrock provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BedrockRecord {
     pub aws_region: String,
     pub auth: ProviderAuth,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +89,37 @@ pub struct SealedProvider {
     pub s3_buckets: Option<Vec<String>>,
 }
 
+/// An OpenAI (or OpenAI-compatible) provider.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct OpenAiRecord {
+    pub auth: OpenAiAuth,
+    /// The API's base URL, `/v1` included (default `https://api.openai.com/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_params: Option<Map<String, Value>>,
+}
+
+impl std::fmt::Debug for OpenAiRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiRecord")
+            .field("base_url", &self.base_url)
+            .field("auth", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How the gateway authenticates to OpenAI. `Debug` hides the key.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OpenAiAuth {
+    ApiKey { api_key: String },
+}
+
 impl SealedProvider {
     /// The stored record: the sealed value and its plain copies.
     pub fn seal(&self, key: &SealingKey, slug: &str) -> Result<StoredProvider> {
@@ -80,27 +128,78 @@ impl SealedProvider {
         let sealed = key
             .seal(&provider_key(slug), &json)
             .map_err(|e| GatewayError::internal(e.to_string()))?;
-        Ok(StoredProvider {
+        let mut stored = StoredProvider {
             schema: RECORD_SCHEMA,
-            provider: self.provider.clone(),
-            aws_region: self.aws_region.clone(),
+            provider: self.name().to_owned(),
+            aws_region: None,
+            base_url: None,
+            organization: None,
+            project: None,
             sealed: Some(sealed),
             auth: None,
-            s3_buckets: self.s3_buckets.clone(),
-            custom_host: self.custom_host.clone(),
-            sts_endpoint: self.sts_endpoint.clone(),
-            default_params: self.default_params.clone(),
-        })
+            s3_buckets: None,
+            custom_host: None,
+            sts_endpoint: None,
+            default_params: None,
+        };
+        match self {
+            SealedProvider::Bedrock(r) => {
+                stored.aws_region = Some(r.aws_region.clone());
+                stored.custom_host.clone_from(&r.custom_host);
+                stored.sts_endpoint.clone_from(&r.sts_endpoint);
+                stored.default_params.clone_from(&r.default_params);
+                stored.s3_buckets.clone_from(&r.s3_buckets);
+            }
+            SealedProvider::Openai(r) => {
+                stored.base_url.clone_from(&r.base_url);
+                stored.organization.clone_from(&r.organization);
+                stored.project.clone_from(&r.project);
+                stored.default_params.clone_from(&r.default_params);
+            }
+        }
+        Ok(stored)
+    }
+
+    /// `bedrock`, `openai`: the `provider` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SealedProvider::Bedrock(_) => "bedrock",
+            SealedProvider::Openai(_) => "openai",
+        }
     }
 
     /// Whether the plain copies say what the sealed record says.
     fn matches_plain(&self, stored: &StoredProvider) -> bool {
-        self.provider == stored.provider
-            && self.aws_region == stored.aws_region
-            && self.custom_host == stored.custom_host
-            && self.sts_endpoint == stored.sts_endpoint
-            && self.default_params == stored.default_params
-            && self.s3_buckets == stored.s3_buckets
+        if stored.provider != self.name() || stored.default_params != *self.default_params() {
+            return false;
+        }
+        match self {
+            SealedProvider::Bedrock(r) => {
+                stored.aws_region.as_deref() == Some(r.aws_region.as_str())
+                    && r.custom_host == stored.custom_host
+                    && r.sts_endpoint == stored.sts_endpoint
+                    && r.s3_buckets == stored.s3_buckets
+                    && stored.base_url.is_none()
+                    && stored.organization.is_none()
+                    && stored.project.is_none()
+            }
+            SealedProvider::Openai(r) => {
+                r.base_url == stored.base_url
+                    && r.organization == stored.organization
+                    && r.project == stored.project
+                    && stored.aws_region.is_none()
+                    && stored.custom_host.is_none()
+                    && stored.sts_endpoint.is_none()
+                    && stored.s3_buckets.is_none()
+            }
+        }
+    }
+
+    pub fn default_params(&self) -> &Option<Map<String, Value>> {
+        match self {
+            SealedProvider::Bedrock(r) => &r.default_params,
+            SealedProvider::Openai(r) => &r.default_params,
+        }
     }
 }
 
@@ -156,13 +255,13 @@ impl ProviderAuth {
 #[derive(Debug, Clone)]
 pub struct ProviderRecord {
     pub slug: String,
-    pub aws_region: String,
-    pub auth: ProviderAuth,
-    pub custom_host: Option<String>,
-    pub sts_endpoint: Option<String>,
-    pub default_params: Option<Map<String, Value>>,
-    /// Buckets `s3://` media may name; `None`: any.
-    pub s3_buckets: Option<Vec<String>>,
+    pub provider: SealedProvider,
+}
+
+impl ProviderRecord {
+    pub fn default_params(&self) -> Option<Map<String, Value>> {
+        self.provider.default_params().clone()
+    }
 }
 
 /// How the catalog is opened: the operator's key (or why there is none) and whether schema 2
@@ -243,16 +342,20 @@ pub async fn load_provider<K: Kv>(
             }
             record
         }
-        (LEGACY_RECORD_SCHEMA, None, Some(auth)) if access.accept_schema_2 => SealedProvider {
-            auth: serde_json::from_slice(&open(auth)?)
-                .map_err(|_| unreadable(slug, "sealed auth has an unknown shape"))?,
-            provider: stored.provider,
-            aws_region: stored.aws_region,
-            custom_host: stored.custom_host,
-            sts_endpoint: stored.sts_endpoint,
-            default_params: stored.default_params,
-            s3_buckets: None,
-        },
+        (LEGACY_RECORD_SCHEMA, None, Some(auth)) if access.accept_schema_2 => {
+            if stored.provider != "bedrock" {
+                return Err(unreadable(slug, "schema 2 records are Bedrock records"));
+            }
+            SealedProvider::Bedrock(BedrockRecord {
+                auth: serde_json::from_slice(&open(auth)?)
+                    .map_err(|_| unreadable(slug, "sealed auth has an unknown shape"))?,
+                aws_region: stored.aws_region.unwrap_or_default(),
+                custom_host: stored.custom_host,
+                sts_endpoint: stored.sts_endpoint,
+                default_params: stored.default_params,
+                s3_buckets: None,
+            })
+        }
         (LEGACY_RECORD_SCHEMA, _, _) => {
             return Err(unreadable(
                 slug,
@@ -266,22 +369,8 @@ pub async fn load_provider<K: Kv>(
             ))
         }
     };
-    if record.provider != "bedrock" {
-        return Err(GatewayError::invalid_param(
-            "x-portkey-provider",
-            format!(
-                "provider `@{slug}` is a `{}` provider; edgeport serves bedrock",
-                record.provider
-            ),
-        ));
-    }
     Ok(ProviderRecord {
         slug: slug.to_owned(),
-        aws_region: record.aws_region,
-        auth: record.auth,
-        custom_host: record.custom_host,
-        sts_endpoint: record.sts_endpoint,
-        default_params: record.default_params,
-        s3_buckets: record.s3_buckets,
+        provider: record,
     })
 }

@@ -152,12 +152,28 @@ async fn try_target<P: Platform>(
             material.insert("anthropic-beta".into(), Value::String(beta));
         }
     }
-    let chat: ChatCompletionRequest = serde_json::from_value(body)
-        .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
+    // Bedrock's mapping reads the typed request; OpenAI gets the body as the caller wrote it.
+    let request = match &target.upstream {
+        Upstream::Bedrock(_) => Request::Typed(Box::new(
+            serde_json::from_value::<ChatCompletionRequest>(body)
+                .map_err(|e| GatewayError::from_json_error("the request body", &e))?,
+        )),
+        Upstream::OpenAi(_) => Request::Raw(match body {
+            Value::Object(map) => map,
+            _ => {
+                return Err(GatewayError::invalid_request(
+                    "the request body must be a JSON object",
+                ))
+            }
+        }),
+    };
     outcome.provider = Some(target.provider_label.clone());
     outcome.key = target.key_name.clone();
     outcome.model = Some(target.model_id.clone());
-    let stream = chat.stream.unwrap_or(false);
+    let stream = match &request {
+        Request::Typed(chat) => chat.stream.unwrap_or(false),
+        Request::Raw(map) => map.get("stream").and_then(Value::as_bool).unwrap_or(false),
+    };
     outcome.stream = stream;
     let scope = CacheScope {
         route: "chat",
@@ -179,10 +195,18 @@ async fn try_target<P: Platform>(
         anthropic_beta_header: anthropic_beta_header(headers),
         options: UpstreamOptions::from_headers(headers, settings)?,
     };
-    let answer = match &target.upstream {
-        Upstream::Bedrock(bedrock) => {
-            providers::bedrock::chat::complete(platform, settings, bedrock, &call, chat, inlined)
+    let answer = match (&target.upstream, request) {
+        (Upstream::Bedrock(bedrock), Request::Typed(chat)) => {
+            providers::bedrock::chat::complete(platform, settings, bedrock, &call, *chat, inlined)
                 .await?
+        }
+        (Upstream::OpenAi(openai), Request::Raw(body)) => {
+            providers::openai::chat::complete(platform, openai, &call, body).await?
+        }
+        _ => {
+            return Err(GatewayError::internal(
+                "the request was read for another provider",
+            ))
         }
     };
     match answer {
@@ -194,6 +218,12 @@ async fn try_target<P: Platform>(
             Ok(GatewayResponse::json(200, &value))
         }
     }
+}
+
+/// The chat body as the target's provider reads it.
+enum Request {
+    Typed(Box<ChatCompletionRequest>),
+    Raw(serde_json::Map<String, Value>),
 }
 
 /// `anthropic-beta` and `x-portkey-anthropic-beta`, joined (comma-separated).

@@ -17,6 +17,19 @@ use crate::providers::{Answer, Upstream};
 use crate::routing::cache::{Cache, CacheScope};
 use crate::routing::{self, Attempt, Facts};
 
+/// Anthropic's Messages API is served for Claude on Bedrock; a target of another provider is a
+/// 400 (so a config's fallback moves on to the next target).
+fn not_on_this_route(upstream: &Upstream) -> GatewayError {
+    GatewayError::invalid_param(
+        "x-portkey-provider",
+        format!(
+            "{} targets do not serve /v1/messages: use POST /v1/chat/completions, or a Bedrock target for Claude",
+            upstream.name()
+        ),
+    )
+    .with_code("provider_not_supported_on_route")
+}
+
 /// `POST /v1/messages`
 pub async fn handle<P: Platform>(
     platform: &P,
@@ -145,6 +158,7 @@ async fn prepare<P: Platform>(
         Upstream::Bedrock(bedrock) => {
             bedrock_messages::check_model(platform, bedrock, &target.model_id).await?
         }
+        other => return Err(not_on_this_route(other)),
     };
     Ok((messages, target, info))
 }
@@ -198,7 +212,9 @@ async fn try_target<P: Platform>(
     outcome.cache = None;
     let stream = messages.stream.unwrap_or(false);
     outcome.stream = stream;
-    let Upstream::Bedrock(bedrock) = &target.upstream;
+    let Upstream::Bedrock(bedrock) = &target.upstream else {
+        return Err(not_on_this_route(&target.upstream));
+    };
     let native = bedrock_messages::native_body(headers, &messages)?;
     // Keyed on the body Bedrock gets (betas included); streams are never cached.
     let scope = CacheScope {
@@ -254,7 +270,9 @@ async fn count_tokens<P: Platform>(
     let headers = &headers;
     let (messages, target, info) =
         prepare(platform, settings, caller, headers, messages, outcome).await?;
-    let Upstream::Bedrock(bedrock) = &target.upstream;
+    let Upstream::Bedrock(bedrock) = &target.upstream else {
+        return Err(not_on_this_route(&target.upstream));
+    };
     let opts = UpstreamOptions::from_headers(headers, settings)?;
     let (foundation, counted) = bedrock_messages::count_tokens(
         platform,

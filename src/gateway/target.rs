@@ -1,13 +1,14 @@
 //! Which upstream a request goes to, with which credentials: from `x-portkey-*` headers, the
 //! `@slug/model` form of `model`, and the catalog.
 
-use crate::catalog;
 use crate::catalog::keys::{self, GatewayKeyRecord, KeySource};
+use crate::catalog::{self, SealedProvider};
 use crate::error::{GatewayError, Result};
 use crate::gateway::{RequestHeaders, Settings};
 use crate::net::BaseUrl;
 use crate::platform::Platform;
 use crate::providers::bedrock::target::BedrockTarget;
+use crate::providers::openai::target::OpenAiTarget;
 use crate::providers::Upstream;
 
 /// A resolved upstream: which provider, where, as whom, which model.
@@ -51,6 +52,16 @@ impl Target {
     }
 }
 
+/// The OpenAI key of header mode (or of a config target's inline `api_key`, which the overlay
+/// puts in the same place).
+fn openai_header_key(headers: &RequestHeaders) -> Option<&str> {
+    let auth = headers.get("authorization")?.trim();
+    auth.strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
 /// `@slug/model-id` → (`slug`, `model-id`).
 pub fn split_slug_model(model: &str) -> Option<(&str, &str)> {
     model.strip_prefix('@')?.split_once('/')
@@ -80,6 +91,11 @@ pub async fn authenticate<P: Platform>(platform: &P, headers: &RequestHeaders) -
                 .filter(|(k, _)| !k.is_empty())
         })
         .or_else(|| {
+            // In OpenAI header mode `Authorization` carries the caller's OpenAI key, never a
+            // gateway key (which then comes in x-portkey-api-key or x-api-key).
+            if headers.openai_header_mode() {
+                return None;
+            }
             headers
                 .get("authorization")
                 .and_then(|a| {
@@ -180,6 +196,26 @@ pub async fn resolve<P: Platform>(
                 key_hash: key.map(|k| k.hash.clone()),
             })
         }
+        Some(p) if p.eq_ignore_ascii_case("openai") => {
+            caller.admit(settings)?;
+            require_model(model)?;
+            let key = caller.key();
+            let api_key = openai_header_key(headers).ok_or_else(|| {
+                GatewayError::invalid_param(
+                    "authorization",
+                    "`Authorization: Bearer <OpenAI API key>` is required with x-portkey-provider: openai (send the gateway key as x-portkey-api-key)",
+                )
+            })?;
+            let custom = custom_host(settings, headers, false)?;
+            Ok(Target {
+                upstream: Upstream::OpenAi(OpenAiTarget::from_key(api_key, custom)?),
+                model_id: model.to_owned(),
+                provider_label: "openai".to_owned(),
+                default_params: None,
+                key_name: key.map(|k| k.name.clone()),
+                key_hash: key.map(|k| k.hash.clone()),
+            })
+        }
         Some("") | None => Err(GatewayError::invalid_param(
             "x-portkey-provider",
             "no provider: send `x-portkey-provider: @your-slug` (a catalog provider), `x-portkey-provider: bedrock` with x-portkey-aws-* credentials, or a model like `@your-slug/model-id`",
@@ -187,7 +223,7 @@ pub async fn resolve<P: Platform>(
         .with_code("missing_provider")),
         Some(other) => Err(GatewayError::invalid_param(
             "x-portkey-provider",
-            format!("provider `{other}` is not supported: edgeport serves `bedrock` and catalog providers (`@slug`)"),
+            format!("provider `{other}` is not supported: edgeport serves `bedrock`, `openai` and catalog providers (`@slug`)"),
         )
         .with_code("unsupported_provider")),
     }
@@ -239,13 +275,17 @@ async fn from_catalog<P: Platform>(
         .get("x-portkey-aws-session-token")
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let bedrock =
-        BedrockTarget::from_record(platform, settings, &record, custom, session_token).await?;
+    let upstream = match &record.provider {
+        SealedProvider::Bedrock(r) => Upstream::Bedrock(
+            BedrockTarget::from_record(platform, settings, slug, r, custom, session_token).await?,
+        ),
+        SealedProvider::Openai(r) => Upstream::OpenAi(OpenAiTarget::from_record(r, custom)?),
+    };
     Ok(Target {
-        upstream: Upstream::Bedrock(bedrock),
+        upstream,
         model_id: model.to_owned(),
         provider_label: format!("@{slug}"),
-        default_params: record.default_params,
+        default_params: record.default_params(),
         key_name: Some(key.name.clone()),
         key_hash: Some(key.hash.clone()),
     })

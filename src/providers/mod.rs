@@ -3,6 +3,7 @@
 //! provider's auth, caches and errors live in its own folder.
 
 pub mod bedrock;
+pub mod openai;
 pub mod options;
 
 use serde_json::Value;
@@ -44,14 +45,24 @@ pub fn random_id(prefix: &str) -> String {
 #[derive(Debug, Clone)]
 pub enum Upstream {
     Bedrock(bedrock::target::BedrockTarget),
+    OpenAi(openai::target::OpenAiTarget),
 }
 
 impl Upstream {
+    /// The provider's name in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Upstream::Bedrock(_) => "Bedrock",
+            Upstream::OpenAi(_) => "OpenAI",
+        }
+    }
+
     /// What identifies the caller's credentials (a cache is filed under their digest when the
     /// caller has no gateway key).
     pub fn credential_parts(&self) -> Vec<&str> {
         match self {
             Upstream::Bedrock(b) => b.credential_parts(),
+            Upstream::OpenAi(o) => o.credential_parts(),
         }
     }
 }

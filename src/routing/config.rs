@@ -75,8 +75,11 @@ impl Retry {
 pub struct Node {
     pub strategy: Option<Strategy>,
     pub targets: Vec<Node>,
-    /// `@slug` or `bedrock` (`virtual_key: slug` is stored as `@slug`).
+    /// `@slug`, `bedrock` or `openai` (`virtual_key: slug` is stored as `@slug`).
     pub provider: Option<String>,
+    /// Credentials written into the config (Portkey's `api_key`, `aws_*` fields). `Debug` hides
+    /// them.
+    pub credentials: Option<InlineCredentials>,
     pub custom_host: Option<String>,
     pub override_params: Map<String, Value>,
     /// Load-balancing weight among siblings (default 1).
@@ -87,6 +90,31 @@ pub struct Node {
     /// The name conditions route to.
     pub name: Option<String>,
     pub cache: Option<Cache>,
+}
+
+/// A target's own credentials, as Portkey's OSS configs write them. They are header credentials
+/// by another name: the gateway-key rule for header credentials applies, and they never reach a
+/// log or an error message.
+#[derive(Clone, PartialEq)]
+pub enum InlineCredentials {
+    OpenAi {
+        api_key: String,
+    },
+    Bedrock {
+        access_key_id: String,
+        secret_access_key: String,
+        region: String,
+        session_token: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for InlineCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InlineCredentials::OpenAi { .. } => f.write_str("OpenAi(<redacted>)"),
+            InlineCredentials::Bedrock { region, .. } => write!(f, "Bedrock({region}, <redacted>)"),
+        }
+    }
 }
 
 impl Node {
@@ -259,9 +287,11 @@ fn parse_provider(obj: &Map<String, Value>, at: &str) -> Result<Option<String>> 
                 Some(format!("@{slug}"))
             } else if p.eq_ignore_ascii_case("bedrock") {
                 Some("bedrock".to_owned())
+            } else if p.eq_ignore_ascii_case("openai") {
+                Some("openai".to_owned())
             } else {
                 return Err(invalid(format!(
-                    "x-portkey-config: {at}.provider must be `@slug` (a catalog provider) or `bedrock` (credentials in the x-portkey-aws-* headers)"
+                    "x-portkey-config: {at}.provider must be `@slug` (a catalog provider), `bedrock` or `openai` (with credentials in the target or the headers)"
                 )));
             }
         }
@@ -316,6 +346,57 @@ fn check_size(v: &Value, depth: usize, count: &mut usize) -> Result<()> {
     }
     list.iter()
         .try_for_each(|t| check_size(t, depth + 1, count))
+}
+
+/// A string field (either spelling), or an error naming the place (never the value).
+fn string_field(
+    obj: &Map<String, Value>,
+    snake: &str,
+    camel: &str,
+    at: &str,
+) -> Result<Option<String>> {
+    match field(obj, snake, camel) {
+        None => Ok(None),
+        Some(Value::String(v)) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
+        Some(_) => Err(invalid(format!(
+            "x-portkey-config: {at}.{snake} must be a non-empty string"
+        ))),
+    }
+}
+
+/// `api_key` (OpenAI) or `aws_access_key_id` + `aws_secret_access_key` + `aws_region` (+
+/// `aws_session_token`) (Bedrock), for the target's `provider`.
+fn parse_credentials(
+    obj: &Map<String, Value>,
+    at: &str,
+    provider: Option<&str>,
+) -> Result<Option<InlineCredentials>> {
+    let api_key = string_field(obj, "api_key", "apiKey", at)?;
+    let access_key_id = string_field(obj, "aws_access_key_id", "awsAccessKeyId", at)?;
+    let secret_access_key = string_field(obj, "aws_secret_access_key", "awsSecretAccessKey", at)?;
+    let region = string_field(obj, "aws_region", "awsRegion", at)?;
+    let session_token = string_field(obj, "aws_session_token", "awsSessionToken", at)?;
+    let aws = access_key_id.is_some() || secret_access_key.is_some();
+    match (provider, api_key, aws) {
+        (_, None, false) => Ok(None),
+        (Some("openai"), Some(api_key), false) => Ok(Some(InlineCredentials::OpenAi { api_key })),
+        (Some("bedrock"), None, true) => match (access_key_id, secret_access_key, region) {
+            (Some(access_key_id), Some(secret_access_key), Some(region)) => {
+                Ok(Some(InlineCredentials::Bedrock {
+                    access_key_id,
+                    secret_access_key,
+                    region,
+                    session_token,
+                }))
+            }
+            _ => Err(invalid(format!(
+                "x-portkey-config: {at} needs aws_access_key_id, aws_secret_access_key and aws_region together"
+            ))),
+        },
+        _ => Err(invalid(format!(
+            "x-portkey-config: {at}: `api_key` goes with provider `openai`, `aws_*` credentials with provider `bedrock`"
+        ))),
+    }
 }
 
 fn parse_node(v: &Value, at: &str) -> Result<Node> {
@@ -401,10 +482,13 @@ fn parse_node(v: &Value, at: &str) -> Result<Node> {
                 )))
             }
         };
+    let provider = parse_provider(obj, at)?;
+    let credentials = parse_credentials(obj, at, provider.as_deref())?;
     Ok(Node {
         strategy,
         targets,
-        provider: parse_provider(obj, at)?,
+        provider,
+        credentials,
         custom_host,
         override_params,
         weight,

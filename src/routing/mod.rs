@@ -16,6 +16,7 @@ pub mod plan;
 use serde_json::{Map, Value};
 
 pub use conditions::Facts;
+use config::InlineCredentials;
 pub use config::{ConfigRef, Node};
 pub use plan::Attempt;
 
@@ -85,6 +86,44 @@ pub fn overlay_headers(headers: &RequestHeaders, attempt: &Attempt) -> RequestHe
         if let Some(value) = value {
             out.0.retain(|(k, _)| k != name);
             out.0.push((name.to_owned(), value));
+        }
+    }
+    let mut set = |name: &str, value: Option<String>| {
+        out.0.retain(|(k, _)| k != name);
+        if let Some(value) = value {
+            out.0.push((name.to_owned(), value));
+        }
+    };
+    match &attempt.credentials {
+        Some(InlineCredentials::OpenAi { api_key }) => {
+            set("authorization", Some(format!("Bearer {api_key}")));
+        }
+        Some(InlineCredentials::Bedrock {
+            access_key_id,
+            secret_access_key,
+            region,
+            session_token,
+        }) => {
+            set("x-portkey-aws-access-key-id", Some(access_key_id.clone()));
+            set(
+                "x-portkey-aws-secret-access-key",
+                Some(secret_access_key.clone()),
+            );
+            set("x-portkey-aws-region", Some(region.clone()));
+            set("x-portkey-aws-session-token", session_token.clone());
+            // Inline credentials are access keys: a role the caller's headers named is not
+            // assumed with them.
+            set("x-portkey-aws-auth-type", None);
+            set("x-portkey-aws-role-arn", None);
+            set("x-portkey-aws-external-id", None);
+        }
+        None => {
+            // `Authorization` is an OpenAI key only in the caller's own OpenAI header mode (or
+            // from the target's `api_key`): a target that switches to `openai` never sends the
+            // caller's gateway key to OpenAI.
+            if attempt.provider.as_deref() == Some("openai") && !headers.openai_header_mode() {
+                set("authorization", None);
+            }
         }
     }
     out

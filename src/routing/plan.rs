@@ -139,8 +139,11 @@ pub fn option_index(path: &[usize]) -> String {
 /// What one target changes about the request: its own settings over those it inherits.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Attempt {
-    /// `@slug` or `bedrock`; `None` keeps the request's own provider.
+    /// `@slug`, `bedrock` or `openai`; `None` keeps the request's own provider.
     pub provider: Option<String>,
+    /// The target's own credentials (inherited like `provider`, and reset where a target names
+    /// another provider).
+    pub credentials: Option<super::config::InlineCredentials>,
     pub custom_host: Option<String>,
     /// The config's, then each nested target's, merged (the innermost wins per key).
     pub override_params: Map<String, Value>,
@@ -163,6 +166,7 @@ pub fn attempt(root: &Node, path: &[usize]) -> Attempt {
     while let Some(n) = node {
         if n.provider.is_some() {
             out.provider.clone_from(&n.provider);
+            out.credentials.clone_from(&n.credentials);
         }
         if n.custom_host.is_some() {
             out.custom_host.clone_from(&n.custom_host);

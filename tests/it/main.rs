@@ -12,6 +12,7 @@ mod features;
 mod hardening;
 mod input_caps;
 mod messages;
+mod openai;
 mod pipeline;
 mod prompts;
 mod properties;

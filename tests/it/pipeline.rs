@@ -517,7 +517,7 @@ fn bad_input_gets_clear_errors() {
         (
             vec![
                 ("x-portkey-api-key", TEST_GATEWAY_KEY),
-                ("x-portkey-provider", "openai"),
+                ("x-portkey-provider", "azure-openai"),
             ],
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
             400,

@@ -378,7 +378,7 @@ fn invalid_configs_are_400_naming_the_header() {
         r#"{"strategy":{"mode":"roundrobin"},"targets":[{"provider":"@east"}]}"#,
         r#"{"strategy":{"mode":"fallback"},"targets":[]}"#,
         r#"{"retry":{"attempts":9},"provider":"@east"}"#,
-        r#"{"provider":"openai"}"#,
+        r#"{"provider":"azure-openai"}"#,
         "id with spaces",
     ] {
         for path in ["/v1/chat/completions", "/v1/messages"] {

@@ -2,7 +2,7 @@
 //! (access keys, an API key, or a role assumed through STS) and the record's S3 buckets, from the
 //! caller's `x-portkey-aws-*` headers or from a catalog record.
 
-use crate::catalog::{ProviderAuth, ProviderRecord};
+use crate::catalog::{BedrockRecord, ProviderAuth};
 use crate::error::{GatewayError, Result};
 use crate::http::RequestHeaders;
 use crate::net::BaseUrl;
@@ -114,11 +114,11 @@ impl BedrockTarget {
     pub async fn from_record<P: Platform>(
         platform: &P,
         settings: &Settings,
-        record: &ProviderRecord,
+        slug: &str,
+        record: &BedrockRecord,
         custom: Option<BaseUrl>,
         session_token: Option<&str>,
     ) -> Result<Self> {
-        let slug = &record.slug;
         let region = valid_region(&record.aws_region)
             .map_err(|_| {
                 GatewayError::internal(format!(

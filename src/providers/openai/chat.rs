@@ -1,0 +1,140 @@
+//! `/v1/chat/completions` on OpenAI: the caller's body passed through (only fields OpenAI's chat
+//! API knows: a field meant for Bedrock in a fallback list must not fail the OpenAI target), with
+//! the provider's key; the JSON answer as OpenAI sent it, the stream relayed event by event.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::error::{GatewayError, Result};
+use crate::platform::{with_idle_timeout, Platform, UpstreamRequest};
+use crate::providers::openai::errors;
+use crate::providers::openai::stream::relay;
+use crate::providers::openai::target::OpenAiTarget;
+use crate::providers::options::within;
+use crate::providers::{Answer, ChatCall};
+
+/// The request fields of OpenAI's chat completions API; others are left out.
+pub const OPENAI_CHAT_FIELDS: &[&str] = &[
+    "messages",
+    "model",
+    "audio",
+    "frequency_penalty",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "logprobs",
+    "max_completion_tokens",
+    "max_tokens",
+    "metadata",
+    "modalities",
+    "n",
+    "parallel_tool_calls",
+    "prediction",
+    "presence_penalty",
+    "prompt_cache_key",
+    "reasoning_effort",
+    "response_format",
+    "safety_identifier",
+    "seed",
+    "service_tier",
+    "stop",
+    "store",
+    "stream",
+    "stream_options",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "user",
+    "verbosity",
+    "web_search_options",
+];
+
+/// One chat call on OpenAI.
+pub async fn complete<P: Platform>(
+    platform: &P,
+    target: &OpenAiTarget,
+    call: &ChatCall<'_>,
+    mut body: Map<String, Value>,
+) -> Result<Answer> {
+    body.retain(|k, _| OPENAI_CHAT_FIELDS.contains(&k.as_str()));
+    body.insert("model".into(), Value::String(call.model_id.to_owned()));
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let accept = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let mut headers = vec![
+        ("content-type".into(), "application/json".into()),
+        ("accept".into(), accept.into()),
+        ("authorization".into(), format!("Bearer {}", target.api_key)),
+    ];
+    if let Some(org) = &target.organization {
+        headers.push(("openai-organization".into(), org.clone()));
+    }
+    if let Some(project) = &target.project {
+        headers.push(("openai-project".into(), project.clone()));
+    }
+    headers.extend(call.options.forward.iter().cloned());
+    let encoded = serde_json::to_vec(&body)
+        .map_err(|_| GatewayError::internal("could not encode the OpenAI request"))?;
+    let req = UpstreamRequest {
+        method: "POST",
+        url: target.chat_url(),
+        headers,
+        body: Bytes::from(encoded),
+    };
+    let answered = within(
+        platform,
+        platform.fetch(req),
+        call.options.timeout,
+        "OpenAI",
+    )
+    .await?;
+    let mut resp = answered.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "could not reach OpenAI at {}: {e}",
+            target.base.authority()
+        ))
+    })?;
+    match resp.status {
+        200 => {}
+        status @ 400..=599 => {
+            let body = resp
+                .collect(crate::limits::MAX_UPSTREAM_SMALL_BYTES)
+                .await
+                .unwrap_or_default();
+            return Err(errors::scrub(
+                errors::from_http(status, &body),
+                &target.api_key,
+            ));
+        }
+        other => return Err(GatewayError::upstream_invalid_status(other)),
+    }
+    if stream {
+        resp.body = with_idle_timeout(
+            resp.body,
+            call.options.idle_timeout_ms,
+            platform.timer(),
+            platform.clock(),
+        );
+        return Ok(Answer::Stream(relay(resp.body).await?));
+    }
+    let raw = resp
+        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
+        .await
+        .map_err(|e| {
+            GatewayError::bad_gateway(format!(
+                "the connection to OpenAI failed while reading the answer: {e}"
+            ))
+        })?;
+    match serde_json::from_slice::<Value>(&raw) {
+        Ok(value @ Value::Object(_)) => Ok(Answer::Json(value)),
+        _ => Err(GatewayError::bad_gateway(
+            "OpenAI answered with a body that is not a chat completion",
+        )
+        .with_code("invalid_upstream_answer")),
+    }
+}
