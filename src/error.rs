@@ -69,6 +69,84 @@ impl ErrorKind {
     }
 }
 
+/// The gateway's own error codes (OpenAI's `code` field): a closed set, one table from variant to
+/// its wire name. Codes an upstream gave (AWS error types, OpenAI's codes) are passed on with
+/// [`GatewayError::with_upstream_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BaseCredentialsMissing,
+    CatalogRecordInvalid,
+    CountTokensModelUnresolved,
+    CustomHostNotTrusted,
+    InvalidBody,
+    InvalidConfig,
+    InvalidGatewayKey,
+    InvalidUpstreamAnswer,
+    InvalidUpstreamEvent,
+    MissingGatewayKey,
+    MissingProvider,
+    MissingVariable,
+    ModelNotGranted,
+    ModelNotSupportedOnRoute,
+    NoMatchingCondition,
+    PromptNotFound,
+    PromptRecordInvalid,
+    PromptTooLarge,
+    ProviderNotGranted,
+    ProviderNotSupportedOnRoute,
+    RequestTimeout,
+    RequestTooLarge,
+    RouteNotFound,
+    S3BucketNotAllowed,
+    UnknownConfig,
+    UnknownProvider,
+    UnsupportedProvider,
+    UpstreamInvalidStatus,
+    UpstreamStreamCorrupt,
+    UpstreamStreamInterrupted,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BaseCredentialsMissing => "base_credentials_missing",
+            ErrorCode::CatalogRecordInvalid => "catalog_record_invalid",
+            ErrorCode::CountTokensModelUnresolved => "count_tokens_model_unresolved",
+            ErrorCode::CustomHostNotTrusted => "custom_host_not_trusted",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::InvalidGatewayKey => "invalid_gateway_key",
+            ErrorCode::InvalidUpstreamAnswer => "invalid_upstream_answer",
+            ErrorCode::InvalidUpstreamEvent => "invalid_upstream_event",
+            ErrorCode::MissingGatewayKey => "missing_gateway_key",
+            ErrorCode::MissingProvider => "missing_provider",
+            ErrorCode::MissingVariable => "missing_variable",
+            ErrorCode::ModelNotGranted => "model_not_granted",
+            ErrorCode::ModelNotSupportedOnRoute => "model_not_supported_on_route",
+            ErrorCode::NoMatchingCondition => "no_matching_condition",
+            ErrorCode::PromptNotFound => "prompt_not_found",
+            ErrorCode::PromptRecordInvalid => "prompt_record_invalid",
+            ErrorCode::PromptTooLarge => "prompt_too_large",
+            ErrorCode::ProviderNotGranted => "provider_not_granted",
+            ErrorCode::ProviderNotSupportedOnRoute => "provider_not_supported_on_route",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::RouteNotFound => "route_not_found",
+            ErrorCode::S3BucketNotAllowed => "s3_bucket_not_allowed",
+            ErrorCode::UnknownConfig => "unknown_config",
+            ErrorCode::UnknownProvider => "unknown_provider",
+            ErrorCode::UnsupportedProvider => "unsupported_provider",
+            ErrorCode::UpstreamInvalidStatus => "upstream_invalid_status",
+            ErrorCode::UpstreamStreamCorrupt => "upstream_stream_corrupt",
+            ErrorCode::UpstreamStreamInterrupted => "upstream_stream_interrupted",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
+            ErrorCode::UpstreamUnreachable => "upstream_unreachable",
+        }
+    }
+}
+
 /// An error on its way to the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayError {
@@ -99,7 +177,7 @@ impl GatewayError {
         GatewayError::bad_gateway(format!(
             "the upstream answered with HTTP status {status}, which is not a valid answer"
         ))
-        .with_code("upstream_invalid_status")
+        .with_code(crate::error::ErrorCode::UpstreamInvalidStatus)
     }
 
     pub fn new(status: u16, kind: ErrorKind, message: impl Into<String>) -> Self {
@@ -117,9 +195,21 @@ impl GatewayError {
         self
     }
 
-    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+    /// One of the gateway's own codes.
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = Some(code.as_str().to_owned());
+        self
+    }
+
+    /// A code the upstream gave (an AWS error type, OpenAI's `code`), passed on as is.
+    pub fn with_upstream_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
         self
+    }
+
+    /// Whether this error carries one of the gateway's own codes.
+    pub fn has_code(&self, code: ErrorCode) -> bool {
+        self.code.as_deref() == Some(code.as_str())
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
@@ -149,7 +239,8 @@ impl GatewayError {
 
     /// The upstream could not be reached at all (DNS, connection refused, reset before headers).
     pub fn bad_gateway(message: impl Into<String>) -> Self {
-        Self::new(502, ErrorKind::Upstream, message).with_code("upstream_unreachable")
+        Self::new(502, ErrorKind::Upstream, message)
+            .with_code(crate::error::ErrorCode::UpstreamUnreachable)
     }
 
     /// A JSON body that did not parse into the expected shape.
@@ -159,7 +250,7 @@ impl GatewayError {
         } else {
             format!("{what} has an invalid shape: {err}")
         };
-        Self::invalid_request(message).with_code("invalid_body")
+        Self::invalid_request(message).with_code(crate::error::ErrorCode::InvalidBody)
     }
 
     /// `{"error":{"message","type","param","code"}}`

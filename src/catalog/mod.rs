@@ -15,7 +15,7 @@ pub mod sealing;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{ErrorKind, GatewayError, Result};
+use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
 use crate::platform::Kv;
 use crate::providers::bedrock::signing::AwsCredentials;
 use sealing::SealingKey;
@@ -287,7 +287,7 @@ fn unreadable(slug: &str, why: &str) -> GatewayError {
     GatewayError::internal(format!(
         "the catalog record for `@{slug}` cannot be used ({why}); ask the operator to re-save it"
     ))
-    .with_code("catalog_record_invalid")
+    .with_code(ErrorCode::CatalogRecordInvalid)
 }
 
 /// Reads and opens the record for `slug`. A missing slug is a 400 the caller can act on; a record
@@ -312,7 +312,7 @@ pub async fn load_provider<K: Kv>(
                 "x-portkey-provider",
                 format!("no provider `@{slug}` in the catalog; check the slug or add it (README: Operating the catalog)"),
             )
-            .with_code("unknown_provider")
+            .with_code(ErrorCode::UnknownProvider)
         })?;
     let stored: StoredProvider =
         serde_json::from_str(&raw).map_err(|_| unreadable(slug, "not a provider record"))?;

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{ErrorKind, GatewayError, Result};
+use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
 use crate::limits::MAX_REQUEST_BODY_BYTES;
 use crate::platform::Kv;
 
@@ -57,14 +57,14 @@ fn invalid_record(id: &str, why: &str) -> GatewayError {
     GatewayError::internal(format!(
         "the stored prompt `{id}` cannot be used ({why}); ask the operator to re-save it"
     ))
-    .with_code("prompt_record_invalid")
+    .with_code(ErrorCode::PromptRecordInvalid)
 }
 
 fn not_found(id: &str) -> GatewayError {
     GatewayError::not_found(format!(
         "no stored prompt `{id}`; prompt ids are letters, digits, - and _ (README: Stored prompts)"
     ))
-    .with_code("prompt_not_found")
+    .with_code(ErrorCode::PromptNotFound)
 }
 
 /// Reads and checks `prompt:<id>`. Unknown → 404; a record that does not parse, has another
@@ -307,7 +307,7 @@ fn too_large() -> GatewayError {
         format!("the rendered prompt would be larger than {MAX_REQUEST_BODY_BYTES} bytes, the request body limit; send shorter variables"),
     )
     .with_param("variables")
-    .with_code("prompt_too_large")
+    .with_code(ErrorCode::PromptTooLarge)
 }
 
 /// Renders the template's messages with `variables`. A placeholder whose variable is missing (or
@@ -367,7 +367,7 @@ pub fn render_messages(
                 list.join(", ")
             ),
         )
-        .with_code("missing_variable"));
+        .with_code(ErrorCode::MissingVariable));
     }
     Ok(messages)
 }

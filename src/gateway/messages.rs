@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
-use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::error::{ApiFlavor, ErrorCode, GatewayError, Result};
 use crate::gateway::target::{self, Caller, Target};
 use crate::gateway::{
     cache, respond, routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
@@ -27,7 +27,7 @@ fn not_on_this_route(upstream: &Upstream) -> GatewayError {
             upstream.name()
         ),
     )
-    .with_code("provider_not_supported_on_route")
+    .with_code(ErrorCode::ProviderNotSupportedOnRoute)
 }
 
 /// `POST /v1/messages`

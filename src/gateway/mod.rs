@@ -11,7 +11,7 @@ pub mod target;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::error::{ApiFlavor, GatewayError};
+use crate::error::{ApiFlavor, ErrorCode, GatewayError};
 use crate::platform::Platform;
 
 pub use crate::http::{Body, GatewayRequest, GatewayResponse, RequestHeaders};
@@ -117,7 +117,7 @@ pub async fn handle<P: Platform>(
                 "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
                 req.method, req.path
             ))
-            .with_code("route_not_found"),
+            .with_code(ErrorCode::RouteNotFound),
         ),
     };
     resp.headers
@@ -178,7 +178,7 @@ pub fn body_too_large() -> GatewayError {
             crate::limits::MAX_REQUEST_BODY_BYTES
         ),
     )
-    .with_code("request_too_large")
+    .with_code(ErrorCode::RequestTooLarge)
 }
 
 /// A streamed answer that logs how it ended, once: `complete`, `error` (an in-stream error was

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::catalog::prompts::{self, PromptTemplate};
-use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::error::{ApiFlavor, ErrorCode, GatewayError, Result};
 use crate::gateway::target::Caller;
 use crate::gateway::{
     chat, respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
@@ -32,7 +32,7 @@ pub async fn handle<P: Platform>(
     match rendered_request(platform, caller, req).await {
         Ok(rendered) => chat::handle(platform, settings, caller, &rendered, outcome).await,
         Err(err) => {
-            if err.code.as_deref() == Some("prompt_record_invalid") {
+            if err.has_code(ErrorCode::PromptRecordInvalid) {
                 platform.log(
                     &serde_json::json!({"event": "prompt_record_invalid", "path": req.path, "why": err.message})
                         .to_string(),
@@ -50,7 +50,7 @@ async fn rendered_request<P: Platform>(
     req: &GatewayRequest,
 ) -> Result<GatewayRequest> {
     let id = prompt_id(&req.path).ok_or_else(|| {
-        GatewayError::not_found("no prompt id in the path").with_code("prompt_not_found")
+        GatewayError::not_found("no prompt id in the path").with_code(ErrorCode::PromptNotFound)
     })?;
     // Stored prompts are the operator's: only a valid gateway key reads them, so callers without
     // one learn nothing about them (not even which ids exist).

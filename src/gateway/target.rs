@@ -3,7 +3,7 @@
 
 use crate::catalog::keys::{self, GatewayKeyRecord, KeySource};
 use crate::catalog::{self, SealedProvider};
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 use crate::gateway::{RequestHeaders, Settings};
 use crate::net::BaseUrl;
 use crate::platform::Platform;
@@ -120,12 +120,12 @@ fn missing_key() -> GatewayError {
     GatewayError::authentication(
         "a gateway key is required: send it as `x-portkey-api-key`, `x-api-key` or `Authorization: Bearer`",
     )
-    .with_code("missing_gateway_key")
+    .with_code(ErrorCode::MissingGatewayKey)
 }
 
 fn invalid_key() -> GatewayError {
     GatewayError::authentication("the gateway key is not valid (unknown or disabled)")
-        .with_code("invalid_gateway_key")
+        .with_code(ErrorCode::InvalidGatewayKey)
 }
 
 impl Caller {
@@ -220,12 +220,12 @@ pub async fn resolve<P: Platform>(
             "x-portkey-provider",
             "no provider: send `x-portkey-provider: @your-slug` (a catalog provider), `x-portkey-provider: bedrock` with x-portkey-aws-* credentials, or a model like `@your-slug/model-id`",
         )
-        .with_code("missing_provider")),
+        .with_code(ErrorCode::MissingProvider)),
         Some(other) => Err(GatewayError::invalid_param(
             "x-portkey-provider",
             format!("provider `{other}` is not supported: edgeport serves `bedrock`, `openai` and catalog providers (`@slug`)"),
         )
-        .with_code("unsupported_provider")),
+        .with_code(ErrorCode::UnsupportedProvider)),
     }
 }
 
@@ -253,14 +253,14 @@ async fn from_catalog<P: Platform>(
         return Err(GatewayError::permission(format!(
             "this gateway key may not use provider `@{slug}`"
         ))
-        .with_code("provider_not_granted"));
+        .with_code(ErrorCode::ProviderNotGranted));
     }
     if !key.allows_model(model) {
         return Err(GatewayError::permission(format!(
             "this gateway key may not use model `{model}`"
         ))
         .with_param("model")
-        .with_code("model_not_granted"));
+        .with_code(ErrorCode::ModelNotGranted));
     }
     let access = catalog::CatalogAccess {
         key: settings.catalog_key.as_ref(),
@@ -316,14 +316,14 @@ fn caller_host(settings: &Settings, raw: &str, catalog_credentials: bool) -> Res
             "x-portkey-custom-host cannot be combined with catalog credentials unless the host is listed in TRUSTED_CUSTOM_HOSTS",
         )
         .with_param("x-portkey-custom-host")
-        .with_code("custom_host_not_trusted"));
+        .with_code(ErrorCode::CustomHostNotTrusted));
     }
     if crate::net::is_internal_url(base.url()) {
         return Err(GatewayError::permission(
             "x-portkey-custom-host points at a private, loopback, metadata or other special-purpose address; the operator must list it in TRUSTED_CUSTOM_HOSTS",
         )
         .with_param("x-portkey-custom-host")
-        .with_code("custom_host_not_trusted"));
+        .with_code(ErrorCode::CustomHostNotTrusted));
     }
     Ok(base)
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use futures_util::future::{select, Either};
 
-use crate::error::{ErrorKind, GatewayError, Result};
+use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
 use crate::http::RequestHeaders;
 use crate::limits::MAX_REQUEST_TIMEOUT_MS;
 use crate::platform::{Platform, UpstreamResponse};
@@ -137,12 +137,12 @@ fn timed_out(timeout: Timeout, upstream: &str) -> GatewayError {
             ErrorKind::Timeout,
             format!("{upstream} did not answer within {ms} ms (x-portkey-request-timeout)"),
         )
-        .with_code("request_timeout"),
+        .with_code(ErrorCode::RequestTimeout),
         Timeout::Default(ms) => GatewayError::new(
             504,
             ErrorKind::Timeout,
             format!("{upstream} did not answer within {ms} ms (the gateway's upstream timeout)"),
         )
-        .with_code("upstream_timeout"),
+        .with_code(ErrorCode::UpstreamTimeout),
     }
 }

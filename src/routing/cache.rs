@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 
 /// `max_age` when the config gives none: one day.
 pub const DEFAULT_MAX_AGE_SECONDS: u64 = 86_400;
@@ -37,7 +37,7 @@ impl Cache {
 }
 
 fn invalid(message: String) -> GatewayError {
-    GatewayError::invalid_param("x-portkey-config", message).with_code("invalid_config")
+    GatewayError::invalid_param("x-portkey-config", message).with_code(ErrorCode::InvalidConfig)
 }
 
 /// Parses `{mode: simple, max_age?}` (also `maxAge`). `semantic` is a 400: edgeport has no

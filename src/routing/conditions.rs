@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 
 /// A comparison on one field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,7 @@ impl Facts {
 }
 
 fn invalid(message: String) -> GatewayError {
-    GatewayError::invalid_param("x-portkey-config", message).with_code("invalid_config")
+    GatewayError::invalid_param("x-portkey-config", message).with_code(ErrorCode::InvalidConfig)
 }
 
 /// Parses one query object; `at` names it in errors (values are never echoed).

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::cache::Cache;
 use super::conditions::{parse_query, Query};
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 
 pub use crate::limits::MAX_RETRY_ATTEMPTS;
 use crate::limits::{
@@ -124,7 +124,7 @@ impl Node {
 }
 
 fn invalid(message: impl Into<String>) -> GatewayError {
-    GatewayError::invalid_param("x-portkey-config", message).with_code("invalid_config")
+    GatewayError::invalid_param("x-portkey-config", message).with_code(ErrorCode::InvalidConfig)
 }
 
 /// The value under `snake` or `camel` (either spelling; the first present wins).

@@ -20,7 +20,7 @@ use config::InlineCredentials;
 pub use config::{ConfigRef, Node};
 pub use plan::Attempt;
 
-use crate::error::{ErrorKind, GatewayError, Result};
+use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
 use crate::http::RequestHeaders;
 use crate::platform::Kv;
 
@@ -58,7 +58,7 @@ pub async fn from_request<K: Kv>(
                         "x-portkey-config",
                         format!("x-portkey-config: no saved config `{id}`"),
                     )
-                    .with_code("unknown_config")
+                    .with_code(ErrorCode::UnknownConfig)
                 })?;
             config::parse(&stored).map(Some)
         }

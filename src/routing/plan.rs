@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::cache::Cache;
 use super::conditions::Facts;
 use super::config::{Mode, Node, Retry};
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 
 /// Backoff before retry n (0-based): 100 ms · 2^n, at most this.
 pub const MAX_BACKOFF_MS: u64 = 1_000;
@@ -78,7 +78,7 @@ pub fn enter(
                         option_index(&path)
                     ),
                 )
-                .with_code("no_matching_condition")
+                .with_code(ErrorCode::NoMatchingCondition)
             })?,
         };
         path.push(next);

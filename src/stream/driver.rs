@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::{ErrorCode, ErrorKind, GatewayError};
 use crate::platform::ByteStream;
 
 /// SSE bytes for the caller, and whether the stream ended with an in-stream error (set by the
@@ -113,13 +113,13 @@ impl StreamFailure {
                 ErrorKind::Upstream,
                 format!("{upstream} stream is corrupt: {why}"),
             )
-            .with_code("upstream_stream_corrupt"),
+            .with_code(ErrorCode::UpstreamStreamCorrupt),
             StreamFailure::Interrupted(why) => GatewayError::new(
                 502,
                 ErrorKind::Upstream,
                 format!("{upstream} stream was interrupted: {why}"),
             )
-            .with_code("upstream_stream_interrupted"),
+            .with_code(ErrorCode::UpstreamStreamInterrupted),
         }
     }
 }

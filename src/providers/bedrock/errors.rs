@@ -1,7 +1,7 @@
 //! Bedrock errors → gateway errors. HTTP errors keep Bedrock's status; stream exceptions (which
 //! arrive inside a 200) get the status their type has as an HTTP error.
 
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::{ErrorCode, ErrorKind, GatewayError};
 use crate::providers::bedrock::signing::UpstreamAuth;
 use crate::providers::bedrock::wire::AwsErrorBody;
 use crate::stream::eventstream::Frame;
@@ -47,7 +47,7 @@ pub fn from_http(status: u16, error_type: Option<&str>, body: &[u8]) -> GatewayE
         bedrock_message(name, &message),
     );
     if let Some(name) = name {
-        err = err.with_code(name);
+        err = err.with_upstream_code(name);
     }
     err
 }
@@ -66,7 +66,7 @@ pub fn from_stream_exception(exception_type: &str, payload: &[u8]) -> GatewayErr
         ErrorKind::from_status(status),
         bedrock_message(Some(&name), &message),
     )
-    .with_code(name)
+    .with_upstream_code(name)
 }
 
 fn bedrock_message(name: Option<&str>, message: &str) -> String {
@@ -150,12 +150,12 @@ pub fn error_frame(frame: &Frame) -> GatewayError {
         ErrorKind::from_status(status),
         format!("Bedrock {code}: {message}"),
     )
-    .with_code(code)
+    .with_upstream_code(code)
 }
 
 /// A stream event whose payload does not parse.
 pub fn malformed(message: String) -> GatewayError {
-    GatewayError::new(502, ErrorKind::Upstream, message).with_code("invalid_upstream_event")
+    GatewayError::new(502, ErrorKind::Upstream, message).with_code(ErrorCode::InvalidUpstreamEvent)
 }
 
 #[cfg(test)]

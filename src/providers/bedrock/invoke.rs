@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::api::anthropic::{AnthropicBeta, MessagesRequest};
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 use crate::http::RequestHeaders;
 use crate::limits::{MAX_BETAS, MAX_BETA_LEN};
 
@@ -170,7 +170,7 @@ impl CountTokensRequest {
 pub fn answer(raw: &[u8]) -> Result<Map<String, Value>> {
     let mut message: Map<String, Value> = serde_json::from_slice(raw).map_err(|_| {
         GatewayError::bad_gateway("Bedrock answered with a body that is not an Anthropic message")
-            .with_code("invalid_upstream_answer")
+            .with_code(ErrorCode::InvalidUpstreamAnswer)
     })?;
     message.remove(INVOCATION_METRICS);
     Ok(message)

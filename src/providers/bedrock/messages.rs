@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::api::anthropic::MessagesRequest;
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 use crate::http::RequestHeaders;
 use crate::platform::Platform;
 use crate::providers::bedrock::call::send;
@@ -33,7 +33,7 @@ pub async fn check_model<P: Platform>(
                 "`{model_id}` is not a Claude model: /v1/messages serves Anthropic Claude models on Bedrock; use POST /v1/chat/completions for other models"
             ),
         )
-        .with_code("model_not_supported_on_route"));
+        .with_code(ErrorCode::ModelNotSupportedOnRoute));
     }
     Ok(info)
 }
@@ -105,7 +105,7 @@ pub async fn count_tokens<P: Platform>(
                 "count_tokens needs a Claude model id (like anthropic.claude-sonnet-4-20250514-v1:0, a us./eu./apac./global. profile, or an application inference profile ARN); `{model_id}` is none of these"
             ),
         )
-        .with_code("count_tokens_model_unresolved"));
+        .with_code(ErrorCode::CountTokensModelUnresolved));
     }
     let foundation = models::foundation_model_id(&foundation);
     let native = invoke::count_tokens_native_body(native_body(headers, messages)?);
@@ -126,7 +126,7 @@ pub async fn count_tokens<P: Platform>(
         .map_err(read_failed)?;
     let counted: CountTokensResponse = serde_json::from_slice(&raw).map_err(|_| {
         GatewayError::bad_gateway("Bedrock answered with a body that is not a CountTokens answer")
-            .with_code("invalid_upstream_answer")
+            .with_code(ErrorCode::InvalidUpstreamAnswer)
     })?;
     Ok((foundation, counted.input_tokens))
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 
 /// Every `s3Location.uri` in a Converse request must name an allowed bucket. Walks the request
 /// as JSON (bounded by the request's own size) so it sees every place Converse takes S3 media.
@@ -25,7 +25,7 @@ pub fn check_buckets(converse: &Value, allowed: &[String]) -> Result<()> {
                             "this provider may not read s3://{}/ (its record lists the buckets it may read)",
                             bucket.unwrap_or("")
                         ))
-                        .with_code("s3_bucket_not_allowed"));
+                        .with_code(ErrorCode::S3BucketNotAllowed));
                     }
                 }
                 stack.extend(map.values());

@@ -113,7 +113,7 @@ pub fn parse_error(status: u16, xml: &str) -> GatewayError {
         ErrorKind::from_status(status),
         format!("STS AssumeRole failed ({code}): {message}"),
     )
-    .with_code(code)
+    .with_upstream_code(code)
 }
 
 #[derive(Clone)]

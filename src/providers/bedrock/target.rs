@@ -3,7 +3,7 @@
 //! caller's `x-portkey-aws-*` headers or from a catalog record.
 
 use crate::catalog::{BedrockRecord, ProviderAuth};
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 use crate::http::RequestHeaders;
 use crate::net::BaseUrl;
 use crate::platform::Platform;
@@ -159,7 +159,7 @@ impl BedrockTarget {
                     GatewayError::internal(format!(
                         "provider `@{slug}` assumes a role, but the Worker has no base credentials (secrets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
                     ))
-                    .with_code("base_credentials_missing")
+                    .with_code(ErrorCode::BaseCredentialsMissing)
                 })?;
                 let endpoint = match &record.sts_endpoint {
                     Some(e) => trusted(e, "sts_endpoint")?,
@@ -209,7 +209,7 @@ fn hide_operator_detail<P: Platform>(platform: &P, slug: &str, err: GatewayError
         err.kind,
         format!("provider `@{slug}` could not assume its role ({code}); the operator's log has the details"),
     )
-    .with_code(code)
+    .with_upstream_code(code)
 }
 
 /// `x-portkey-aws-auth-type: assumedRole` with `x-portkey-aws-role-arn` (and optional

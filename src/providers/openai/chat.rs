@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::error::{GatewayError, Result};
+use crate::error::{ErrorCode, GatewayError, Result};
 use crate::platform::{with_idle_timeout, Platform, UpstreamRequest};
 use crate::providers::openai::errors;
 use crate::providers::openai::stream::relay;
@@ -135,6 +135,6 @@ pub async fn complete<P: Platform>(
         _ => Err(GatewayError::bad_gateway(
             "OpenAI answered with a body that is not a chat completion",
         )
-        .with_code("invalid_upstream_answer")),
+        .with_code(ErrorCode::InvalidUpstreamAnswer)),
     }
 }

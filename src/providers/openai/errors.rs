@@ -55,7 +55,7 @@ fn from_parts(status: u16, body: Option<Body>) -> GatewayError {
         format!("OpenAI: {message}"),
     );
     if let Some(code) = code {
-        err = err.with_code(code);
+        err = err.with_upstream_code(code);
     }
     err
 }

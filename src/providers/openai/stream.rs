@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::{ErrorCode, ErrorKind, GatewayError};
 use crate::platform::ByteStream;
 use crate::providers::openai::errors;
 use crate::stream::driver::{sse_stream, SseMapper, SseStream};
@@ -70,7 +70,7 @@ impl SseMapper for Relay {
                 ErrorKind::Upstream,
                 "OpenAI sent a stream event that is not JSON",
             )
-            .with_code("invalid_upstream_event")
+            .with_code(ErrorCode::InvalidUpstreamEvent)
         })?;
         if chunk.get("error").is_some() {
             return Err(errors::from_stream_event(&chunk));
