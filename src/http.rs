@@ -46,24 +46,8 @@ impl RequestHeaders {
         )
     }
 
-    /// `x-portkey-provider: openai`: the caller brings its own OpenAI key in `Authorization`
-    /// (which is then never read as a gateway key).
-    pub fn openai_header_mode(&self) -> bool {
-        self.get("x-portkey-provider")
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("openai"))
-    }
-
     pub fn get(&self, name: &str) -> Option<&str> {
         crate::platform::header(&self.0, name)
-    }
-
-    /// `x-portkey-strict-open-ai-compliance` (or the Python SDK's `...-openai-...` spelling):
-    /// strict unless explicitly `false`.
-    pub fn strict_compliance(&self) -> bool {
-        let v = self
-            .get("x-portkey-strict-open-ai-compliance")
-            .or_else(|| self.get("x-portkey-strict-openai-compliance"));
-        !matches!(v.map(|s| s.trim().to_ascii_lowercase()), Some(s) if s == "false")
     }
 }
 

@@ -48,23 +48,7 @@ impl GatewayKeyRecord {
     }
 }
 
-/// Where the caller's key came from: an explicit `x-portkey-api-key` is always checked; a Bearer
-/// token or an `x-api-key` (which the OpenAI and Anthropic SDKs always send) may be an SDK's
-/// placeholder when gateway keys are not required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeySource {
-    PortkeyHeader,
-    ApiKeyHeader,
-    Bearer,
-}
-
-impl KeySource {
-    /// Whether an unknown key from here may be an SDK placeholder (ignored when keys are not
-    /// required) rather than a wrong key (always refused).
-    pub fn may_be_placeholder(self) -> bool {
-        !matches!(self, KeySource::PortkeyHeader)
-    }
-}
+pub use crate::api::portkey::KeySource;
 
 /// Looks the presented key up. `Ok(None)`: unknown key. Disabled keys are returned (the caller
 /// decides the status), so that "unknown" and "disabled" read the same to the outside: 401.

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 
-use crate::gateway::{Body, GatewayResponse, Outcome, RequestHeaders};
+use crate::api::portkey::PortkeyHeaders;
+use crate::gateway::{Body, GatewayResponse, Outcome};
 use crate::platform::{Kv, Platform};
 use crate::routing::cache::{self, Cache};
 
@@ -22,7 +23,7 @@ pub async fn open<P: Platform>(
     stream: bool,
     scope: &cache::CacheScope<'_>,
     material: &serde_json::Map<String, serde_json::Value>,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> (Option<Entry>, Option<GatewayResponse>) {
     let Some(cache) = cache else {
@@ -36,7 +37,7 @@ pub async fn open<P: Platform>(
         key: cache::cache_key(scope, material),
         cache,
     };
-    let refresh = cache::force_refresh(headers.get("x-portkey-cache-force-refresh"));
+    let refresh = headers.cache_force_refresh;
     let hit = lookup(platform, &entry, refresh, outcome).await;
     (Some(entry), hit)
 }

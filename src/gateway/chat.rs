@@ -3,10 +3,11 @@
 use serde_json::Value;
 
 use crate::api::openai::{ChatCompletionRequest, ChatMessage};
+use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::Caller;
 use crate::gateway::{cache, routed, target};
-use crate::gateway::{respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings};
+use crate::gateway::{respond, GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::platform::Platform;
 use crate::providers::options::UpstreamOptions;
 use crate::providers::{self, Answer, ChatCall, Upstream};
@@ -18,9 +19,10 @@ pub async fn handle<P: Platform>(
     settings: &Settings,
     caller: &Caller,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = run(platform, settings, caller, req, outcome).await;
+    let result = run(platform, settings, caller, req, headers, outcome).await;
     respond(ApiFlavor::OpenAi, result, outcome)
 }
 
@@ -83,11 +85,12 @@ async fn run<P: Platform>(
     settings: &Settings,
     caller: &Caller,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let config = routing::from_request(platform.kv(), &req.headers, caller).await?;
+    let config = routing::from_request(platform.kv(), headers, caller).await?;
     let body = parse_object(&req.body)?;
-    let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
+    let facts = Facts::new(headers.metadata.as_deref(), &body);
     // https images are downloaded once, not once per target.
     let mut inlined: Option<Vec<ChatMessage>> = None;
     let run = routed::run(
@@ -95,7 +98,7 @@ async fn run<P: Platform>(
         config.as_ref(),
         &facts,
         async |attempt: &Attempt| {
-            let headers = routing::overlay_headers(&req.headers, attempt);
+            let headers = routing::overlay_headers(headers, attempt);
             let mut body = body.clone();
             if let Some(obj) = body.as_object_mut() {
                 routing::apply_overrides(obj, attempt);
@@ -116,7 +119,7 @@ async fn run<P: Platform>(
 /// One target's view of the request: its headers, and its cache settings.
 struct Call<'a> {
     caller: &'a Caller,
-    headers: &'a RequestHeaders,
+    headers: &'a PortkeyHeaders,
     cache: Option<routing::cache::Cache>,
 }
 
@@ -142,13 +145,13 @@ async fn try_target<P: Platform>(
     if let Some(obj) = body.as_object_mut() {
         target.apply_defaults(obj, &["model", "messages"]);
     }
-    let strict = headers.strict_compliance();
+    let strict = headers.strict;
     // Keyed on the body as sent upstream (overrides and defaults applied), before it is mapped;
     // copied only when the call is cacheable.
     let mut material = serde_json::Map::new();
     if call.cache.is_some() {
         material = body.as_object().cloned().unwrap_or_default();
-        if let Some(beta) = anthropic_beta_header(headers) {
+        if let Some(beta) = headers.anthropic_beta_joined() {
             material.insert("anthropic-beta".into(), Value::String(beta));
         }
     }
@@ -192,7 +195,7 @@ async fn try_target<P: Platform>(
     let call = ChatCall {
         model_id: &target.model_id,
         strict,
-        anthropic_beta_header: anthropic_beta_header(headers),
+        anthropic_beta_header: headers.anthropic_beta_joined(),
         options: UpstreamOptions::from_headers(headers, settings)?,
     };
     let answer = match (&target.upstream, request) {
@@ -224,15 +227,4 @@ async fn try_target<P: Platform>(
 enum Request {
     Typed(Box<ChatCompletionRequest>),
     Raw(serde_json::Map<String, Value>),
-}
-
-/// `anthropic-beta` and `x-portkey-anthropic-beta`, joined (comma-separated).
-fn anthropic_beta_header(headers: &RequestHeaders) -> Option<String> {
-    let joined: Vec<&str> = ["anthropic-beta", "x-portkey-anthropic-beta"]
-        .into_iter()
-        .filter_map(|h| headers.get(h))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    (!joined.is_empty()).then(|| joined.join(","))
 }

@@ -4,11 +4,10 @@
 use serde_json::Value;
 
 use crate::api::anthropic::{MessageTokensCount, MessagesRequest};
+use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, ErrorCode, GatewayError, Result};
 use crate::gateway::target::{self, Caller, Target};
-use crate::gateway::{
-    cache, respond, routed, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
-};
+use crate::gateway::{cache, respond, routed, GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::platform::Platform;
 use crate::providers::bedrock::messages as bedrock_messages;
 use crate::providers::bedrock::models::ModelInfo;
@@ -36,9 +35,10 @@ pub async fn handle<P: Platform>(
     settings: &Settings,
     caller: &Caller,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = messages(platform, settings, caller, req, outcome).await;
+    let result = messages(platform, settings, caller, req, headers, outcome).await;
     respond(ApiFlavor::Anthropic, result, outcome)
 }
 
@@ -48,9 +48,10 @@ pub async fn handle_count_tokens<P: Platform>(
     settings: &Settings,
     caller: &Caller,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = count_tokens(platform, settings, caller, req, outcome).await;
+    let result = count_tokens(platform, settings, caller, req, headers, outcome).await;
     respond(ApiFlavor::Anthropic, result, outcome)
 }
 
@@ -125,11 +126,11 @@ fn check_counts(obj: &serde_json::Map<String, Value>) -> Result<()> {
 
 /// The body with one target's overlay: its headers, and `override_params` over the fields.
 fn overlaid(
-    req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     body: &Value,
     attempt: &Attempt,
-) -> Result<(RequestHeaders, MessagesRequest)> {
-    let headers = routing::overlay_headers(&req.headers, attempt);
+) -> Result<(PortkeyHeaders, MessagesRequest)> {
+    let headers = routing::overlay_headers(headers, attempt);
     let mut body = body.clone();
     if let Some(obj) = body.as_object_mut() {
         routing::apply_overrides(obj, attempt);
@@ -142,7 +143,7 @@ async fn prepare<P: Platform>(
     platform: &P,
     settings: &Settings,
     caller: &Caller,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     mut messages: MessagesRequest,
     outcome: &mut Outcome,
 ) -> Result<(MessagesRequest, Target, ModelInfo)> {
@@ -168,17 +169,18 @@ async fn messages<P: Platform>(
     settings: &Settings,
     caller: &Caller,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let config = routing::from_request(platform.kv(), &req.headers, caller).await?;
+    let config = routing::from_request(platform.kv(), headers, caller).await?;
     let body = parse_object(&req.body)?;
-    let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
+    let facts = Facts::new(headers.metadata.as_deref(), &body);
     let run = routed::run(
         platform,
         config.as_ref(),
         &facts,
         async |attempt: &Attempt| {
-            let (headers, messages) = overlaid(req, &body, attempt)?;
+            let (headers, messages) = overlaid(headers, &body, attempt)?;
             try_target(
                 platform,
                 settings,
@@ -201,7 +203,7 @@ async fn try_target<P: Platform>(
     platform: &P,
     settings: &Settings,
     caller: &Caller,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     cache: Option<Cache>,
     messages: MessagesRequest,
     outcome: &mut Outcome,
@@ -249,14 +251,15 @@ async fn count_tokens<P: Platform>(
     settings: &Settings,
     caller: &Caller,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
     // One attempt, through the config's first target (count_tokens is not retried).
-    let config = routing::from_request(platform.kv(), &req.headers, caller).await?;
+    let config = routing::from_request(platform.kv(), headers, caller).await?;
     let body = parse_object(&req.body)?;
     let attempt = match &config {
         Some(root) => {
-            let facts = Facts::new(req.headers.get("x-portkey-metadata"), &body);
+            let facts = Facts::new(headers.metadata.as_deref(), &body);
             let path = routing::plan::first(root, &facts, &mut routed::random_unit)?;
             outcome.routed = Some(routed::Routed {
                 index: routing::plan::option_index(&path),
@@ -266,7 +269,7 @@ async fn count_tokens<P: Platform>(
         }
         None => Attempt::default(),
     };
-    let (headers, messages) = overlaid(req, &body, &attempt)?;
+    let (headers, messages) = overlaid(headers, &body, &attempt)?;
     let headers = &headers;
     let (messages, target, info) =
         prepare(platform, settings, caller, headers, messages, outcome).await?;

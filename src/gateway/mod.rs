@@ -11,6 +11,7 @@ pub mod target;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, ErrorCode, GatewayError};
 use crate::platform::Platform;
 
@@ -65,11 +66,12 @@ pub async fn handle<P: Platform>(
     req: GatewayRequest,
 ) -> GatewayResponse {
     let started = platform.now_millis();
-    let trace_id = req
-        .headers
-        .get("x-portkey-trace-id")
-        .filter(|t| !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
+    // The Portkey headers, read once: everything below receives this value.
+    let headers = PortkeyHeaders::parse(&req.headers);
+    let trace_id = headers
+        .trace_id
+        .clone()
+        .filter(|t| t.len() <= 128 && t.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or_else(|| random_id(""));
     let route = route(&req.method, &req.path);
     let mut outcome = Outcome::default();
@@ -80,7 +82,7 @@ pub async fn handle<P: Platform>(
         Route::ChatCompletions
         | Route::Messages
         | Route::CountTokens
-        | Route::PromptCompletions => Some(admit(platform, settings, &req).await),
+        | Route::PromptCompletions => Some(admit(platform, settings, &req, &headers).await),
         _ => None,
     };
     let mut resp = match (route, caller) {
@@ -89,16 +91,16 @@ pub async fn handle<P: Platform>(
             GatewayResponse::json(200, &json!({"status": "ok", "service": "edgeport"}))
         }
         (Route::ChatCompletions, Some(Ok(caller))) => {
-            chat::handle(platform, settings, &caller, &req, &mut outcome).await
+            chat::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
         }
         (Route::Messages, Some(Ok(caller))) => {
-            messages::handle(platform, settings, &caller, &req, &mut outcome).await
+            messages::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
         }
         (Route::CountTokens, Some(Ok(caller))) => {
-            messages::handle_count_tokens(platform, settings, &caller, &req, &mut outcome).await
+            messages::handle_count_tokens(platform, settings, &caller, &req, &headers, &mut outcome).await
         }
         (Route::PromptCompletions, Some(Ok(caller))) => {
-            prompts::handle(platform, settings, &caller, &req, &mut outcome).await
+            prompts::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
         }
         (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions, None) => {
             respond(flavor, Err(GatewayError::internal("the request was not admitted")), &mut outcome)
@@ -138,7 +140,15 @@ pub async fn handle<P: Platform>(
         resp.headers
             .push(("x-portkey-cache-status".into(), status.to_owned()));
     }
-    log_request(platform, &req, &trace_id, resp.status, &outcome, started);
+    log_request(
+        platform,
+        &req,
+        &headers,
+        &trace_id,
+        resp.status,
+        &outcome,
+        started,
+    );
     if let Body::Stream(stream) = resp.body {
         resp.body = Body::Stream(stream.wrap(|inner| {
             Box::pin(LoggedStream {
@@ -159,11 +169,12 @@ async fn admit<P: Platform>(
     platform: &P,
     settings: &Settings,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
 ) -> crate::error::Result<target::Caller> {
     if req.oversized || req.body.len() > crate::limits::MAX_REQUEST_BODY_BYTES {
         return Err(body_too_large());
     }
-    let caller = target::authenticate(platform, &req.headers).await?;
+    let caller = target::authenticate(platform, headers).await?;
     caller.admit(settings)?;
     Ok(caller)
 }
@@ -283,14 +294,15 @@ pub struct Outcome {
 fn log_request<P: Platform>(
     platform: &P,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     trace_id: &str,
     status: u16,
     outcome: &Outcome,
     started: u64,
 ) {
-    let metadata = req
-        .headers
-        .get("x-portkey-metadata")
+    let metadata = headers
+        .metadata
+        .as_deref()
         .and_then(|m| serde_json::from_str::<Value>(m).ok())
         .filter(Value::is_object);
     let line = json!({
@@ -360,14 +372,5 @@ mod tests {
         assert_eq!(flavor_of("/v1/messages/batches"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/messages"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/v1/messagesx"), ApiFlavor::OpenAi);
-    }
-
-    #[test]
-    fn strict_compliance_both_spellings() {
-        assert!(RequestHeaders::default().strict_compliance());
-        let off = RequestHeaders::new([("X-Portkey-Strict-OpenAI-Compliance", "false")]);
-        assert!(!off.strict_compliance());
-        let off2 = RequestHeaders::new([("x-portkey-strict-open-ai-compliance", "False")]);
-        assert!(!off2.strict_compliance());
     }
 }

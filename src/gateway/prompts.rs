@@ -4,12 +4,11 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::api::portkey::PortkeyHeaders;
 use crate::catalog::prompts::{self, PromptTemplate};
 use crate::error::{ApiFlavor, ErrorCode, GatewayError, Result};
 use crate::gateway::target::Caller;
-use crate::gateway::{
-    chat, respond, GatewayRequest, GatewayResponse, Outcome, RequestHeaders, Settings,
-};
+use crate::gateway::{chat, respond, GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::platform::Platform;
 
 /// The `{id}` of `/v1/prompts/{id}/completions` (or without `/v1`).
@@ -27,10 +26,13 @@ pub async fn handle<P: Platform>(
     settings: &Settings,
     caller: &Caller,
     req: &GatewayRequest,
+    headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    match rendered_request(platform, caller, req).await {
-        Ok(rendered) => chat::handle(platform, settings, caller, &rendered, outcome).await,
+    match rendered_request(platform, caller, req, headers).await {
+        Ok((rendered, headers)) => {
+            chat::handle(platform, settings, caller, &rendered, &headers, outcome).await
+        }
         Err(err) => {
             if err.has_code(ErrorCode::PromptRecordInvalid) {
                 platform.log(
@@ -48,7 +50,8 @@ async fn rendered_request<P: Platform>(
     platform: &P,
     caller: &Caller,
     req: &GatewayRequest,
-) -> Result<GatewayRequest> {
+    headers: &PortkeyHeaders,
+) -> Result<(GatewayRequest, PortkeyHeaders)> {
     let id = prompt_id(&req.path).ok_or_else(|| {
         GatewayError::not_found("no prompt id in the path").with_code(ErrorCode::PromptNotFound)
     })?;
@@ -64,19 +67,18 @@ async fn rendered_request<P: Platform>(
     };
     let template = prompts::load_prompt(platform.kv(), id).await?;
     let rendered = render_body(&template, body)?;
-    let mut headers = req.headers.clone();
-    if let Some(p) = &template.provider {
-        if headers.get("x-portkey-provider").is_none() {
-            headers.0.push(("x-portkey-provider".into(), p.clone()));
-        }
+    let mut headers = headers.clone();
+    if headers.provider.is_none() {
+        headers.provider.clone_from(&template.provider);
     }
-    Ok(GatewayRequest {
+    let rendered = GatewayRequest {
         method: req.method.clone(),
         path: req.path.clone(),
-        headers: RequestHeaders(headers.0),
+        headers: req.headers.clone(),
         body: Bytes::from(Value::Object(rendered).to_string()),
         oversized: false,
-    })
+    };
+    Ok((rendered, headers))
 }
 
 /// The chat-completions body: the template's params, model and rendered messages, then every

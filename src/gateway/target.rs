@@ -1,10 +1,11 @@
 //! Which upstream a request goes to, with which credentials: from `x-portkey-*` headers, the
 //! `@slug/model` form of `model`, and the catalog.
 
-use crate::catalog::keys::{self, GatewayKeyRecord, KeySource};
+use crate::api::portkey::{KeySource, PortkeyHeaders};
+use crate::catalog::keys::{self, GatewayKeyRecord};
 use crate::catalog::{self, SealedProvider};
 use crate::error::{ErrorCode, GatewayError, Result};
-use crate::gateway::{RequestHeaders, Settings};
+use crate::gateway::Settings;
 use crate::net::BaseUrl;
 use crate::platform::Platform;
 use crate::providers::bedrock::target::BedrockTarget;
@@ -52,16 +53,6 @@ impl Target {
     }
 }
 
-/// The OpenAI key of header mode (or of a config target's inline `api_key`, which the overlay
-/// puts in the same place).
-fn openai_header_key(headers: &RequestHeaders) -> Option<&str> {
-    let auth = headers.get("authorization")?.trim();
-    auth.strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-}
-
 /// `@slug/model-id` → (`slug`, `model-id`).
 pub fn split_slug_model(model: &str) -> Option<(&str, &str)> {
     model.strip_prefix('@')?.split_once('/')
@@ -76,36 +67,15 @@ pub enum Caller {
     Key(GatewayKeyRecord),
 }
 
-/// The presented key: `x-portkey-api-key` first, then `x-api-key` (the Anthropic SDKs and
-/// Claude Code send the key there), else `Authorization: Bearer`. Read once per request, before
-/// anything else the request names is read from KV.
-pub async fn authenticate<P: Platform>(platform: &P, headers: &RequestHeaders) -> Result<Caller> {
+/// The presented key (read from the headers once: `x-portkey-api-key`, then `x-api-key` (the
+/// Anthropic SDKs and Claude Code send the key there), else `Authorization: Bearer` outside
+/// OpenAI header mode). Looked up once per request, before anything else it names is read from
+/// KV.
+pub async fn authenticate<P: Platform>(platform: &P, headers: &PortkeyHeaders) -> Result<Caller> {
     let presented = headers
-        .get("x-portkey-api-key")
-        .map(|k| (k.trim(), KeySource::PortkeyHeader))
-        .filter(|(k, _)| !k.is_empty())
-        .or_else(|| {
-            headers
-                .get("x-api-key")
-                .map(|k| (k.trim(), KeySource::ApiKeyHeader))
-                .filter(|(k, _)| !k.is_empty())
-        })
-        .or_else(|| {
-            // In OpenAI header mode `Authorization` carries the caller's OpenAI key, never a
-            // gateway key (which then comes in x-portkey-api-key or x-api-key).
-            if headers.openai_header_mode() {
-                return None;
-            }
-            headers
-                .get("authorization")
-                .and_then(|a| {
-                    a.trim()
-                        .strip_prefix("Bearer ")
-                        .or_else(|| a.trim().strip_prefix("bearer "))
-                })
-                .map(|k| (k.trim(), KeySource::Bearer))
-        })
-        .filter(|(k, _)| !k.is_empty());
+        .gateway_key
+        .as_ref()
+        .map(|(k, source)| (k.as_str(), *source));
     let Some((key, source)) = presented else {
         return Ok(Caller::Anonymous);
     };
@@ -167,10 +137,10 @@ pub async fn resolve<P: Platform>(
     platform: &P,
     settings: &Settings,
     caller: &Caller,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     model: &str,
 ) -> Result<Target> {
-    let header_provider = headers.get("x-portkey-provider").map(str::trim);
+    let header_provider = headers.provider.as_deref();
     // A model of the form `@slug/model` picks the catalog entry per request (it wins over the header).
     if let Some((slug, model_id)) = split_slug_model(model) {
         return from_catalog(platform, settings, headers, caller, slug, model_id).await;
@@ -186,7 +156,7 @@ pub async fn resolve<P: Platform>(
             // The caller's own credentials may go to the caller's own host, unless it is an
             // internal address that only the operator can allow.
             let custom = custom_host(settings, headers, false)?;
-            let bedrock = BedrockTarget::from_headers(platform, headers, custom).await?;
+            let bedrock = BedrockTarget::from_headers(platform, &headers.aws, custom).await?;
             Ok(Target {
                 upstream: Upstream::Bedrock(bedrock),
                 model_id: model.to_owned(),
@@ -200,7 +170,7 @@ pub async fn resolve<P: Platform>(
             caller.admit(settings)?;
             require_model(model)?;
             let key = caller.key();
-            let api_key = openai_header_key(headers).ok_or_else(|| {
+            let api_key = headers.openai_key.as_deref().ok_or_else(|| {
                 GatewayError::invalid_param(
                     "authorization",
                     "`Authorization: Bearer <OpenAI API key>` is required with x-portkey-provider: openai (send the gateway key as x-portkey-api-key)",
@@ -242,7 +212,7 @@ fn require_model(model: &str) -> Result<()> {
 async fn from_catalog<P: Platform>(
     platform: &P,
     settings: &Settings,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     caller: &Caller,
     slug: &str,
     model: &str,
@@ -271,10 +241,7 @@ async fn from_catalog<P: Platform>(
     // Catalog credentials are never signed toward a host the caller chose, unless the operator
     // listed that host.
     let custom = custom_host(settings, headers, true)?;
-    let session_token = headers
-        .get("x-portkey-aws-session-token")
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
+    let session_token = headers.aws.session_token.as_deref();
     let upstream = match &record.provider {
         SealedProvider::Bedrock(r) => Upstream::Bedrock(
             BedrockTarget::from_record(platform, settings, slug, r, custom, session_token).await?,
@@ -294,11 +261,12 @@ async fn from_catalog<P: Platform>(
 /// The caller's `x-portkey-custom-host`, checked (see [`caller_host`]).
 fn custom_host(
     settings: &Settings,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     catalog_credentials: bool,
 ) -> Result<Option<BaseUrl>> {
     headers
-        .get("x-portkey-custom-host")
+        .custom_host
+        .as_deref()
         .map(|raw| caller_host(settings, raw, catalog_credentials))
         .transpose()
 }

@@ -6,8 +6,8 @@ use std::future::Future;
 
 use futures_util::future::{select, Either};
 
+use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
-use crate::http::RequestHeaders;
 use crate::limits::MAX_REQUEST_TIMEOUT_MS;
 use crate::platform::{Platform, UpstreamResponse};
 use crate::settings::Settings;
@@ -72,19 +72,13 @@ pub fn parse_request_timeout(raw: &str) -> Result<u64> {
 }
 
 impl UpstreamOptions {
-    pub fn from_headers(headers: &RequestHeaders, settings: &Settings) -> Result<Self> {
-        let timeout = match headers.get("x-portkey-request-timeout").map(str::trim) {
-            None | Some("") => Timeout::Default(settings.upstream_timeout_ms),
+    pub fn from_headers(headers: &PortkeyHeaders, settings: &Settings) -> Result<Self> {
+        let timeout = match headers.request_timeout.as_deref() {
+            None => Timeout::Default(settings.upstream_timeout_ms),
             Some(raw) => Timeout::Caller(parse_request_timeout(raw)?),
         };
         let mut forward = Vec::new();
-        for name in headers
-            .get("x-portkey-forward-headers")
-            .unwrap_or("")
-            .split(',')
-            .map(|n| n.trim().to_ascii_lowercase())
-            .filter(|n| !n.is_empty())
-        {
+        for (name, value) in &headers.forward {
             if NEVER_FORWARDED.contains(&name.as_str())
                 || name.starts_with("x-amz-")
                 || name.starts_with("x-portkey-")
@@ -94,8 +88,8 @@ impl UpstreamOptions {
                     format!("header `{name}` cannot be forwarded upstream"),
                 ));
             }
-            if let Some(value) = headers.get(&name) {
-                forward.push((name, value.to_owned()));
+            if let Some(value) = value {
+                forward.push((name.clone(), value.clone()));
             }
         }
         Ok(UpstreamOptions {

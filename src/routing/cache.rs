@@ -143,11 +143,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `x-portkey-cache-force-refresh: true`: skip the read, store the new answer.
-pub fn force_refresh(header: Option<&str>) -> bool {
-    header.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +241,5 @@ mod tests {
             credential_fingerprint(&["ab", "c"]),
             credential_fingerprint(&["a", "bc"])
         );
-        assert!(force_refresh(Some("true")) && force_refresh(Some(" TRUE ")));
-        assert!(!force_refresh(Some("false")) && !force_refresh(None));
     }
 }

@@ -20,8 +20,8 @@ use config::InlineCredentials;
 pub use config::{ConfigRef, Node};
 pub use plan::Attempt;
 
+use crate::api::portkey::{AwsHeaders, PortkeyHeaders};
 use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
-use crate::http::RequestHeaders;
 use crate::platform::Kv;
 
 /// The request's config: `None` without `x-portkey-config`; a saved id is read from KV
@@ -29,14 +29,10 @@ use crate::platform::Kv;
 /// operator's).
 pub async fn from_request<K: Kv>(
     kv: &K,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     caller: &crate::gateway::target::Caller,
 ) -> Result<Option<Node>> {
-    let Some(raw) = headers
-        .get("x-portkey-config")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    else {
+    let Some(raw) = headers.config.as_deref() else {
         return Ok(None);
     };
     match config::parse_header(raw)? {
@@ -66,65 +62,41 @@ pub async fn from_request<K: Kv>(
 }
 
 /// The caller's headers with the target's settings in place of theirs.
-pub fn overlay_headers(headers: &RequestHeaders, attempt: &Attempt) -> RequestHeaders {
-    let strict = attempt.strict_open_ai_compliance.map(|s| s.to_string());
-    let replaced: [(&str, Option<String>); 4] = [
-        ("x-portkey-provider", attempt.provider.clone()),
-        ("x-portkey-custom-host", attempt.custom_host.clone()),
-        (
-            "x-portkey-request-timeout",
-            attempt.request_timeout.map(|t| t.to_string()),
-        ),
-        ("x-portkey-strict-open-ai-compliance", strict.clone()),
-    ];
+pub fn overlay_headers(headers: &PortkeyHeaders, attempt: &Attempt) -> PortkeyHeaders {
     let mut out = headers.clone();
-    if strict.is_some() {
-        out.0
-            .retain(|(k, _)| k != "x-portkey-strict-openai-compliance");
+    if attempt.provider.is_some() {
+        out.provider.clone_from(&attempt.provider);
     }
-    for (name, value) in replaced {
-        if let Some(value) = value {
-            out.0.retain(|(k, _)| k != name);
-            out.0.push((name.to_owned(), value));
-        }
+    if attempt.custom_host.is_some() {
+        out.custom_host.clone_from(&attempt.custom_host);
     }
-    let mut set = |name: &str, value: Option<String>| {
-        out.0.retain(|(k, _)| k != name);
-        if let Some(value) = value {
-            out.0.push((name.to_owned(), value));
-        }
-    };
+    if let Some(t) = attempt.request_timeout {
+        out.request_timeout = Some(t.to_string());
+    }
+    if let Some(strict) = attempt.strict_open_ai_compliance {
+        out.strict = strict;
+    }
     match &attempt.credentials {
-        Some(InlineCredentials::OpenAi { api_key }) => {
-            set("authorization", Some(format!("Bearer {api_key}")));
-        }
+        Some(InlineCredentials::OpenAi { api_key }) => out.openai_key = Some(api_key.clone()),
         Some(InlineCredentials::Bedrock {
             access_key_id,
             secret_access_key,
             region,
             session_token,
         }) => {
-            set("x-portkey-aws-access-key-id", Some(access_key_id.clone()));
-            set(
-                "x-portkey-aws-secret-access-key",
-                Some(secret_access_key.clone()),
-            );
-            set("x-portkey-aws-region", Some(region.clone()));
-            set("x-portkey-aws-session-token", session_token.clone());
             // Inline credentials are access keys: a role the caller's headers named is not
             // assumed with them.
-            set("x-portkey-aws-auth-type", None);
-            set("x-portkey-aws-role-arn", None);
-            set("x-portkey-aws-external-id", None);
+            out.aws = AwsHeaders {
+                access_key_id: Some(access_key_id.clone()),
+                secret_access_key: Some(secret_access_key.clone()),
+                region: Some(region.clone()),
+                session_token: session_token.clone(),
+                ..AwsHeaders::default()
+            };
         }
-        None => {
-            // `Authorization` is an OpenAI key only in the caller's own OpenAI header mode (or
-            // from the target's `api_key`): a target that switches to `openai` never sends the
-            // caller's gateway key to OpenAI.
-            if attempt.provider.as_deref() == Some("openai") && !headers.openai_header_mode() {
-                set("authorization", None);
-            }
-        }
+        // The OpenAI key stays what the caller's own OpenAI header mode gave (if anything): a
+        // target switching to `openai` never turns another header into an OpenAI key.
+        None => {}
     }
     out
 }
@@ -151,11 +123,11 @@ mod tests {
 
     #[test]
     fn overlay() {
-        let headers = RequestHeaders::new([
+        let headers = PortkeyHeaders::parse(&crate::http::RequestHeaders::new([
             ("x-portkey-provider", "@old"),
             ("x-portkey-strict-openai-compliance", "true"),
             ("x-portkey-api-key", "k"),
-        ]);
+        ]));
         let a = Attempt {
             provider: Some("@new".into()),
             custom_host: Some("https://h".into()),
@@ -164,13 +136,13 @@ mod tests {
             ..Attempt::default()
         };
         let h = overlay_headers(&headers, &a);
-        assert_eq!(h.get("x-portkey-provider"), Some("@new"));
-        assert_eq!(h.get("x-portkey-custom-host"), Some("https://h"));
-        assert_eq!(h.get("x-portkey-request-timeout"), Some("5"));
-        assert_eq!(h.get("x-portkey-api-key"), Some("k"));
-        assert!(!h.strict_compliance());
+        assert_eq!(h.provider.as_deref(), Some("@new"));
+        assert_eq!(h.custom_host.as_deref(), Some("https://h"));
+        assert_eq!(h.request_timeout.as_deref(), Some("5"));
+        assert_eq!(h.gateway_key.as_ref().map(|(k, _)| k.as_str()), Some("k"));
+        assert!(!h.strict);
         let same = overlay_headers(&headers, &Attempt::default());
-        assert_eq!(same.0, headers.0);
+        assert!(same == headers);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::streams;
 use bytes::Bytes;
 use edgeport::api::anthropic::MessagesRequest;
 use edgeport::api::openai::ChatCompletionRequest;
+use edgeport::api::portkey::PortkeyHeaders;
 use edgeport::catalog::prompts::{parse_record, render_messages, PromptTemplate};
 use edgeport::error::GatewayError;
 use edgeport::gateway::RequestHeaders;
@@ -245,10 +246,11 @@ fn messages_request(beta: Value) -> MessagesRequest {
 #[test]
 fn messages_betas_from_headers_and_body_are_capped_together() {
     let names = beta_names(MAX_BETAS);
-    let headers = RequestHeaders::new([
+    let headers = PortkeyHeaders::parse(&RequestHeaders::new([
         ("anthropic-beta", names[..10].join(",")),
         ("x-portkey-anthropic-beta", names[10..20].join(",")),
-    ]);
+    ]))
+    .anthropic_beta;
     let ok = messages_request(json!(names[5..].to_vec()));
     assert_eq!(invoke::betas(&headers, &ok).unwrap(), names);
 
@@ -258,13 +260,13 @@ fn messages_betas_from_headers_and_body_are_capped_together() {
         "anthropic_beta",
         MAX_BETAS,
     );
-    let long = RequestHeaders::new([("anthropic-beta", "b".repeat(MAX_BETA_LEN + 1))]);
+    let long = vec![("anthropic-beta".to_owned(), "b".repeat(MAX_BETA_LEN + 1))];
     assert_cap(
         invoke::betas(&long, &messages_request(Value::Null)).unwrap_err(),
         "anthropic-beta",
         MAX_BETA_LEN,
     );
-    let repeated = RequestHeaders::new([("anthropic-beta", ["x"; 100_000].join(","))]);
+    let repeated = vec![("anthropic-beta".to_owned(), ["x"; 100_000].join(","))];
     let req = messages_request(json!("x, y"));
     assert_eq!(invoke::betas(&repeated, &req).unwrap(), ["x", "y"]);
 }

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use crate::api::anthropic::{AnthropicBeta, MessagesRequest};
 use crate::error::{ErrorCode, GatewayError, Result};
-use crate::http::RequestHeaders;
 use crate::limits::{MAX_BETAS, MAX_BETA_LEN};
 
 /// The `anthropic_version` Bedrock wants in native Claude bodies.
@@ -27,9 +26,9 @@ pub const INVOCATION_METRICS: &str = "amazon-bedrock-invocationMetrics";
 const BETA_HEADERS: &[&str] = &["anthropic-beta", "x-portkey-anthropic-beta"];
 
 /// Betas from the headers first, then the body's, each once.
-pub fn betas(headers: &RequestHeaders, req: &MessagesRequest) -> Result<Vec<String>> {
+pub fn betas(headers: &[(String, String)], req: &MessagesRequest) -> Result<Vec<String>> {
     let mut out = Betas::default();
-    for (name, value) in &headers.0 {
+    for (name, value) in headers {
         if BETA_HEADERS.contains(&name.as_str()) {
             out.add_csv(value, name)?;
         }

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::api::anthropic::MessagesRequest;
+use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ErrorCode, GatewayError, Result};
-use crate::http::RequestHeaders;
 use crate::platform::Platform;
 use crate::providers::bedrock::call::send;
 use crate::providers::bedrock::endpoint::Operation;
@@ -40,10 +40,10 @@ pub async fn check_model<P: Platform>(
 
 /// The native body Bedrock gets: the caller's fields, betas from the headers and the body.
 pub fn native_body(
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     messages: &MessagesRequest,
 ) -> Result<Map<String, Value>> {
-    let betas = invoke::betas(headers, messages)?;
+    let betas = invoke::betas(&headers.anthropic_beta, messages)?;
     Ok(invoke::native_body(messages, betas))
 }
 
@@ -88,7 +88,7 @@ pub async fn count_tokens<P: Platform>(
     target: &BedrockTarget,
     model_id: &str,
     info: &ModelInfo,
-    headers: &RequestHeaders,
+    headers: &PortkeyHeaders,
     messages: &MessagesRequest,
     opts: &UpstreamOptions,
 ) -> Result<(String, u64)> {

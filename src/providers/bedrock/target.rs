@@ -2,9 +2,9 @@
 //! (access keys, an API key, or a role assumed through STS) and the record's S3 buckets, from the
 //! caller's `x-portkey-aws-*` headers or from a catalog record.
 
+use crate::api::portkey::AwsHeaders;
 use crate::catalog::{BedrockRecord, ProviderAuth};
 use crate::error::{ErrorCode, GatewayError, Result};
-use crate::http::RequestHeaders;
 use crate::net::BaseUrl;
 use crate::platform::Platform;
 use crate::providers::bedrock::endpoint::{self, valid_region};
@@ -53,32 +53,26 @@ impl BedrockTarget {
     /// any); `custom` is the caller's custom host, already checked by the gateway's trust rules.
     pub async fn from_headers<P: Platform>(
         platform: &P,
-        headers: &RequestHeaders,
+        headers: &AwsHeaders,
         custom: Option<BaseUrl>,
     ) -> Result<Self> {
-        let need = |name: &str| -> Result<String> {
-            headers
-                .get(name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    GatewayError::invalid_param(
-                        name,
-                        format!("`{name}` is required with x-portkey-provider: bedrock"),
-                    )
-                })
+        let need = |value: &Option<String>, name: &str| -> Result<String> {
+            value.clone().ok_or_else(|| {
+                GatewayError::invalid_param(
+                    name,
+                    format!("`{name}` is required with x-portkey-provider: bedrock"),
+                )
+            })
         };
         let credentials = AwsCredentials {
-            access_key_id: need("x-portkey-aws-access-key-id")?,
-            secret_access_key: need("x-portkey-aws-secret-access-key")?,
-            session_token: headers
-                .get("x-portkey-aws-session-token")
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned),
+            access_key_id: need(&headers.access_key_id, "x-portkey-aws-access-key-id")?,
+            secret_access_key: need(
+                &headers.secret_access_key,
+                "x-portkey-aws-secret-access-key",
+            )?,
+            session_token: headers.session_token.clone(),
         };
-        let region = valid_region(&need("x-portkey-aws-region")?)?.to_owned();
+        let region = valid_region(&need(&headers.region, "x-portkey-aws-region")?)?.to_owned();
         let base = match custom {
             Some(base) => base,
             None => endpoint::runtime(&region)?,
@@ -215,27 +209,19 @@ fn hide_operator_detail<P: Platform>(platform: &P, slug: &str, err: GatewayError
 /// `x-portkey-aws-auth-type: assumedRole` with `x-portkey-aws-role-arn` (and optional
 /// `x-portkey-aws-external-id`): the role the header credentials assume. Other auth types in
 /// headers are refused rather than ignored.
-fn header_role(headers: &RequestHeaders) -> Result<Option<AssumeRole>> {
-    match headers.get("x-portkey-aws-auth-type").map(str::trim) {
-        None | Some("") => Ok(None),
+fn header_role(headers: &AwsHeaders) -> Result<Option<AssumeRole>> {
+    match headers.auth_type.as_deref() {
+        None => Ok(None),
         Some(t) if t.eq_ignore_ascii_case("assumedRole") => {
-            let role_arn = headers
-                .get("x-portkey-aws-role-arn")
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    GatewayError::invalid_param(
-                        "x-portkey-aws-role-arn",
-                        "`x-portkey-aws-role-arn` is required with x-portkey-aws-auth-type: assumedRole",
-                    )
-                })?;
+            let role_arn = headers.role_arn.clone().ok_or_else(|| {
+                GatewayError::invalid_param(
+                    "x-portkey-aws-role-arn",
+                    "`x-portkey-aws-role-arn` is required with x-portkey-aws-auth-type: assumedRole",
+                )
+            })?;
             Ok(Some(AssumeRole {
-                role_arn: role_arn.to_owned(),
-                external_id: headers
-                    .get("x-portkey-aws-external-id")
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned),
+                role_arn,
+                external_id: headers.external_id.clone(),
                 session_name: "edgeport".to_owned(),
                 duration_seconds: None,
             }))
