@@ -273,6 +273,11 @@ pub struct CatalogAccess<'a> {
     pub accept_schema_2: bool,
 }
 
+/// `@slug/model-id` → (`slug`, `model-id`): a catalog provider chosen in the body's `model`.
+pub fn split_slug_model(model: &str) -> Option<(&str, &str)> {
+    model.strip_prefix('@')?.split_once('/')
+}
+
 /// A slug names a catalog entry: letters, digits, `-` and `_`.
 pub fn valid_slug(slug: &str) -> bool {
     !slug.is_empty()

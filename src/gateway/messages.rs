@@ -172,7 +172,8 @@ async fn messages<P: Platform>(
     headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let config = routing::from_request(platform.kv(), headers, caller).await?;
+    let config =
+        routing::from_request(platform.kv(), headers, || caller.require().map(|_| ())).await?;
     let body = parse_object(&req.body)?;
     let facts = Facts::new(headers.metadata.as_deref(), &body);
     let run = routed::run(
@@ -255,7 +256,8 @@ async fn count_tokens<P: Platform>(
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
     // One attempt, through the config's first target (count_tokens is not retried).
-    let config = routing::from_request(platform.kv(), headers, caller).await?;
+    let config =
+        routing::from_request(platform.kv(), headers, || caller.require().map(|_| ())).await?;
     let body = parse_object(&req.body)?;
     let attempt = match &config {
         Some(root) => {

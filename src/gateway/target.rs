@@ -53,10 +53,7 @@ impl Target {
     }
 }
 
-/// `@slug/model-id` → (`slug`, `model-id`).
-pub fn split_slug_model(model: &str) -> Option<(&str, &str)> {
-    model.strip_prefix('@')?.split_once('/')
-}
+pub use crate::catalog::split_slug_model;
 
 /// Who is calling, by the gateway key they presented.
 #[derive(Debug, Clone)]

@@ -26,11 +26,11 @@ use crate::platform::Kv;
 
 /// The request's config: `None` without `x-portkey-config`; a saved id is read from KV
 /// (`config:<id>`, plain JSON), for callers with a valid gateway key only (saved configs are the
-/// operator's).
+/// operator's): `may_read_saved` says whether this caller may, and why not.
 pub async fn from_request<K: Kv>(
     kv: &K,
     headers: &PortkeyHeaders,
-    caller: &crate::gateway::target::Caller,
+    may_read_saved: impl FnOnce() -> Result<()>,
 ) -> Result<Option<Node>> {
     let Some(raw) = headers.config.as_deref() else {
         return Ok(None);
@@ -38,7 +38,7 @@ pub async fn from_request<K: Kv>(
     match config::parse_header(raw)? {
         ConfigRef::Inline(node) => Ok(Some(*node)),
         ConfigRef::Saved(id) => {
-            caller.require()?;
+            may_read_saved()?;
             let stored = kv
                 .get(&config::saved_config_key(&id))
                 .await
@@ -109,7 +109,7 @@ pub fn apply_overrides(body: &mut Map<String, Value>, attempt: &Attempt) {
     }
     if attempt.provider.is_some() {
         if let Some(Value::String(model)) = body.get_mut("model") {
-            if let Some((_, id)) = crate::gateway::target::split_slug_model(model) {
+            if let Some((_, id)) = crate::catalog::split_slug_model(model) {
                 *model = id.to_owned();
             }
         }
