@@ -281,11 +281,11 @@ test("missing provider → 400 naming x-portkey-provider", async () => {
 });
 
 test("unknown provider → 400 OpenAI-shaped", async () => {
-  const res = await rawChat(gw, { model: CLAUDE, messages: USER }, { "x-portkey-provider": "openai" });
+  const res = await rawChat(gw, { model: CLAUDE, messages: USER }, { "x-portkey-provider": "azure-openai" });
   assert.equal(res.status, 400);
   assertErrorShape(res.json);
-  assert.match(res.json.error.message, /openai/);
-  const err = await openaiClient(gw, { "x-portkey-provider": "openai" }).chat.completions.create({ model: CLAUDE, messages: USER }).catch((e) => e);
+  assert.match(res.json.error.message, /azure-openai/);
+  const err = await openaiClient(gw, { "x-portkey-provider": "azure-openai" }).chat.completions.create({ model: CLAUDE, messages: USER }).catch((e) => e);
   assert.ok(err instanceof OpenAI.BadRequestError);
 });
 
