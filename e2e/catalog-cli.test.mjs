@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { newCatalogKey, openProvider, openProviderAuth, seal } from "../scripts/catalog-lib.mjs";
+import { newCatalogKey, open, openProvider, openProviderAuth, seal } from "../scripts/catalog-lib.mjs";
 
 const SECRET = "cli/secret/NEVER+in+kv+1234567890";
 let dir;
@@ -86,4 +86,80 @@ test("add-key prints the key once and stores only its hash; disable and remove w
   assert.equal(cli("list-keys").trim(), "");
   cli("remove-provider", "role");
   assert.ok(!cli("list-providers").includes("@role"));
+});
+
+/** Runs the CLI expecting it to refuse; returns its stderr. */
+function cliRefuses(...args) {
+  try {
+    cli(...args);
+  } catch (e) {
+    assert.equal(e.status, 2, `exit status ${e.status}: ${e.stderr}`);
+    return String(e.stderr);
+  }
+  assert.fail(`catalog ${args.join(" ")} succeeded`);
+}
+
+test("add-provider --openai seals the API key; list-providers shows openai and the base URL; reseal keeps the record", () => {
+  const KEY = "sk-cli-openai-NEVER+in+kv-0123456789abcdef";
+  const BASE = "https://openai-proxy.example.com/v1";
+  const out = cli("add-provider", "oa", "--openai", "--api-key", KEY, "--base-url", BASE, "--organization", "org-cli",
+    "--project", "proj_cli", "--default-params", '{"temperature":0.2}');
+  assert.match(out, /provider @oa saved \(openai, https:\/\/openai-proxy\.example\.com\/v1\)/);
+  assert.ok(!out.includes(KEY));
+  assert.match(cli("add-provider", "oa-default", "--openai", "--api-key", KEY), /provider @oa-default saved \(openai, https:\/\/api\.openai\.com\/v1\)/);
+
+  const list = cli("list-providers");
+  assert.match(list, /@oa\topenai\tapi_key\thttps:\/\/openai-proxy\.example\.com\/v1/);
+  assert.match(list, /@oa-default\topenai\tapi_key\thttps:\/\/api\.openai\.com\/v1/);
+  assert.match(list, /@prod\tus-gov-west-1\taccess_key/, "Bedrock rows unchanged");
+  assert.ok(!list.includes(KEY));
+
+  // Schema 3, the whole record sealed; the plain fields are copies of the sealed ones, the key only sealed.
+  const stored = JSON.parse(wrangler("kv", "key", "get", "provider:oa", "--text"));
+  assert.deepEqual(Object.keys(stored).sort(), ["base_url", "default_params", "organization", "project", "provider", "schema", "sealed"]);
+  assert.deepEqual([stored.schema, stored.provider, stored.base_url, stored.organization, stored.project], [3, "openai", BASE, "org-cli", "proj_cli"]);
+  assert.deepEqual(stored.default_params, { temperature: 0.2 });
+  assert.match(stored.sealed, /^v1\./);
+  const sealed = JSON.parse(open(env.CATALOG_KEY, "provider:oa", stored.sealed));
+  assert.deepEqual(sealed, {
+    provider: "openai", auth: { type: "api_key", api_key: KEY }, base_url: BASE, organization: "org-cli", project: "proj_cli",
+    default_params: { temperature: 0.2 },
+  });
+  const { sealed: _s, schema: _v, ...plain } = stored;
+  const { auth: _a, ...sealedPlain } = sealed;
+  assert.deepEqual(plain, sealedPlain, "the plain copies equal the sealed ones");
+  assert.deepEqual(openProvider(env.CATALOG_KEY, "oa", stored), {
+    provider: "openai", auth: { type: "api_key", api_key: KEY }, baseUrl: BASE, organization: "org-cli", project: "proj_cli",
+    defaultParams: { temperature: 0.2 },
+  });
+  // Without --base-url nothing is stored: the Worker's default applies.
+  const bare = JSON.parse(wrangler("kv", "key", "get", "provider:oa-default", "--text"));
+  assert.deepEqual(Object.keys(bare).sort(), ["provider", "schema", "sealed"]);
+  assert.deepEqual(JSON.parse(open(env.CATALOG_KEY, "provider:oa-default", bare.sealed)), { provider: "openai", auth: { type: "api_key", api_key: KEY } });
+  for (const f of allFiles(dir)) assert.ok(!readFileSync(f).includes(KEY), `${f} holds the OpenAI key`);
+
+  // Rotating CATALOG_KEY re-seals the OpenAI records too, fields unchanged.
+  const next = newCatalogKey();
+  const resealed = execFileSync("node", ["scripts/catalog.mjs", "reseal", "--old-key", env.CATALOG_KEY, "--persist-to", dir],
+    { env: { ...env, CATALOG_KEY: next }, encoding: "utf8" });
+  assert.match(resealed, /@oa resealed \(schema 3 -> 3\)/);
+  env.CATALOG_KEY = next;
+  const again = JSON.parse(wrangler("kv", "key", "get", "provider:oa", "--text"));
+  assert.notEqual(again.sealed, stored.sealed);
+  assert.deepEqual({ ...again, sealed: null }, { ...stored, sealed: null });
+  assert.equal(openProvider(next, "oa", again).auth.api_key, KEY);
+  assert.match(cli("list-providers"), /@oa\topenai\tapi_key\thttps:\/\/openai-proxy\.example\.com\/v1/);
+
+  // Mixed or missing options are refused, and nothing is written.
+  assert.match(cliRefuses("add-provider", "bad", "--openai", "--base-url", BASE), /--api-key/);
+  assert.match(cliRefuses("add-provider", "bad", "--openai", "--api-key", KEY, "--region", "us-east-1"), /--region/);
+  assert.match(cliRefuses("add-provider", "bad", "--openai", "--api-key", KEY, "--custom-host", BASE), /--custom-host/);
+  assert.match(cliRefuses("add-provider", "bad", "--region", "us-east-1", "--api-key", "k", "--base-url", BASE), /--base-url/);
+  assert.match(cliRefuses("add-provider", "bad", "--openai", "--api-key", KEY, "--base-url", "ftp://example.com/v1"), /http/);
+  assert.match(cliRefuses("add-provider", "bad", "--openai", "--api-key", KEY, "--default-params", "[1]"), /JSON object/);
+  assert.ok(!cli("list-providers").includes("@bad"));
+
+  cli("remove-provider", "oa");
+  cli("remove-provider", "oa-default");
+  assert.ok(!cli("list-providers").includes("@oa"));
 });

@@ -10,10 +10,10 @@ import os from "node:os";
 import { Miniflare } from "miniflare";
 import OpenAI from "openai";
 import { startStandin } from "../standin/server.mjs";
-import { TEST_CREDENTIALS } from "../standin/credentials.mjs";
+import { TEST_CREDENTIALS, OPENAI_TEST_KEYS } from "../standin/credentials.mjs";
 import { gatewayKeyRecord, newCatalogKey, providerRecord } from "../scripts/catalog-lib.mjs";
 
-export { TEST_CREDENTIALS };
+export { TEST_CREDENTIALS, OPENAI_TEST_KEYS };
 
 /**
  * The virtualenv with the pinned Python SDKs: scripts/env.sh and scripts/setup.sh compute the
@@ -39,6 +39,9 @@ export const SECRETS = [
   TEST_CREDENTIALS.temporary.sessionToken,
   "wrong/secret/key/DOES+NOT+MATCH0000000",
   "Signature=",
+  // The stand-in's OpenAI keys (a caller's Bearer in header mode, inline config api_key, sealed records).
+  OPENAI_TEST_KEYS.valid,
+  OPENAI_TEST_KEYS.other,
 ];
 
 export const WRONG_SECRET = "wrong/secret/key/DOES+NOT+MATCH0000000";
@@ -56,6 +59,33 @@ export function standinRecord(standinUrl, extra = {}) {
       secret_access_key: TEST_CREDENTIALS.longTerm.secretAccessKey,
     },
     customHost: standinUrl,
+    ...extra,
+  };
+}
+
+/**
+ * An OpenAI provider (the plain form seedProvider seals) for the stand-in's OpenAI side: its valid key,
+ * base URL `<stand-in>/v1`. `extra` may set baseUrl, organization, project, defaultParams, auth.
+ */
+export function openaiRecord(standin, extra = {}) {
+  return {
+    provider: "openai",
+    auth: { type: "api_key", api_key: OPENAI_TEST_KEYS.valid },
+    baseUrl: standin.openaiBaseURL,
+    ...extra,
+  };
+}
+
+/**
+ * Header-mode OpenAI (`x-portkey-provider: openai`): the OpenAI key goes in Authorization (the openai
+ * SDK's apiKey, or `authorization` here for fetch), so the gateway key goes in x-portkey-api-key; the
+ * stand-in's OpenAI base URL as the custom host.
+ */
+export function openaiModeHeaders(gw, extra = {}) {
+  return {
+    "x-portkey-provider": "openai",
+    "x-portkey-api-key": gw.gatewayKey,
+    "x-portkey-custom-host": gw.standin.openaiBaseURL,
     ...extra,
   };
 }
@@ -361,11 +391,12 @@ export function sseData(text) {
     .filter((d) => d.length > 0);
 }
 
-/** Asserts nothing secret appears in logs or bodies seen. Returns the offending lines. */
-export function secretLeaks(gw) {
+/** Asserts nothing secret (SECRETS, and `extra`) appears in logs or bodies seen. Returns the offending lines. */
+export function secretLeaks(gw, extra = []) {
   const out = [];
+  const secrets = [...SECRETS, ...extra.filter(Boolean)];
   for (const [where, list] of [["log", gw.logs], ["stdio", gw.stdio ?? []], ["body", gw.bodies]]) {
-    for (const line of list) for (const s of SECRETS) if (line.includes(s)) out.push(`${where} contains ${JSON.stringify(s)}: ${line.slice(0, 300)}`);
+    for (const line of list) for (const s of secrets) if (line.includes(s)) out.push(`${where} contains ${JSON.stringify(s)}: ${line.slice(0, 300)}`);
   }
   return out;
 }

@@ -1,28 +1,45 @@
 // The Python SDKs (openai, anthropic, portkey-ai from PyPI) against the real Worker: runs
-// e2e/python/smoke.py in the virtualenv scripts/setup.sh made (pinned by requirements.txt).
+// e2e/python/smoke.py and e2e/python/openai_fallback.py in the virtualenv scripts/setup.sh made (pinned
+// by requirements.txt).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { pythonVenv, startGateway } from "./harness.mjs";
+import { pythonVenv, startGateway, openaiRecord, secretLeaks } from "./harness.mjs";
 
 let gw;
 before(async () => {
-  gw = await startGateway({ slugs: { demo: true } });
+  gw = await startGateway({ slugs: { demo: true, "bedrock-prod": true } });
+  await gw.seedProvider("openai-prod", openaiRecord(gw.standin));
 });
 after(async () => {
   await gw?.close();
 });
 
-test("openai, anthropic and portkey-ai Python SDKs work unchanged", async () => {
+/** Runs a script of e2e/python with the gateway URL, the gateway key and the stand-in URL; resolves its stdout. */
+function runPython(script) {
   const python = `${pythonVenv()}/bin/python`;
   assert.ok(existsSync(python), `${python} is missing: run bash scripts/setup.sh`);
-  const out = await new Promise((resolve, reject) => {
-    execFile(python, ["e2e/python/smoke.py", gw.url, gw.gatewayKey, gw.standin.url], { timeout: 60_000 }, (err, stdout, stderr) => {
+  return new Promise((resolve, reject) => {
+    execFile(python, [script, gw.url, gw.gatewayKey, gw.standin.url], { timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${stdout}\n${stderr}`));
       else resolve(stdout);
     });
   });
+}
+
+test("openai, anthropic and portkey-ai Python SDKs work unchanged", async () => {
+  const out = await runPython("e2e/python/smoke.py");
   assert.match(out, /all Python SDK checks passed/);
   gw.bodies.push(out);
+});
+
+test("the OpenAI → Bedrock fallback from Python (openai + createHeaders(config), portkey_ai.Portkey(config)), JSON and stream", async () => {
+  const out = await runPython("e2e/python/openai_fallback.py");
+  assert.match(out, /all OpenAI fallback checks passed/);
+  gw.bodies.push(out);
+});
+
+test("no secret (the OpenAI keys included) in any log line or body", () => {
+  assert.deepEqual(secretLeaks(gw, [gw.gatewayKey]), []);
 });

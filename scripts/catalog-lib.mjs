@@ -7,6 +7,10 @@
 //   s3_buckets?}), stored as "v1." + base64(nonce ‖ ciphertext ‖ tag). The plain fields beside it
 //   are copies for listing; the Worker refuses a record whose copies differ from the sealed ones.
 //   Schema 2 (older) sealed only `auth`; `reseal` upgrades it.
+//   OpenAI: {"schema":3,"provider":"openai","base_url"?,"organization"?,"project"?,"default_params"?,
+//   "sealed"} with sealed = the JSON of {provider: "openai", auth: {type: "api_key", api_key}, base_url?,
+//   organization?, project?, default_params?}; base_url includes /v1 (the Worker's default is
+//   https://api.openai.com/v1).
 // - gateway_key:<sha256> {"schema":1,"hash","name","providers":[...],"models"?:[...],"enabled"}
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 
@@ -45,14 +49,30 @@ export function open(catalogKeyB64, aad, sealed) {
   return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString("utf8");
 }
 
+/** The providers a catalog record may name. */
+export const PROVIDERS = Object.freeze(["bedrock", "openai"]);
+
+/** OpenAI's own API: an OpenAI record without base_url goes here (the Worker's default). */
+export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
+
 /**
- * The stored provider record (schema 3). `auth` is one of
+ * The stored provider record (schema 3). `provider` is "bedrock" (the default) or "openai".
+ *
+ * Bedrock: {region, auth, customHost?, stsEndpoint?, defaultParams?, s3Buckets?}; `auth` is one of
  *   {type:"access_key", access_key_id, secret_access_key, session_token?}
  *   {type:"assumed_role", role_arn, external_id?, session_name?, duration_seconds?}
  *   {type:"api_key", api_key}
  * s3Buckets: the only buckets s3:// media may name (absent: any the credentials can read).
+ *
+ * OpenAI: {provider: "openai", auth: {type:"api_key", api_key}, baseUrl?, organization?, project?,
+ * defaultParams?}. baseUrl is the API's base URL including /v1 (an OpenAI-compatible endpoint, a proxy);
+ * absent: OPENAI_DEFAULT_BASE_URL.
  */
-export function providerRecord(catalogKeyB64, slug, { region, auth, customHost, stsEndpoint, defaultParams, s3Buckets }) {
+export function providerRecord(catalogKeyB64, slug, opts) {
+  const provider = opts.provider ?? "bedrock";
+  if (provider === "openai") return openaiRecord(catalogKeyB64, slug, opts);
+  if (provider !== "bedrock") throw new Error(`unknown provider "${provider}" (one of ${PROVIDERS.join(", ")})`);
+  const { region, auth, customHost, stsEndpoint, defaultParams, s3Buckets } = opts;
   if (!region) throw new Error("a region is required");
   if (s3Buckets !== undefined && !(Array.isArray(s3Buckets) && s3Buckets.every((b) => typeof b === "string" && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(b)))) {
     throw new Error("s3 buckets must be S3 bucket names");
@@ -66,15 +86,56 @@ export function providerRecord(catalogKeyB64, slug, { region, auth, customHost, 
   return { schema: PROVIDER_SCHEMA, ...plain, sealed };
 }
 
-/** What a record says, opened: {region, auth, customHost, stsEndpoint, defaultParams, s3Buckets}. Reads schema 2 too. */
+function openaiRecord(catalogKeyB64, slug, { auth, baseUrl, organization, project, defaultParams, ...rest }) {
+  for (const [k, v] of Object.entries(rest)) {
+    if (v !== undefined && k !== "provider") throw new Error(`${k} is not an OpenAI record field (Bedrock only)`);
+  }
+  if (!auth || auth.type !== "api_key" || typeof auth.api_key !== "string" || !auth.api_key.trim()) {
+    throw new Error('an OpenAI record needs auth {type: "api_key", api_key}');
+  }
+  if (Object.keys(auth).some((k) => k !== "type" && k !== "api_key")) throw new Error("OpenAI auth holds only type and api_key");
+  if (baseUrl !== undefined) {
+    let u;
+    try {
+      u = new URL(baseUrl);
+    } catch {
+      throw new Error(`base URL "${baseUrl}" is not a URL`);
+    }
+    if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("the base URL must be http(s)");
+    if (u.username || u.password || u.search || u.hash) throw new Error("the base URL takes no credentials, query or fragment");
+  }
+  for (const [name, v] of [["organization", organization], ["project", project]]) {
+    if (v !== undefined && (typeof v !== "string" || !v.trim())) throw new Error(`${name} must be a non-empty string`);
+  }
+  if (defaultParams !== undefined && (!defaultParams || typeof defaultParams !== "object" || Array.isArray(defaultParams))) {
+    throw new Error("default params must be a JSON object");
+  }
+  const plain = {};
+  if (baseUrl) plain.base_url = baseUrl;
+  if (organization) plain.organization = organization;
+  if (project) plain.project = project;
+  if (defaultParams) plain.default_params = defaultParams;
+  const sealed = seal(catalogKeyB64, providerKvKey(slug), JSON.stringify({ provider: "openai", auth, ...plain }));
+  return { schema: PROVIDER_SCHEMA, provider: "openai", ...plain, sealed };
+}
+
+/**
+ * What a record says, opened. Bedrock: {provider: "bedrock", region, auth, customHost, stsEndpoint,
+ * defaultParams, s3Buckets} (schema 2 too); OpenAI: {provider: "openai", auth, baseUrl, organization,
+ * project, defaultParams}. Both feed providerRecord back (reseal).
+ */
 export function openProvider(catalogKeyB64, slug, record) {
   if (record.schema === 3) {
     const r = JSON.parse(open(catalogKeyB64, providerKvKey(slug), record.sealed));
-    return { region: r.aws_region, auth: r.auth, customHost: r.custom_host, stsEndpoint: r.sts_endpoint,
+    if (r.provider === "openai") {
+      return { provider: "openai", auth: r.auth, baseUrl: r.base_url, organization: r.organization, project: r.project,
+        defaultParams: r.default_params };
+    }
+    return { provider: "bedrock", region: r.aws_region, auth: r.auth, customHost: r.custom_host, stsEndpoint: r.sts_endpoint,
       defaultParams: r.default_params, s3Buckets: r.s3_buckets };
   }
   if (record.schema === 2) {
-    return { region: record.aws_region, auth: JSON.parse(open(catalogKeyB64, providerKvKey(slug), record.auth)),
+    return { provider: "bedrock", region: record.aws_region, auth: JSON.parse(open(catalogKeyB64, providerKvKey(slug), record.auth)),
       customHost: record.custom_host, stsEndpoint: record.sts_endpoint, defaultParams: record.default_params };
   }
   throw new Error(`unknown provider record schema ${record.schema}`);

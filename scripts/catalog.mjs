@@ -11,8 +11,12 @@
 //       AUTH: --access-key-id A --secret-access-key S [--session-token T]
 //           | --role-arn ARN [--external-id X] [--session-name N] [--duration-seconds D]
 //           | --api-key K
+//   add-provider <slug> --openai --api-key sk-... [--base-url URL] [--organization O] [--project P]
+//       [--default-params JSON]   (OpenAI, or an OpenAI-compatible API: the base URL includes /v1;
+//                                  default https://api.openai.com/v1)
 //     (adding an existing slug replaces it: that is how credentials are rotated)
-//   list-providers                        slugs, regions, hosts and auth kind (never secrets)
+//   list-providers                        slugs, regions (or "openai"), auth kind and hosts / base
+//                                         URLs (never secrets)
 //   remove-provider <slug>
 //   reseal [--old-key B64]                re-seal every provider with CATALOG_KEY as schema 3: after
 //                                         rotating the key (--old-key: the previous one), or to
@@ -31,8 +35,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  gatewayKeyRecord, newCatalogKey, newGatewayKey, openProvider, openProviderAuth, promptKvKey, promptRecord, promptVariables,
-  providerKvKey, providerRecord,
+  gatewayKeyRecord, newCatalogKey, newGatewayKey, OPENAI_DEFAULT_BASE_URL, openProvider, openProviderAuth, promptKvKey, promptRecord,
+  promptVariables, providerKvKey, providerRecord,
 } from "./catalog-lib.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -44,7 +48,7 @@ function parseArgs(argv) {
     const a = argv[i];
     if (!a.startsWith("--")) { positional.push(a); continue; }
     const name = a.slice(2);
-    if (name === "remote" || name === "local") { flags[name] = true; continue; }
+    if (name === "remote" || name === "local" || name === "openai") { flags[name] = true; continue; }
     const value = argv[i + 1];
     if (value === undefined || value.startsWith("--")) throw new Error(`--${name} needs a value`);
     flags[name] = value;
@@ -104,6 +108,45 @@ function authFrom(flags) {
   die("give one auth: --access-key-id/--secret-access-key, --role-arn, or --api-key");
 }
 
+const BEDROCK_FLAGS = ["region", "access-key-id", "secret-access-key", "session-token", "role-arn", "external-id", "session-name",
+  "duration-seconds", "custom-host", "sts-endpoint", "s3-buckets"];
+const OPENAI_FLAGS = ["base-url", "organization", "project"];
+
+function jsonObject(flags, name) {
+  if (flags[name] === undefined) return undefined;
+  let v;
+  try { v = JSON.parse(flags[name]); } catch (e) { die(`--${name} is not JSON: ${e.message}`); }
+  if (!v || typeof v !== "object" || Array.isArray(v)) die(`--${name} must be a JSON object`);
+  return v;
+}
+
+/** The plain record add-provider writes: OpenAI with --openai, else Bedrock. */
+function providerFrom(flags) {
+  if (flags.openai) {
+    const bedrockOnly = BEDROCK_FLAGS.filter((f) => flags[f] !== undefined);
+    if (bedrockOnly.length) die(`${bedrockOnly.map((f) => `--${f}`).join(", ")}: Bedrock options, not for --openai (the base URL is --base-url)`);
+    if (!flags["api-key"]) die("--openai needs --api-key sk-...");
+    return {
+      provider: "openai",
+      auth: { type: "api_key", api_key: flags["api-key"] },
+      baseUrl: flags["base-url"],
+      organization: flags.organization,
+      project: flags.project,
+      defaultParams: jsonObject(flags, "default-params"),
+    };
+  }
+  const openaiOnly = OPENAI_FLAGS.filter((f) => flags[f] !== undefined);
+  if (openaiOnly.length) die(`${openaiOnly.map((f) => `--${f}`).join(", ")}: OpenAI options (add --openai); a Bedrock host is --custom-host`);
+  return {
+    region: flags.region ?? die("--region is required (or --openai for an OpenAI provider)"),
+    auth: authFrom(flags),
+    customHost: flags["custom-host"],
+    stsEndpoint: flags["sts-endpoint"],
+    defaultParams: jsonObject(flags, "default-params"),
+    s3Buckets: flags["s3-buckets"] ? flags["s3-buckets"].split(",").map((b) => b.trim()).filter(Boolean) : undefined,
+  };
+}
+
 function findKey(flags, prefix) {
   if (!prefix || prefix.length < 8) die("give at least 8 characters of the key's hash (see list-keys)");
   const matches = kv.list(flags, `gateway_key:${prefix}`);
@@ -120,16 +163,10 @@ function main() {
       return;
     case "add-provider": {
       if (!arg) die("add-provider <slug> ...");
-      const record = providerRecord(catalogKey(flags), arg, {
-        region: flags.region ?? die("--region is required"),
-        auth: authFrom(flags),
-        customHost: flags["custom-host"],
-        stsEndpoint: flags["sts-endpoint"],
-        defaultParams: flags["default-params"] ? JSON.parse(flags["default-params"]) : undefined,
-        s3Buckets: flags["s3-buckets"] ? flags["s3-buckets"].split(",").map((b) => b.trim()).filter(Boolean) : undefined,
-      });
+      const record = providerRecord(catalogKey(flags), arg, providerFrom(flags));
       kv.put(flags, providerKvKey(arg), JSON.stringify(record));
-      console.log(`provider @${arg} saved (${record.aws_region}${record.custom_host ? `, ${record.custom_host}` : ""})`);
+      if (record.provider === "openai") console.log(`provider @${arg} saved (openai, ${record.base_url ?? OPENAI_DEFAULT_BASE_URL})`);
+      else console.log(`provider @${arg} saved (${record.aws_region}${record.custom_host ? `, ${record.custom_host}` : ""})`);
       return;
     }
     case "list-providers": {
@@ -139,7 +176,8 @@ function main() {
         const record = JSON.parse(kv.get(flags, name));
         let kind;
         try { kind = openProviderAuth(key, slug, record).type; } catch { kind = "UNREADABLE with this CATALOG_KEY"; }
-        console.log(`@${slug}\t${record.aws_region}\t${kind}\t${record.custom_host ?? "-"}`);
+        if (record.provider === "openai") console.log(`@${slug}\topenai\t${kind}\t${record.base_url ?? OPENAI_DEFAULT_BASE_URL}`);
+        else console.log(`@${slug}\t${record.aws_region}\t${kind}\t${record.custom_host ?? "-"}`);
       }
       return;
     }
