@@ -134,7 +134,7 @@ fn ok_answer() -> Canned {
 
 // ---- Tools ----
 
-fn temperature_tools() -> Value {
+pub fn temperature_tools() -> Value {
     json!([
         {"type": "function", "function": {"name": "temperature",
             "description": "<summary>Get the temperature in a city on a specific date.</summary>\n<returns>\n<description>The temperature in degrees Celsius.</description>\n</returns>",
