@@ -41,6 +41,15 @@ pub fn write_data(out: &mut Vec<u8>, json: &impl Serialize) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// An OpenAI-shaped in-stream error event, then `[DONE]`: how every OpenAI-shaped stream ends
+/// when it fails after its first bytes.
+pub fn openai_error_then_done(err: &crate::error::GatewayError) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_data(&mut out, &err.openai_stream_body());
+    out.extend_from_slice(DONE);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

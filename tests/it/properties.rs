@@ -14,6 +14,7 @@
 //! alike). `bench/properties.sh` runs them long, in release mode with overflow checks kept on.
 
 use crate::streams;
+use crate::streams::split;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Mutex, OnceLock};
@@ -353,24 +354,6 @@ fn decode<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Decoded {
         error: None,
         partial: d.has_partial(),
     }
-}
-
-/// `body` cut at sizes taken in turn from `sizes` (the whole body when `sizes` is empty).
-fn split<'a>(body: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
-    if sizes.is_empty() {
-        return vec![body];
-    }
-    let mut out = Vec::new();
-    let mut rest = body;
-    for size in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, tail) = rest.split_at((*size).clamp(1, rest.len()));
-        out.push(piece);
-        rest = tail;
-    }
-    out
 }
 
 fn recorded() -> &'static [streams::RecordedStream] {

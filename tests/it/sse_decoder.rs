@@ -6,6 +6,7 @@
 //! "cut mid-event" answer) as from the body in one piece; an event over `MAX_SSE_EVENT_BYTES` is an
 //! error before more than the cap and one read are held.
 
+use crate::streams::split;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -64,24 +65,6 @@ fn decode<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Decoded {
 
 fn whole(body: &[u8]) -> Decoded {
     decode([body])
-}
-
-/// `body` cut at sizes taken in turn from `sizes` (the whole body when `sizes` is empty).
-fn split<'a>(body: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
-    if sizes.is_empty() {
-        return vec![body];
-    }
-    let mut out = Vec::new();
-    let mut rest = body;
-    for size in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, tail) = rest.split_at((*size).clamp(1, rest.len()));
-        out.push(piece);
-        rest = tail;
-    }
-    out
 }
 
 /// A small deterministic generator for random cuts (xorshift64*), so a failure repeats.

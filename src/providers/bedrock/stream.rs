@@ -292,10 +292,7 @@ impl SseMapper for OpenAiMapper {
 
     /// The in-stream error chunk and `[DONE]`.
     fn fail(&mut self, err: &GatewayError) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
-        sse::write_data(&mut out, &err.openai_stream_body());
-        out.extend_from_slice(sse::DONE);
-        out
+        sse::openai_error_then_done(err)
     }
 }
 

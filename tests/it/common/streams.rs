@@ -172,3 +172,21 @@ impl Prng {
         1 + (self.next_u64() % max as u64) as usize
     }
 }
+
+/// `body` cut at sizes taken in turn from `sizes` (the whole body when `sizes` is empty).
+pub fn split<'a>(body: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
+    if sizes.is_empty() {
+        return vec![body];
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, tail) = rest.split_at((*size).clamp(1, rest.len()));
+        out.push(piece);
+        rest = tail;
+    }
+    out
+}
