@@ -64,6 +64,10 @@ pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// error. Operators may change it with the var `STREAM_IDLE_TIMEOUT_MS`.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 2 * 60 * 1000;
 
+/// The gateway's own side calls (STS AssumeRole, GetInferenceProfile, image downloads): their
+/// answer headers, and the longest silence in their bodies.
+pub const SIDE_CALL_TIMEOUT_MS: u64 = 30_000;
+
 // ---- What one isolate keeps ----
 
 /// Assumed-role credential sets cached per isolate (least recently used evicted).

@@ -9,12 +9,17 @@ use futures_util::future::{select, Either};
 use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
 use crate::limits::MAX_REQUEST_TIMEOUT_MS;
-use crate::platform::{Platform, UpstreamResponse};
+use crate::platform::{with_idle_timeout, Platform, UpstreamRequest, UpstreamResponse};
 use crate::settings::Settings;
 
 /// Caller headers that are never forwarded, whatever `x-portkey-forward-headers` says: they carry
-/// the caller's or the gateway's credentials, or they would change what is signed and sent.
+/// the caller's or the gateway's credentials, they would change what is signed and sent, or a
+/// provider sets them from its record (an OpenAI organization or project). Providers also add
+/// forwarded headers before their own, so their own always win.
 const NEVER_FORWARDED: &[&str] = &[
+    "openai-organization",
+    "openai-project",
+    "api-key",
     "authorization",
     "host",
     "content-type",
@@ -100,16 +105,36 @@ impl UpstreamOptions {
     }
 }
 
-/// An upstream status that is neither success nor an error we can pass on (1xx, 3xx, 2xx other
-/// than 200, anything from 600): a 502, never the status itself (a 304 or a 600 cannot carry
-/// our error body, and would leave the caller hanging).
-pub fn invalid_status(status: u16) -> GatewayError {
-    GatewayError::upstream_invalid_status(status)
+/// Every outbound call goes through here: the answer's headers within `timeout`, then a body that
+/// ends with an error after `idle_ms` of silence (JSON and error bodies too, not only streams: a
+/// body that stalls midway is never waited on forever). `upstream` names the provider in the
+/// timeout error; a transport failure stays the inner `Err` for the caller to word.
+pub async fn send<P: Platform>(
+    platform: &P,
+    req: UpstreamRequest,
+    timeout: Timeout,
+    idle_ms: u64,
+    upstream: &str,
+) -> Result<std::result::Result<UpstreamResponse, String>> {
+    let answered = within(platform, platform.fetch(req), timeout, upstream).await?;
+    Ok(answered.map(|mut resp| {
+        resp.body = with_idle_timeout(resp.body, idle_ms, platform.timer(), platform.clock());
+        resp
+    }))
+}
+
+/// The bound on the gateway's own side calls (STS, GetInferenceProfile, image downloads), which the
+/// caller's timeout does not cover.
+pub fn side_call() -> (Timeout, u64) {
+    (
+        Timeout::Default(crate::limits::SIDE_CALL_TIMEOUT_MS),
+        crate::limits::SIDE_CALL_TIMEOUT_MS,
+    )
 }
 
 /// Waits for `fetch` (an upstream call's answer headers) at most as long as `timeout` says;
 /// `upstream` names the provider in the error. A transport failure stays the inner `Err`.
-pub async fn within<P: Platform>(
+async fn within<P: Platform>(
     platform: &P,
     fetch: impl Future<Output = std::result::Result<UpstreamResponse, String>>,
     timeout: Timeout,

@@ -118,6 +118,11 @@ impl std::fmt::Debug for InlineCredentials {
 }
 
 impl Node {
+    /// Whether this node or any target below it carries its own credentials.
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some() || self.targets.iter().any(Node::has_credentials)
+    }
+
     pub fn mode(&self) -> Mode {
         self.strategy.as_ref().map_or(Mode::Single, |s| s.mode)
     }

@@ -56,7 +56,17 @@ pub async fn from_request<K: Kv>(
                     )
                     .with_code(ErrorCode::UnknownConfig)
                 })?;
-            config::parse(&stored).map(Some)
+            let node = config::parse(&stored)?;
+            // A saved config is the operator's, shared by every key holder: credentials in it would
+            // be treated as the caller's own (signed toward a caller's custom host, no grants).
+            // They belong in the catalog.
+            if node.has_credentials() {
+                return Err(GatewayError::internal(format!(
+                    "saved config `{id}` holds credentials (api_key / aws_*): put them in a catalog provider and name it with @slug"
+                ))
+                .with_code(ErrorCode::InvalidConfig));
+            }
+            Ok(Some(node))
         }
     }
 }

@@ -708,3 +708,61 @@ fn messages_route_caps_tools_and_documents() {
     assert_eq!(a.status, 400, "{}", a.text());
     assert!(world.sent.borrow().is_empty());
 }
+
+/// Review finding: only stream bodies had an idle bound. A JSON answer (or an error body) that
+/// stalls midway, and a side call (STS) that never answers, now end too.
+#[test]
+fn json_bodies_and_side_calls_are_bounded_too() {
+    let quick = Settings::from_vars(&Vars {
+        catalog_key: Some(TEST_CATALOG_KEY),
+        upstream_timeout_ms: Some("1500"),
+        stream_idle_timeout_ms: Some("1000"),
+        ..Default::default()
+    });
+    let world = FakeWorld::default();
+    world.answer(Canned::json(200, br#"{"output": {"message": "#));
+    *world.stall_next.borrow_mut() = Some(Stall::Body);
+    let a = post(
+        &world,
+        &quick,
+        "/v1/chat/completions",
+        HEADER_CREDS,
+        &chat(),
+    );
+    assert_eq!(a.status, 502, "{}", a.text());
+    assert!(
+        a.text().contains("sent nothing for 1000 ms"),
+        "{}",
+        a.text()
+    );
+    // The same for an error body that stalls: the 429 still comes out (its body cut).
+    world.answer(Canned::aws_error(429, "ThrottlingException", "slow"));
+    *world.stall_next.borrow_mut() = Some(Stall::Body);
+    assert_eq!(
+        post(
+            &world,
+            &quick,
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &chat()
+        )
+        .status,
+        429
+    );
+    // STS that never answers: a 504 after the side-call bound, not a hang.
+    *world.stall_next.borrow_mut() = Some(Stall::Headers);
+    let a = post(
+        &world,
+        &quick,
+        "/v1/chat/completions",
+        &role_headers("owner/secret/0000000000"),
+        &chat(),
+    );
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].clone()),
+        (504, json!("upstream_timeout")),
+        "{}",
+        a.text()
+    );
+    assert!(a.text().contains("STS"), "{}", a.text());
+}

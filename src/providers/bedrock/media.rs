@@ -169,9 +169,9 @@ async fn fetch_image<P: Platform>(
             )],
             body: bytes::Bytes::new(),
         };
-        let resp = platform
-            .fetch(req)
-            .await
+        let (timeout, idle) = crate::providers::options::side_call();
+        let resp = crate::providers::options::send(platform, req, timeout, idle, "the image host")
+            .await?
             .map_err(|e| bad(format!("could not be fetched ({e})")))?;
         let location = resp.header("location").map(str::to_owned);
         match (resp.status, location) {

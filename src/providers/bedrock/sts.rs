@@ -307,7 +307,9 @@ async fn fetch_credentials<P: Platform>(
 ) -> Result<(AwsCredentials, u64)> {
     let mut req = request(endpoint, role);
     sign_request(&mut req, base, region, "sts", platform.now_millis())?;
-    let resp = platform.fetch(req).await.map_err(|e| {
+    let (timeout, idle) = crate::providers::options::side_call();
+    let answered = crate::providers::options::send(platform, req, timeout, idle, "STS").await?;
+    let resp = answered.map_err(|e| {
         GatewayError::bad_gateway(format!(
             "could not reach STS at {}: {e}",
             endpoint.authority()

@@ -6,11 +6,11 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, GatewayError, Result};
-use crate::platform::{with_idle_timeout, Platform, UpstreamRequest};
+use crate::platform::{Platform, UpstreamRequest};
 use crate::providers::openai::errors;
 use crate::providers::openai::stream::relay;
 use crate::providers::openai::target::OpenAiTarget;
-use crate::providers::options::within;
+use crate::providers::options;
 use crate::providers::{Answer, ChatCall};
 
 /// The request fields of OpenAI's chat completions API; others are left out.
@@ -66,18 +66,19 @@ pub async fn complete<P: Platform>(
     } else {
         "application/json"
     };
-    let mut headers = vec![
+    // Forwarded headers first: the provider's own (key, organization, project) are set after them.
+    let mut headers: Vec<(String, String)> = call.options.forward.clone();
+    headers.extend([
         ("content-type".into(), "application/json".into()),
         ("accept".into(), accept.into()),
         ("authorization".into(), format!("Bearer {}", target.api_key)),
-    ];
+    ]);
     if let Some(org) = &target.organization {
         headers.push(("openai-organization".into(), org.clone()));
     }
     if let Some(project) = &target.project {
         headers.push(("openai-project".into(), project.clone()));
     }
-    headers.extend(call.options.forward.iter().cloned());
     let encoded = serde_json::to_vec(&body)
         .map_err(|_| GatewayError::internal("could not encode the OpenAI request"))?;
     let req = UpstreamRequest {
@@ -86,14 +87,15 @@ pub async fn complete<P: Platform>(
         headers,
         body: Bytes::from(encoded),
     };
-    let answered = within(
+    let answered = options::send(
         platform,
-        platform.fetch(req),
+        req,
         call.options.timeout,
+        call.options.idle_timeout_ms,
         "OpenAI",
     )
     .await?;
-    let mut resp = answered.map_err(|e| {
+    let resp = answered.map_err(|e| {
         GatewayError::bad_gateway(format!(
             "could not reach OpenAI at {}: {e}",
             target.base.authority()
@@ -114,12 +116,6 @@ pub async fn complete<P: Platform>(
         other => return Err(GatewayError::upstream_invalid_status(other)),
     }
     if stream {
-        resp.body = with_idle_timeout(
-            resp.body,
-            call.options.idle_timeout_ms,
-            platform.timer(),
-            platform.clock(),
-        );
         return Ok(Answer::Stream(relay(resp.body).await?));
     }
     let raw = resp
