@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::api::openai::{ChatCompletionRequest, ChatMessage};
+use crate::api::openai::ChatCompletionRequest;
 use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::Caller;
@@ -93,7 +93,7 @@ async fn run<P: Platform>(
     let body = parse_object(&req.body)?;
     let facts = Facts::new(headers.metadata.as_deref(), &body);
     // https images are downloaded once, not once per target.
-    let mut inlined: Option<Vec<ChatMessage>> = None;
+    let mut downloaded = providers::bedrock::media::Downloaded::new();
     let run = routed::run(
         platform,
         config.as_ref(),
@@ -109,7 +109,7 @@ async fn run<P: Platform>(
                 headers: &headers,
                 cache: attempt.cache,
             };
-            try_target(platform, settings, &call, body, &mut inlined, outcome).await
+            try_target(platform, settings, &call, body, &mut downloaded, outcome).await
         },
     );
     let (result, routed) = run.await;
@@ -130,7 +130,7 @@ async fn try_target<P: Platform>(
     settings: &Settings,
     call: &Call<'_>,
     mut body: Value,
-    inlined: &mut Option<Vec<ChatMessage>>,
+    downloaded: &mut providers::bedrock::media::Downloaded,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
     check_body(&body)?;
@@ -201,8 +201,10 @@ async fn try_target<P: Platform>(
     };
     let answer = match (&target.upstream, request) {
         (Upstream::Bedrock(bedrock), Request::Typed(chat)) => {
-            providers::bedrock::chat::complete(platform, settings, bedrock, &call, *chat, inlined)
-                .await?
+            providers::bedrock::chat::complete(
+                platform, settings, bedrock, &call, *chat, downloaded,
+            )
+            .await?
         }
         (Upstream::OpenAi(openai), Request::Raw(body)) => {
             providers::openai::chat::complete(platform, openai, &call, body).await?

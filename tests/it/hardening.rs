@@ -766,3 +766,25 @@ fn json_bodies_and_side_calls_are_bounded_too() {
     );
     assert!(a.text().contains("STS"), "{}", a.text());
 }
+
+/// Review finding: the first attempt's whole message list was reused by later attempts, so a
+/// fallback target whose `override_params` set `messages` got the first target's messages.
+#[test]
+fn a_fallback_targets_own_messages_are_sent() {
+    let world = FakeWorld::default();
+    world.answer(Canned::aws_error(500, "InternalServerException", "boom"));
+    ok_answer(&world);
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [
+        {"provider": "bedrock"},
+        {"provider": "bedrock", "override_params": {"messages": [{"role": "user", "content": "second"}]}}]});
+    let mut h = HEADER_CREDS.to_vec();
+    let config = config.to_string();
+    h.push(("x-portkey-config", &config));
+    let a = post(&world, &settings(), "/v1/chat/completions", &h, &chat());
+    assert_eq!(a.status, 200, "{}", a.text());
+    let sent = world.last_body();
+    assert_eq!(
+        sent["messages"][0]["content"][0]["text"], "second",
+        "{sent}"
+    );
+}

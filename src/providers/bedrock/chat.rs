@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::api::openai::{ChatCompletionRequest, ChatMessage};
+use crate::api::openai::ChatCompletionRequest;
 use crate::error::{GatewayError, Result};
 use crate::platform::Platform;
 use crate::providers::bedrock::call::send;
@@ -20,25 +20,19 @@ use crate::providers::bedrock::wire::ConverseResponse;
 use crate::providers::{random_id, Answer, ChatCall};
 use crate::settings::Settings;
 
-/// One chat call on Bedrock. `inlined` keeps the downloaded images across a config's attempts
-/// (https images are downloaded once, not once per target).
+/// One chat call on Bedrock. `downloaded` keeps the downloaded images across a config's
+/// attempts (https images are downloaded once, not once per target).
 pub async fn complete<P: Platform>(
     platform: &P,
     settings: &Settings,
     target: &BedrockTarget,
     call: &ChatCall<'_>,
     mut chat: ChatCompletionRequest,
-    inlined: &mut Option<Vec<ChatMessage>>,
+    downloaded: &mut media::Downloaded,
 ) -> Result<Answer> {
     let model =
         inference_profile::model_info(platform, &target.control_plane(), call.model_id).await;
-    match inlined {
-        Some(messages) => chat.messages.clone_from(messages),
-        None => {
-            media::inline_remote_images(platform, settings, &mut chat.messages).await?;
-            *inlined = Some(chat.messages.clone());
-        }
-    }
+    media::inline_remote_images(platform, settings, &mut chat.messages, downloaded).await?;
     let ctx = MappingContext {
         model_id: call.model_id.to_owned(),
         model,

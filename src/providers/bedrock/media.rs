@@ -22,11 +22,16 @@ use crate::net;
 use crate::platform::{Platform, UpstreamRequest};
 use crate::settings::Settings;
 
+/// Images already downloaded for this request (URL → `data:` URL), so a config's later attempts
+/// do not download them again, whatever messages their overrides give.
+pub type Downloaded = std::collections::HashMap<String, String>;
+
 /// Replaces every `http(s)://` `image_url` in `messages` with a `data:` URL of its bytes.
 pub async fn inline_remote_images<P: Platform>(
     platform: &P,
     settings: &Settings,
     messages: &mut [ChatMessage],
+    downloaded: &mut Downloaded,
 ) -> Result<()> {
     let mut wanted: Vec<(usize, usize, String)> = Vec::new();
     for (i, message) in messages.iter().enumerate() {
@@ -48,16 +53,28 @@ pub async fn inline_remote_images<P: Platform>(
             format!("at most {MAX_REMOTE_IMAGES} images may be given by URL in one request"),
         ));
     }
-    // Bytes downloaded so far by all of this request's images; the download that crosses the
-    // total cap fails, and the first failure stops the others.
-    let total = std::cell::Cell::new(0usize);
-    let downloads = wanted.iter().map(|(i, j, url)| {
-        let at = format!("messages[{i}].content[{j}].image_url.url");
-        let total = &total;
-        async move { fetch_image(platform, settings, url, &at, total).await }
-    });
-    let data_urls = futures_util::future::try_join_all(downloads).await?;
-    for ((i, j, _), data_url) in wanted.into_iter().zip(data_urls) {
+    // Bytes downloaded so far by all of this request's images (those of earlier attempts
+    // included); the download that crosses the total cap fails, and the first failure stops the
+    // others.
+    let total = std::cell::Cell::new(downloaded.values().map(String::len).sum::<usize>());
+    let downloads = wanted
+        .iter()
+        .filter(|(_, _, url)| !downloaded.contains_key(url))
+        .map(|(i, j, url)| {
+            let at = format!("messages[{i}].content[{j}].image_url.url");
+            let total = &total;
+            async move {
+                let data_url = fetch_image(platform, settings, url, &at, total).await?;
+                Ok::<_, GatewayError>((url.clone(), data_url))
+            }
+        });
+    for (url, data_url) in futures_util::future::try_join_all(downloads).await? {
+        downloaded.insert(url, data_url);
+    }
+    for (i, j, url) in wanted {
+        let Some(data_url) = downloaded.get(&url).cloned() else {
+            continue;
+        };
         if let Some(ContentPart::ImageUrl { image_url, .. }) =
             parts_mut(&mut messages[i]).get_mut(j)
         {
