@@ -74,7 +74,7 @@ fn check_body(value: &Value) -> Result<()> {
     if !obj.get("model").is_some_and(Value::is_string) {
         return Err(GatewayError::invalid_param(
             "model",
-            "model is required (a Bedrock model id, or @slug/model-id)",
+            "model is required (the provider's model id, or @slug/model-id)",
         ));
     }
     Ok(())

@@ -200,7 +200,7 @@ fn require_model(model: &str) -> Result<()> {
     if model.trim().is_empty() {
         return Err(GatewayError::invalid_param(
             "model",
-            "model is required (a Bedrock model id)",
+            "model is required (the provider's model id)",
         ));
     }
     Ok(())
@@ -293,43 +293,9 @@ fn caller_host(settings: &Settings, raw: &str, catalog_credentials: bool) -> Res
     Ok(base)
 }
 
-/// A bare host (`127.1`, `::1`, `[::1]`, `localhost.`) is internal, by the rule in [`crate::net`]. A
-/// host that does not parse counts as internal.
-pub fn is_internal_host(host: &str) -> bool {
-    let host = host.trim();
-    let parsed = if host.contains(':') && !host.starts_with('[') {
-        url::Host::parse(&format!("[{host}]"))
-    } else {
-        url::Host::parse(host)
-    };
-    parsed.map_or(true, |h| crate::net::is_internal_host(&h))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bare_hosts_follow_the_net_rule() {
-        for h in [
-            "127.1",
-            "2130706433",
-            "::1",
-            "[::ffff:7f00:1]",
-            "localhost.",
-            "",
-            "a b",
-        ] {
-            assert!(is_internal_host(h), "{h}");
-        }
-        for h in [
-            "8.8.8.8",
-            "2606:4700::1",
-            "bedrock-runtime.us-east-1.amazonaws.com",
-        ] {
-            assert!(!is_internal_host(h), "{h}");
-        }
-    }
 
     #[test]
     fn slug_models() {

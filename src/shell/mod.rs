@@ -123,7 +123,7 @@ async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String
     }
     let mut init = RequestInit::new();
     // No upstream edgeport calls redirects legitimately; image downloads follow redirects
-    // themselves so each hop is checked (gateway/media.rs).
+    // themselves so each hop is checked (providers/bedrock/media.rs).
     init.with_method(Method::from(req.method.to_owned()))
         .with_headers(headers)
         .with_redirect(worker::RequestRedirect::Manual);

@@ -77,7 +77,7 @@ fn assumed_role_credentials_are_not_shared_by_access_key_id() {
         &chat(),
     );
     assert_eq!(a.status, 200, "{}", a.text());
-    assert_eq!(world.credentials().len(), 1);
+    assert_eq!(world.caller_roles().len(), 1);
     // The thief: same key id and role, any secret.
     world.answer(Canned::aws_error(
         403,
@@ -104,7 +104,9 @@ fn assumed_role_credentials_are_not_shared_by_access_key_id() {
         .skip(2)
         .any(|r| r.headers.iter().any(|(_, v)| v.contains("session-token-1"))));
     // The failed attempt left no slot behind.
-    assert_eq!(world.credentials().len(), 1);
+    assert_eq!(world.caller_roles().len(), 1);
+    // Callers' roles are kept apart from the operator's catalog roles.
+    assert_eq!(world.credentials().len(), 0);
     // The owner still gets the cached credentials, without another STS call.
     ok_answer(&world);
     let a = post(

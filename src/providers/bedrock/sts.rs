@@ -140,6 +140,19 @@ pub struct CredentialCache {
     slots: RefCell<Lru<Slot>>,
 }
 
+/// The cache for roles callers assume with their own header credentials, kept apart from the
+/// operator's catalog roles ([`CredentialCache`]), so callers sending many made-up credentials
+/// cannot push the operator's temporary credentials out.
+#[derive(Default)]
+pub struct CallerRoleCache(pub CredentialCache);
+
+impl std::ops::Deref for CallerRoleCache {
+    type Target = CredentialCache;
+    fn deref(&self) -> &CredentialCache {
+        &self.0
+    }
+}
+
 impl Default for CredentialCache {
     fn default() -> Self {
         CredentialCache {

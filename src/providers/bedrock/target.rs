@@ -84,7 +84,7 @@ impl BedrockTarget {
                 let endpoint = endpoint::sts(&region)?;
                 let creds = sts::assumed_credentials(
                     platform,
-                    &platform.isolate().get::<sts::CredentialCache>(),
+                    &platform.isolate().get::<sts::CallerRoleCache>(),
                     &credentials,
                     &region,
                     &endpoint,

@@ -17,6 +17,9 @@ pub async fn relay(body: ByteStream) -> Result<SseStream, GatewayError> {
     sse_stream(body, Relay::default()).await
 }
 
+/// Content-less chunks held before the first content.
+const MAX_HELD: usize = 4;
+
 #[derive(Default)]
 struct Relay {
     /// Chunks without content seen before the first chunk with content.
@@ -75,7 +78,9 @@ impl SseMapper for Relay {
         if chunk.get("error").is_some() {
             return Err(errors::from_stream_event(&chunk));
         }
-        if !self.started && !has_content(&chunk) {
+        // At most a few content-less chunks are held (OpenAI sends one); past that the stream
+        // counts as started, so an upstream cannot make us buffer without bound.
+        if !self.started && !has_content(&chunk) && self.held.len() < MAX_HELD {
             self.held.push(data.to_owned());
             return Ok(Vec::new());
         }

@@ -152,6 +152,10 @@ impl FakeWorld {
     pub fn credentials(&self) -> std::rc::Rc<edgeport::providers::bedrock::sts::CredentialCache> {
         self.isolate.get()
     }
+    /// The isolate's cache of roles callers assume with their own header credentials.
+    pub fn caller_roles(&self) -> std::rc::Rc<edgeport::providers::bedrock::sts::CallerRoleCache> {
+        self.isolate.get()
+    }
     /// The isolate's inference-profile cache.
     pub fn profiles(
         &self,
