@@ -181,6 +181,13 @@ pub async fn sse_stream<M: SseMapper + 'static>(
                     "the body ended in the middle of a frame".into(),
                 )))
             }
+            // A complete answer without any output of its own (only its stop event): its end.
+            None if mapper.finished() => {
+                let end = Bytes::from(mapper.end());
+                return Ok(SseStream::from_bytes(Box::pin(futures_util::stream::iter(
+                    (!end.is_empty()).then_some(end),
+                ))));
+            }
             None => {
                 return Err(failure::<M>(StreamFailure::Interrupted(
                     "the body ended before any event".into(),

@@ -394,3 +394,26 @@ fn forwarded_headers_cannot_replace_the_records_organization() {
     assert_eq!(a.status, 400, "{}", a.text());
     assert!(w.sent.borrow().is_empty());
 }
+
+/// Review findings: a stream that is complete without any content (a role chunk, then `[DONE]`)
+/// is answered, not reported as interrupted; an in-stream error never shows the key.
+#[test]
+fn content_less_complete_streams_and_in_stream_errors() {
+    let w = world();
+    w.answer(sse(&[
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        "data: [DONE]\n\n".into(),
+    ]));
+    let mut body = chat("@openai-prod/gpt-4o-mini");
+    body["stream"] = json!(true);
+    let h = [("x-portkey-api-key", TEST_GATEWAY_KEY)];
+    let a = post(&w, &h, &body);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.text().ends_with("data: [DONE]\n\n"), "{}", a.text());
+    w.answer(sse(&[format!(
+        "data: {{\"error\":{{\"message\":\"bad key {OPENAI_KEY}\",\"type\":\"invalid_request_error\"}}}}\n\n"
+    )]));
+    let a = post(&w, &h, &body);
+    assert!(a.status >= 400);
+    assert!(!a.text().contains(OPENAI_KEY), "{}", a.text());
+}

@@ -12,9 +12,14 @@ use crate::stream::driver::{sse_stream, SseMapper, SseStream};
 use crate::stream::sse;
 use crate::stream::sse_decoder::{SseDecoder, SseEvent};
 
-/// The relayed stream; `Err` when it fails before its first content.
-pub async fn relay(body: ByteStream) -> Result<SseStream, GatewayError> {
-    sse_stream(body, Relay::default()).await
+/// The relayed stream; `Err` when it fails before its first content. `api_key` is scrubbed from
+/// any error OpenAI sends in the stream.
+pub async fn relay(body: ByteStream, api_key: &str) -> Result<SseStream, GatewayError> {
+    let relay = Relay {
+        api_key: api_key.to_owned(),
+        ..Relay::default()
+    };
+    sse_stream(body, relay).await
 }
 
 /// Content-less chunks held before the first content.
@@ -22,6 +27,7 @@ const MAX_HELD: usize = 4;
 
 #[derive(Default)]
 struct Relay {
+    api_key: String,
     /// Chunks without content seen before the first chunk with content.
     held: Vec<String>,
     started: bool,
@@ -76,7 +82,10 @@ impl SseMapper for Relay {
             .with_code(ErrorCode::InvalidUpstreamEvent)
         })?;
         if chunk.get("error").is_some() {
-            return Err(errors::from_stream_event(&chunk));
+            return Err(errors::scrub(
+                errors::from_stream_event(&chunk),
+                &self.api_key,
+            ));
         }
         // At most a few content-less chunks are held (OpenAI sends one); past that the stream
         // counts as started, so an upstream cannot make us buffer without bound.
