@@ -12,7 +12,7 @@ pub struct Settings {
     pub catalog_key: Option<crate::catalog::sealing::SealingKey>,
     /// Base credentials for assumed roles (secrets `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// optional `AWS_SESSION_TOKEN`).
-    pub base_credentials: Option<crate::providers::bedrock::signing::AwsCredentials>,
+    pub base_credentials: Option<crate::credentials::AwsCredentials>,
     /// Requests with credentials in headers need a gateway key too (default). The var
     /// `ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY=true` turns that off.
     pub header_credentials_need_key: bool,
@@ -71,7 +71,7 @@ impl Settings {
             non_empty(vars.aws_secret_access_key),
         ) {
             (Some(access_key_id), Some(secret_access_key)) => {
-                Some(crate::providers::bedrock::signing::AwsCredentials {
+                Some(crate::credentials::AwsCredentials {
                     access_key_id,
                     secret_access_key,
                     session_token: non_empty(vars.aws_session_token),

@@ -17,7 +17,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
 use crate::platform::Kv;
-use crate::providers::bedrock::signing::AwsCredentials;
 use sealing::SealingKey;
 
 pub const RECORD_SCHEMA: u32 = 3;
@@ -237,16 +236,6 @@ impl std::fmt::Debug for ProviderAuth {
             }
             ProviderAuth::AssumedRole { role_arn, .. } => write!(f, "AssumedRole({role_arn})"),
             ProviderAuth::ApiKey { .. } => f.write_str("ApiKey(<redacted>)"),
-        }
-    }
-}
-
-impl ProviderAuth {
-    pub fn access_key(creds: &AwsCredentials) -> Self {
-        ProviderAuth::AccessKey {
-            access_key_id: creds.access_key_id.clone(),
-            secret_access_key: creds.secret_access_key.clone(),
-            session_token: creds.session_token.clone(),
         }
     }
 }

@@ -10,26 +10,7 @@ use aws_sigv4::sign::v4;
 use crate::error::{GatewayError, Result};
 use crate::platform::UpstreamRequest;
 
-/// AWS credentials. `Debug` never prints the secret or the token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AwsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
+pub use crate::credentials::AwsCredentials;
 
 /// Signs `req` in place for `service` in `region` at `now_millis`: adds `x-amz-date`,
 /// `authorization` and, with a session token, `x-amz-security-token`. The canonical request uses
