@@ -286,6 +286,22 @@ const median = (xs) => {
 // ---- main ----
 mkdirSync(OUT, { recursive: true });
 if (!existsSync(WORKERD)) die(`no workerd binary at ${WORKERD} (npm install)`);
+/** Share of all cores busy over `ms` (from /proc/stat; undefined where there is none): other work on the machine. */
+async function busyShare(ms) {
+  const read = () => {
+    try {
+      const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+      return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+    } catch {
+      return null;
+    }
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  return a && b && b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : undefined;
+}
+const busy0 = await busyShare(1000);
 const upstream = await startUpstream();
 const started = new Date();
 const load0 = os.loadavg();
@@ -293,6 +309,7 @@ console.log(
   `perf: ${started.toISOString()} · ${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()}) · load average before ${load0.map((l) => l.toFixed(2)).join(" ")} · ` +
     `${SECONDS} s × ${CONNECTIONS} connections per cell${SMOKE ? " (smoke)" : ""} · workerd ${WORKERD.includes("workerd-linux-64") ? "(npm @cloudflare/workerd-linux-64)" : ""}`,
 );
+const busyText = busy0 === undefined ? "" : `, ${(busy0 * 100).toFixed(0)} % of the cores already busy with other work in the second before`;
 console.log(`perf: upstream stand-in ${upstream.json} (json), ${upstream.stream33} (33 events), ${upstream.stream219} (219 events); load generator, stand-in and workerd share the machine`);
 
 const rows = [];
@@ -357,7 +374,7 @@ const LABEL = {
 };
 const MODE_LABEL = { json: "JSON, header credentials", catalog: "JSON, catalog (@slug + gateway key)", stream33: "stream, 33 events", stream219: "stream, 219 events" };
 console.log("");
-console.log(`Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC, ${os.cpus().length} cores shared by autocannon, the stand-in and workerd (load average before the run: ${load0.map((l) => l.toFixed(2)).join(" ")}); ${SECONDS} s × ${CONNECTIONS} connections per cell.`);
+console.log(`Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC, ${os.cpus().length} cores shared by autocannon, the stand-in and workerd (load average before the run: ${load0.map((l) => l.toFixed(2)).join(" ")}${busyText}); ${SECONDS} s × ${CONNECTIONS} connections per cell.`);
 console.log("");
 console.log("| Worker | mode | req/s | p50 ms | p99 ms | own cost ms/request | × floor req/s | own cost µs/event |");
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
