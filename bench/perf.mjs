@@ -1,0 +1,399 @@
+#!/usr/bin/env node
+// Not a test, not in CI: the side-by-side performance harness of issue 11.
+//
+//   node bench/perf.mjs [--seconds 10] [--connections 8] [--only json,catalog,stream33,stream219]
+//                       [--workers floor,edgeport,portkey] [--cold 5] [--warmup 2] [--smoke]
+//
+// Each Worker runs alone in plain `workerd serve` (the npm workerd binary; no wrangler, no miniflare)
+// from a config generated under bench/out/, in front of a fast upstream stand-in on loopback
+// (bench/perf-upstream.mjs: a canned Converse JSON answer and recorded ConverseStream bodies, no SigV4
+// check). autocannon drives each (Worker, mode) cell for --seconds with --connections connections.
+//
+// Workers:
+//   floor     bench/floor: a trivial Rust pass-through Worker (parse the JSON body, fetch the upstream,
+//             return its bytes), built with the same worker-build pipeline (bash bench/floor/build.sh).
+//   edgeport  build/index.js + build/index_bg.wasm (bash scripts/build.sh), KV CATALOG served by an
+//             in-memory KV service (bench/perf-kv.js) seeded with a sealed provider record and a gateway key.
+//   portkey   /work/shared/bench/portkey-worker.js (Portkey gateway 1.15.2, nodejs_compat), if present
+//             (PORTKEY_WORKER=path to use another copy).
+// Modes: json (header credentials, custom host = stand-in), catalog (edgeport only: `@bench/<model>` +
+// gateway key, the provider record in KV), stream33 / stream219 (header credentials, a recorded
+// 33-event / 219-event ConverseStream answer).
+//
+// Own cost per request = 1/rps(worker) − 1/rps(floor, same mode; catalog compares with the floor's json)
+// in ms; for streams also per event. Cold start = spawn of workerd → first 200 on the json request,
+// median of --cold spawns. Each cell starts with --warmup s (default 2) of unmeasured load. --smoke: 1 s per cell, 1 connection, 1 cold start (a bounded check that
+// everything answers; prints the same table).
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { startUpstream, STREAM_EVENTS } from "./perf-upstream.mjs";
+import { gatewayKeyRecord, newCatalogKey, providerRecord } from "../scripts/catalog-lib.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
+const OUT = path.join(HERE, "out");
+const WORKERD = path.join(ROOT, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
+const PORTKEY = process.env.PORTKEY_WORKER ?? "/work/shared/bench/portkey-worker.js";
+const MODEL = "us.amazon.nova-micro-v1:0";
+const GATEWAY_KEY = "ek_bench_all_providers_0123456789abcdef";
+const AWS = { id: "AKIABENCHBENCHBENCH0", secret: "benchSecretKeyBenchSecretKeyBenchSecret0" };
+
+// ---- arguments ----
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const SMOKE = args.includes("--smoke");
+const SECONDS = Number(opt("seconds", SMOKE ? 1 : 10));
+const CONNECTIONS = Number(opt("connections", SMOKE ? 1 : 8));
+const COLD = Number(opt("cold", SMOKE ? 1 : 5));
+const WARMUP = Number(opt("warmup", SMOKE ? 0.3 : 2)); // unmeasured load before each cell, s
+const MODES = opt("only", "json,catalog,stream33,stream219").split(",");
+const WORKERS = opt("workers", "floor,edgeport,portkey").split(",");
+for (const m of MODES) if (!["json", "catalog", "stream33", "stream219"].includes(m)) die(`unknown mode ${m}`);
+
+function die(msg) {
+  console.error(`perf: ${msg}`);
+  process.exit(2);
+}
+
+// ---- processes: every workerd we start is its own process group, stopped by its pid ----
+const children = new Set();
+function killGroup(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {}
+}
+function cleanup() {
+  for (const c of children) killGroup(c);
+}
+process.on("exit", cleanup);
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { cleanup(); process.exit(130); });
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+const rel = (p) => JSON.stringify(path.relative(OUT, p));
+
+// ---- workerd configs (capnp text) ----
+function config({ name, port, modules, bindings = "", compatibilityDate, flags = [], extraServices = "" }) {
+  const file = path.join(OUT, `${name}.capnp`);
+  writeFileSync(
+    file,
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .w),
+    (name = "net", network = (allow = ["public", "private", "local"])),${extraServices}
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+);
+const w :Workerd.Worker = (
+  modules = [ ${modules.join(", ")} ],
+  compatibilityDate = "${compatibilityDate}",
+  compatibilityFlags = [${flags.map((f) => JSON.stringify(f)).join(", ")}],
+  bindings = [ ${bindings} ],
+  globalOutbound = "net",
+);
+`,
+  );
+  return file;
+}
+
+function floorConfig(port) {
+  const dir = path.join(HERE, "floor", "build");
+  for (const f of ["index.js", "index_bg.wasm"]) if (!existsSync(path.join(dir, f))) die(`bench/floor/build/${f} is missing: run bash bench/floor/build.sh`);
+  return config({
+    name: "floor",
+    port,
+    compatibilityDate: "2026-04-01",
+    modules: [`(name = "index.js", esModule = embed ${rel(path.join(dir, "index.js"))})`, `(name = "index_bg.wasm", wasm = embed ${rel(path.join(dir, "index_bg.wasm"))})`],
+  });
+}
+
+function edgeportConfig(port, upstream) {
+  const dir = path.join(ROOT, "build");
+  for (const f of ["index.js", "index_bg.wasm"]) if (!existsSync(path.join(dir, f))) die(`build/${f} is missing: run bash scripts/build.sh`);
+  const catalogKey = newCatalogKey();
+  const provider = providerRecord(catalogKey, "bench", {
+    region: "us-east-1",
+    auth: { type: "access_key", access_key_id: AWS.id, secret_access_key: AWS.secret },
+    customHost: upstream.json,
+  });
+  const { kvKey, record } = gatewayKeyRecord(GATEWAY_KEY, { name: "bench", providers: ["*"] });
+  const kvData = { "provider:bench": JSON.stringify(provider), [kvKey]: JSON.stringify(record) };
+  writeFileSync(path.join(OUT, "kv-data.json"), JSON.stringify(kvData));
+  const trusted = [upstream.json, upstream.stream33, upstream.stream219].join(",");
+  return config({
+    name: "edgeport",
+    port,
+    compatibilityDate: "2026-04-01",
+    modules: [`(name = "index.js", esModule = embed ${rel(path.join(dir, "index.js"))})`, `(name = "index_bg.wasm", wasm = embed ${rel(path.join(dir, "index_bg.wasm"))})`],
+    bindings: [
+      `(name = "CATALOG", kvNamespace = "kv")`,
+      `(name = "TRUSTED_CUSTOM_HOSTS", text = ${JSON.stringify(trusted)})`,
+      `(name = "CATALOG_KEY", text = ${JSON.stringify(catalogKey)})`,
+    ].join(", "),
+    extraServices: `
+    (name = "kv", worker = (
+      modules = [ (name = "kv.js", esModule = embed ${rel(path.join(HERE, "perf-kv.js"))}) ],
+      compatibilityDate = "2026-04-01",
+      bindings = [ (name = "DATA", json = embed "kv-data.json") ],
+    )),`,
+  });
+}
+
+function portkeyConfig(port) {
+  if (!existsSync(PORTKEY)) return null;
+  return config({
+    name: "portkey",
+    port,
+    compatibilityDate: "2024-12-05",
+    flags: ["nodejs_compat"],
+    modules: [`(name = "pk.js", esModule = embed ${rel(PORTKEY)})`],
+  });
+}
+
+/**
+ * workerd serve <cfg> as its own process group. Its stdout / stderr (edgeport's per-request log line
+ * included) go straight to bench/out/<name>.log, not through this process: reading them here would
+ * spend the load generator's CPU.
+ */
+function startWorkerd(cfg) {
+  const logFile = cfg.replace(/\.capnp$/, ".log");
+  const fd = openSync(logFile, "w");
+  const child = spawn(WORKERD, ["serve", cfg], { cwd: OUT, detached: true, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  child.output = () => {
+    try {
+      return readFileSync(logFile, "utf8").slice(0, 2000);
+    } catch {
+      return "";
+    }
+  };
+  return child;
+}
+
+async function stopWorkerd(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once("exit", r));
+  killGroup(child);
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+}
+
+// ---- requests ----
+function request(worker, mode, base, upstream) {
+  const stream = mode.startsWith("stream");
+  const host = mode === "stream33" ? upstream.stream33 : mode === "stream219" ? upstream.stream219 : upstream.json;
+  const messages = [{ role: "user", content: "What is the capital of France?" }];
+  const headers = { "content-type": "application/json" };
+  let model = MODEL;
+  if (worker === "floor") {
+    headers["x-upstream"] = host;
+  } else if (mode === "catalog") {
+    headers.authorization = `Bearer ${GATEWAY_KEY}`;
+    model = `@bench/${MODEL}`;
+  } else {
+    Object.assign(headers, {
+      "x-portkey-provider": "bedrock",
+      "x-portkey-aws-access-key-id": AWS.id,
+      "x-portkey-aws-secret-access-key": AWS.secret,
+      "x-portkey-aws-region": "us-east-1",
+      "x-portkey-custom-host": host,
+    });
+    if (worker === "edgeport") headers["x-portkey-api-key"] = GATEWAY_KEY;
+  }
+  return { url: `${base}/v1/chat/completions`, method: "POST", headers, body: JSON.stringify({ model, messages, stream, max_tokens: 64 }) };
+}
+
+/** One request, checked: 200, and for streams the expected number of SSE data lines (or upstream frames). */
+async function check(worker, mode, req) {
+  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${worker} ${mode}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  if (!mode.startsWith("stream")) return `${text.length} B`;
+  const events = (text.match(/^data:/gm) ?? []).length;
+  return `${text.length} B, ${events} data lines`;
+}
+
+/**
+ * One load cell: autocannon for SECONDS, stopped early at MAX_REQUESTS responses (bounded in time and
+ * count). Latencies come from autocannon's per-response timings (sub-millisecond; its own histogram
+ * rounds to whole ms); req/s = 200 answers / wall time of the cell.
+ */
+const MAX_REQUESTS = 2_000_000;
+function run(req, seconds = SECONDS) {
+  return new Promise((resolve, reject) => {
+    const times = [];
+    let statuses = 0;
+    const t0 = performance.now();
+    const inst = autocannon(
+      { url: req.url, method: req.method, headers: req.headers, body: req.body, connections: CONNECTIONS, duration: seconds, timeout: 10 },
+      (err, result) => {
+        clearTimeout(guard);
+        if (err) return reject(err);
+        const wall = (performance.now() - t0) / 1000;
+        times.sort((a, b) => a - b);
+        const q = (p) => (times.length ? times[Math.min(times.length - 1, Math.floor(p * times.length))] : NaN);
+        resolve({ ok: times.length, rps: times.length / wall, p50: q(0.5), p99: q(0.99), non2xx: statuses, errors: result.errors, timeouts: result.timeouts });
+      },
+    );
+    inst.on("response", (_client, status, _bytes, ms) => {
+      if (status >= 200 && status < 300) times.push(ms);
+      else statuses++;
+      if (times.length + statuses >= MAX_REQUESTS) inst.stop();
+    });
+    const guard = setTimeout(() => inst.stop(), (seconds + 20) * 1000);
+  });
+}
+
+async function waitFor200(req, child, deadlineMs) {
+  const t0 = performance.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}): ${child.output()}`);
+    try {
+      const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body });
+      await res.arrayBuffer();
+      if (res.status === 200) return performance.now() - t0;
+    } catch {}
+    if (performance.now() - t0 > deadlineMs) throw new Error(`no 200 within ${deadlineMs} ms: ${child.output()}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// ---- main ----
+mkdirSync(OUT, { recursive: true });
+if (!existsSync(WORKERD)) die(`no workerd binary at ${WORKERD} (npm install)`);
+/** Share of all cores busy over `ms` (from /proc/stat; undefined where there is none): other work on the machine. */
+async function busyShare(ms) {
+  const read = () => {
+    try {
+      const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+      return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+    } catch {
+      return null;
+    }
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  return a && b && b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : undefined;
+}
+const busy0 = await busyShare(1000);
+const upstream = await startUpstream();
+const started = new Date();
+const load0 = os.loadavg();
+console.log(
+  `perf: ${started.toISOString()} · ${os.cpus().length} cores (${os.cpus()[0]?.model?.trim()}) · load average before ${load0.map((l) => l.toFixed(2)).join(" ")} · ` +
+    `${SECONDS} s × ${CONNECTIONS} connections per cell${SMOKE ? " (smoke)" : ""} · workerd ${WORKERD.includes("workerd-linux-64") ? "(npm @cloudflare/workerd-linux-64)" : ""}`,
+);
+const busyText = busy0 === undefined ? "" : `, ${(busy0 * 100).toFixed(0)} % of the cores already busy with other work in the second before`;
+console.log(`perf: upstream stand-in ${upstream.json} (json), ${upstream.stream33} (33 events), ${upstream.stream219} (219 events); load generator, stand-in and workerd share the machine`);
+
+const rows = [];
+const cold = {};
+let failed = false;
+for (const worker of WORKERS) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const cfg = worker === "floor" ? floorConfig(port) : worker === "edgeport" ? edgeportConfig(port, upstream) : worker === "portkey" ? portkeyConfig(port) : die(`unknown worker ${worker}`);
+  if (!cfg) {
+    console.log(`perf: ${worker}: skipped (${PORTKEY} not found)`);
+    continue;
+  }
+  const modes = MODES.filter((m) => m !== "catalog" || worker === "edgeport");
+  // Cold start: spawn → first 200 on the json request, median of COLD spawns (each a fresh process).
+  const coldReq = request(worker, "json", base, upstream);
+  const colds = [];
+  for (let i = 0; i < COLD; i++) {
+    const child = startWorkerd(cfg);
+    try {
+      colds.push(await waitFor200(coldReq, child, 30_000));
+    } finally {
+      await stopWorkerd(child);
+    }
+  }
+  cold[worker] = colds;
+  console.log(`perf: ${worker}: cold starts ${colds.map((c) => c.toFixed(0)).join(", ")} ms`);
+
+  const child = startWorkerd(cfg);
+  try {
+    await waitFor200(coldReq, child, 30_000);
+    for (const mode of modes) {
+      const req = request(worker, mode, base, upstream);
+      let sample;
+      try {
+        sample = await check(worker, mode, req);
+      } catch (e) {
+        console.log(`perf: ${e.message}`);
+        failed = true;
+        rows.push({ worker, mode, error: e.message });
+        continue;
+      }
+      if (WARMUP > 0) await run(req, WARMUP);
+      const r = await run(req);
+      rows.push({ worker, mode, ...r });
+      console.log(`perf: ${worker} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.ok} × 200, ${r.non2xx} other statuses, ${r.errors} errors, ${r.timeouts} timeouts (one answer: ${sample})`);
+      if (r.non2xx || r.errors || r.timeouts) failed = true;
+    }
+  } finally {
+    await stopWorkerd(child);
+  }
+}
+await upstream.close();
+
+// ---- the table ----
+const floorOf = (mode) => rows.find((r) => r.worker === "floor" && r.mode === (mode === "catalog" ? "json" : mode) && r.rps);
+const fmt = (n, d = 0) => (n === undefined || Number.isNaN(n) ? "—" : n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
+const LABEL = {
+  floor: "floor (trivial Rust pass-through)",
+  edgeport: "edgeport (build/)",
+  portkey: "Portkey 1.15.2 (TS)",
+};
+const MODE_LABEL = { json: "JSON, header credentials", catalog: "JSON, catalog (@slug + gateway key)", stream33: "stream, 33 events", stream219: "stream, 219 events" };
+console.log("");
+console.log(`Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC, ${os.cpus().length} cores shared by autocannon, the stand-in and workerd (load average before the run: ${load0.map((l) => l.toFixed(2)).join(" ")}${busyText}); ${SECONDS} s × ${CONNECTIONS} connections per cell.`);
+console.log("");
+console.log("| Worker | mode | req/s | p50 ms | p99 ms | own cost ms/request | × floor req/s | own cost µs/event |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const r of rows) {
+  if (r.error) {
+    console.log(`| ${LABEL[r.worker]} | ${MODE_LABEL[r.mode]} | failed | | | | | |`);
+    continue;
+  }
+  const f = floorOf(r.mode);
+  const own = f && r.worker !== "floor" ? 1000 / r.rps - 1000 / f.rps : undefined;
+  const ratio = f ? r.rps / f.rps : undefined;
+  const events = STREAM_EVENTS[r.mode];
+  const perEvent = own !== undefined && events ? (own * 1000) / events : undefined;
+  const base = r.worker === "floor" ? "— (the floor)" : fmt(own, 3);
+  console.log(`| ${LABEL[r.worker]} | ${MODE_LABEL[r.mode]} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${base} | ${r.worker === "floor" ? "1" : fmt(ratio, 2)} | ${r.worker === "floor" || !events ? "—" : fmt(perEvent, 1)} |`);
+}
+console.log("");
+console.log("| Worker | cold start, spawn → first 200 (median) | all spawns, ms |");
+console.log("| --- | --- | --- |");
+for (const [w, cs] of Object.entries(cold)) console.log(`| ${LABEL[w]} | ${fmt(median(cs))} ms | ${cs.map((c) => c.toFixed(0)).join(", ")} |`);
+console.log(`\nload average after the run: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+process.exit(failed ? 1 : 0);
