@@ -183,13 +183,6 @@ impl PortkeyHeaders {
             .collect();
         (!joined.is_empty()).then(|| joined.join(","))
     }
-
-    /// Whether the request's own provider is OpenAI in header mode.
-    pub fn openai_header_mode(&self) -> bool {
-        self.provider
-            .as_deref()
-            .is_some_and(|p| p.eq_ignore_ascii_case("openai"))
-    }
 }
 
 #[cfg(test)]

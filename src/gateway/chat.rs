@@ -26,14 +26,6 @@ pub async fn handle<P: Platform>(
     respond(ApiFlavor::OpenAi, result, outcome)
 }
 
-/// Parses the body with errors a person can act on: bad JSON, a missing or non-array `messages`,
-/// a missing `model`.
-pub fn parse_body(body: &[u8]) -> Result<Value> {
-    let value = parse_object(body)?;
-    check_body(&value)?;
-    Ok(value)
-}
-
 /// The body as a JSON object (nothing else checked yet: a config may still set fields).
 fn parse_object(body: &[u8]) -> Result<Value> {
     let value: Value = serde_json::from_slice(body)

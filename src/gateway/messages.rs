@@ -55,11 +55,6 @@ pub async fn handle_count_tokens<P: Platform>(
     respond(ApiFlavor::Anthropic, result, outcome)
 }
 
-/// Parses the body with errors a person can act on.
-pub fn parse_request(body: &[u8]) -> Result<MessagesRequest> {
-    request_from_value(parse_object(body)?)
-}
-
 /// The body as a JSON object (a config may still set fields).
 fn parse_object(body: &[u8]) -> Result<Value> {
     let value: Value = serde_json::from_slice(body)
