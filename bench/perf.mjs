@@ -3,6 +3,7 @@
 //
 //   node bench/perf.mjs [--seconds 10] [--connections 8] [--only json,catalog,stream33,stream219]
 //                       [--workers floor,edgeport,portkey] [--cold 5] [--warmup 2] [--smoke]
+//                       [--profile [--top 30]]
 //
 // Each Worker runs alone in plain `workerd serve` (the npm workerd binary; no wrangler, no miniflare)
 // from a config generated under bench/out/, in front of a fast upstream stand-in on loopback
@@ -24,6 +25,12 @@
 // in ms; for streams also per event. Cold start = spawn of workerd → first 200 on the json request,
 // median of --cold spawns. Each cell starts with --warmup s (default 2) of unmeasured load. --smoke: 1 s per cell, 1 connection, 1 cold start (a bounded check that
 // everything answers; prints the same table).
+// --profile: each Worker's workerd also listens for the V8 inspector; during every measured cell the
+// harness records a CPU profile (Chrome DevTools protocol over `ws`, 100 µs sampling) written to
+// bench/out/<worker>-<mode>.cpuprofile (open it in Chrome DevTools or speedscope) and prints the --top
+// functions by self time, grouped as wasm (edgeport's Rust, by function name: the release wasm keeps its
+// name section), JS glue, workerd internals ((program), (garbage collector)) and idle. The profiler costs
+// throughput: compare req/s only from runs without it.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -31,6 +38,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import WebSocket from "ws";
 import { startUpstream, STREAM_EVENTS } from "./perf-upstream.mjs";
 import { gatewayKeyRecord, newCatalogKey, providerRecord } from "../scripts/catalog-lib.mjs";
 
@@ -56,6 +64,8 @@ const COLD = Number(opt("cold", SMOKE ? 1 : 5));
 const WARMUP = Number(opt("warmup", SMOKE ? 0.3 : 2)); // unmeasured load before each cell, s
 const MODES = opt("only", "json,catalog,stream33,stream219").split(",");
 const WORKERS = opt("workers", "floor,edgeport,portkey").split(",");
+const PROFILE = args.includes("--profile");
+const TOP = Number(opt("top", 30));
 for (const m of MODES) if (!["json", "catalog", "stream33", "stream219"].includes(m)) die(`unknown mode ${m}`);
 
 function die(msg) {
@@ -174,10 +184,11 @@ function portkeyConfig(port) {
  * included) go straight to bench/out/<name>.log, not through this process: reading them here would
  * spend the load generator's CPU.
  */
-function startWorkerd(cfg) {
+function startWorkerd(cfg, inspectorPort) {
   const logFile = cfg.replace(/\.capnp$/, ".log");
   const fd = openSync(logFile, "w");
-  const child = spawn(WORKERD, ["serve", cfg], { cwd: OUT, detached: true, stdio: ["ignore", fd, fd] });
+  const extra = inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [];
+  const child = spawn(WORKERD, ["serve", cfg, ...extra], { cwd: OUT, detached: true, stdio: ["ignore", fd, fd] });
   closeSync(fd);
   children.add(child);
   child.on("exit", () => children.delete(child));
@@ -278,6 +289,67 @@ async function waitFor200(req, child, deadlineMs) {
   }
 }
 
+// ---- CPU profiles (--profile) ----
+/** A Chrome DevTools protocol session on workerd's inspector for the service "main". */
+async function inspect(port) {
+  let targets;
+  for (let i = 0; ; i++) {
+    try {
+      targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+      if (targets.length) break;
+    } catch {}
+    if (i > 200) throw new Error(`no inspector target on port ${port}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const target = targets.find((t) => t.id === "main" || t.title === "main") ?? targets[0];
+  const ws = new WebSocket(target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/main`, { maxPayload: 1 << 30 });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  let id = 0;
+  const pending = new Map();
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString());
+    if (msg.id && pending.has(msg.id)) {
+      const { resolve, reject } = pending.get(msg.id);
+      pending.delete(msg.id);
+      if (msg.error) reject(new Error(JSON.stringify(msg.error)));
+      else resolve(msg.result);
+    }
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const n = ++id;
+      pending.set(n, { resolve, reject });
+      ws.send(JSON.stringify({ id: n, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}
+
+/** Self time per function of a .cpuprofile, as shares of all samples, grouped by kind. */
+function summarise(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const counts = new Map();
+  for (const s of profile.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const self = new Map();
+  let total = 0;
+  for (const [nodeId, c] of counts) {
+    const f = byId.get(nodeId).callFrame;
+    const kind = f.url?.startsWith("wasm://") || /^\$?(wasm-function|.*::)/.test(f.functionName) ? "wasm" : f.url ? "js" : "runtime";
+    const key = `${kind}\t${f.functionName || "(anonymous)"}${kind === "js" ? ` ${path.basename(f.url)}:${f.lineNumber + 1}` : ""}`;
+    self.set(key, (self.get(key) ?? 0) + c);
+    total += c;
+  }
+  const kinds = new Map();
+  for (const [k, c] of self) {
+    const kind = ["(idle)", "(program)", "(garbage collector)"].find((n) => k.endsWith(`\t${n}`)) ?? k.split("\t")[0];
+    kinds.set(kind, (kinds.get(kind) ?? 0) + c);
+  }
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP);
+  return { total, kinds: [...kinds].sort((a, b) => b[1] - a[1]), top };
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -338,7 +410,13 @@ for (const worker of WORKERS) {
   cold[worker] = colds;
   console.log(`perf: ${worker}: cold starts ${colds.map((c) => c.toFixed(0)).join(", ")} ms`);
 
-  const child = startWorkerd(cfg);
+  const inspectorPort = PROFILE ? await freePort() : undefined;
+  const child = startWorkerd(cfg, inspectorPort);
+  const cdp = PROFILE ? await inspect(inspectorPort) : undefined;
+  if (cdp) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  }
   try {
     await waitFor200(coldReq, child, 30_000);
     for (const mode of modes) {
@@ -353,12 +431,25 @@ for (const worker of WORKERS) {
         continue;
       }
       if (WARMUP > 0) await run(req, WARMUP);
+      if (cdp) await cdp.send("Profiler.start");
       const r = await run(req);
+      if (cdp) {
+        const { profile } = await cdp.send("Profiler.stop");
+        const file = path.join(OUT, `${worker}-${mode}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+        const sum = summarise(profile);
+        const pct = (c) => `${((100 * c) / sum.total).toFixed(1)} %`;
+        const perReq = (c) => `${(((profile.endTime - profile.startTime) * (c / sum.total)) / r.ok).toFixed(1)} µs/req`;
+        console.log(`perf: ${worker} ${mode}: CPU profile ${path.relative(ROOT, file)} (${sum.total} samples over ${r.ok} requests)`);
+        console.log(`  by kind: ${sum.kinds.map(([k, c]) => `${k} ${pct(c)} (${perReq(c)})`).join(", ")}`);
+        for (const [k, c] of sum.top) console.log(`  ${pct(c).padStart(7)} ${perReq(c).padStart(13)}  ${k.replace("\t", "  ")}`);
+      }
       rows.push({ worker, mode, ...r });
       console.log(`perf: ${worker} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.ok} × 200, ${r.non2xx} other statuses, ${r.errors} errors, ${r.timeouts} timeouts (one answer: ${sample})`);
       if (r.non2xx || r.errors || r.timeouts) failed = true;
     }
   } finally {
+    cdp?.close();
     await stopWorkerd(child);
   }
 }

@@ -74,6 +74,14 @@ pub const SIDE_CALL_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_CACHED_CREDENTIALS: usize = 256;
 /// Inference profile answers cached per isolate (least recently used evicted).
 pub const MAX_CACHED_PROFILES: usize = 512;
+/// Gateway key records, and opened provider records, cached per isolate (each kind; least recently
+/// used evicted).
+pub const MAX_CACHED_RECORDS: usize = 512;
+/// How long an isolate trusts a key or provider record it read (var `CATALOG_CACHE_TTL_MS`; 0 reads
+/// KV on every request): how long a disabled key or a rotated record may still be used there.
+pub const DEFAULT_CATALOG_CACHE_TTL_MS: u64 = 30_000;
+/// The longest `CATALOG_CACHE_TTL_MS` accepted.
+pub const MAX_CATALOG_CACHE_TTL_MS: u64 = 300_000;
 
 #[cfg(test)]
 mod tests {

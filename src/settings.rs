@@ -26,6 +26,9 @@ pub struct Settings {
     pub upstream_timeout_ms: u64,
     /// The longest silence between two upstream stream reads (var `STREAM_IDLE_TIMEOUT_MS`).
     pub stream_idle_timeout_ms: u64,
+    /// How long an isolate reuses a gateway key or provider record it read from KV (var
+    /// `CATALOG_CACHE_TTL_MS`, 0 to 300,000; 0 reads KV on every request).
+    pub catalog_cache_ttl_ms: u64,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
             accept_schema_2: false,
             upstream_timeout_ms: crate::limits::DEFAULT_UPSTREAM_TIMEOUT_MS,
             stream_idle_timeout_ms: crate::limits::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+            catalog_cache_ttl_ms: crate::limits::DEFAULT_CATALOG_CACHE_TTL_MS,
         }
     }
 }
@@ -55,6 +59,7 @@ pub struct Vars<'a> {
     pub catalog_accept_schema_2: Option<&'a str>,
     pub upstream_timeout_ms: Option<&'a str>,
     pub stream_idle_timeout_ms: Option<&'a str>,
+    pub catalog_cache_ttl_ms: Option<&'a str>,
 }
 
 impl Settings {
@@ -104,6 +109,12 @@ impl Settings {
                 vars.stream_idle_timeout_ms,
                 crate::limits::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
             ),
+            // 0 is a valid choice here (no caching); a malformed value keeps the default.
+            catalog_cache_ttl_ms: vars
+                .catalog_cache_ttl_ms
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|ms| *ms <= crate::limits::MAX_CATALOG_CACHE_TTL_MS)
+                .unwrap_or(crate::limits::DEFAULT_CATALOG_CACHE_TTL_MS),
         }
     }
 

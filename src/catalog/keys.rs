@@ -53,8 +53,12 @@ pub use crate::api::portkey::KeySource;
 /// Looks the presented key up. `Ok(None)`: unknown key. Disabled keys are returned (the caller
 /// decides the status), so that "unknown" and "disabled" read the same to the outside: 401.
 pub async fn lookup<K: Kv>(kv: &K, key: &str) -> Result<Option<GatewayKeyRecord>> {
-    let hash = key_hash(key);
-    let raw = kv.get(&gateway_key_kv_key(&hash)).await.map_err(|_| {
+    lookup_hash(kv, &key_hash(key)).await
+}
+
+/// [`lookup`] by the presented key's hash.
+pub async fn lookup_hash<K: Kv>(kv: &K, hash: &str) -> Result<Option<GatewayKeyRecord>> {
+    let raw = kv.get(&gateway_key_kv_key(hash)).await.map_err(|_| {
         GatewayError::new(
             503,
             crate::error::ErrorKind::Overloaded,

@@ -9,6 +9,7 @@
 //! `catalog.mjs reseal`); any other record fails closed.
 
 pub mod keys;
+pub mod memo;
 pub mod prompts;
 pub mod sealing;
 

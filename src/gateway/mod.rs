@@ -174,7 +174,7 @@ async fn admit<P: Platform>(
     if req.oversized || req.body.len() > crate::limits::MAX_REQUEST_BODY_BYTES {
         return Err(body_too_large());
     }
-    let caller = target::authenticate(platform, headers).await?;
+    let caller = target::authenticate(platform, settings, headers).await?;
     caller.admit(settings)?;
     Ok(caller)
 }

@@ -3,7 +3,10 @@
 
 use crate::api::portkey::{KeySource, PortkeyHeaders};
 use crate::catalog::keys::{self, GatewayKeyRecord};
-use crate::catalog::{self, SealedProvider};
+use std::rc::Rc;
+
+use crate::catalog::memo::Memo;
+use crate::catalog::{self, ProviderRecord, SealedProvider};
 use crate::error::{ErrorCode, GatewayError, Result};
 use crate::gateway::Settings;
 use crate::net::BaseUrl;
@@ -61,14 +64,19 @@ pub enum Caller {
     Anonymous,
     Unknown(KeySource),
     Disabled,
-    Key(GatewayKeyRecord),
+    Key(Rc<GatewayKeyRecord>),
 }
 
 /// The presented key (read from the headers once: `x-portkey-api-key`, then `x-api-key` (the
 /// Anthropic SDKs and Claude Code send the key there), else `Authorization: Bearer` outside
 /// OpenAI header mode). Looked up once per request, before anything else it names is read from
 /// KV.
-pub async fn authenticate<P: Platform>(platform: &P, headers: &PortkeyHeaders) -> Result<Caller> {
+/// A record read in the last `CATALOG_CACHE_TTL_MS` is reused (see [`catalog::memo`]).
+pub async fn authenticate<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    headers: &PortkeyHeaders,
+) -> Result<Caller> {
     let presented = headers
         .gateway_key
         .as_ref()
@@ -76,11 +84,45 @@ pub async fn authenticate<P: Platform>(platform: &P, headers: &PortkeyHeaders) -
     let Some((key, source)) = presented else {
         return Ok(Caller::Anonymous);
     };
-    Ok(match keys::lookup(platform.kv(), key).await? {
+    let hash = keys::key_hash(key);
+    let memo = platform.isolate().get::<Memo<GatewayKeyRecord>>();
+    let ttl = settings.catalog_cache_ttl_ms;
+    let record = match memo.get(&hash, platform.now_millis(), ttl) {
+        Some(r) => Some(r),
+        None => {
+            let found = keys::lookup_hash(platform.kv(), &hash).await?.map(Rc::new);
+            if let Some(r) = &found {
+                memo.put(&hash, r.clone(), platform.now_millis(), ttl);
+            }
+            found
+        }
+    };
+    Ok(match record {
         None => Caller::Unknown(source),
         Some(r) if !r.enabled => Caller::Disabled,
         Some(r) => Caller::Key(r),
     })
+}
+
+/// The opened record for `slug`, reused for `CATALOG_CACHE_TTL_MS` (see [`catalog::memo`]).
+async fn provider_record<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    slug: &str,
+) -> Result<Rc<ProviderRecord>> {
+    let memo = platform.isolate().get::<Memo<ProviderRecord>>();
+    let ttl = settings.catalog_cache_ttl_ms;
+    if let Some(r) = memo.get(slug, platform.now_millis(), ttl) {
+        return Ok(r);
+    }
+    let access = catalog::CatalogAccess {
+        key: settings.catalog_key.as_ref(),
+        key_malformed: settings.catalog_key_malformed,
+        accept_schema_2: settings.accept_schema_2,
+    };
+    let record = Rc::new(catalog::load_provider(platform.kv(), access, slug).await?);
+    memo.put(slug, record.clone(), platform.now_millis(), ttl);
+    Ok(record)
 }
 
 fn missing_key() -> GatewayError {
@@ -229,12 +271,7 @@ async fn from_catalog<P: Platform>(
         .with_param("model")
         .with_code(ErrorCode::ModelNotGranted));
     }
-    let access = catalog::CatalogAccess {
-        key: settings.catalog_key.as_ref(),
-        key_malformed: settings.catalog_key_malformed,
-        accept_schema_2: settings.accept_schema_2,
-    };
-    let record = catalog::load_provider(platform.kv(), access, slug).await?;
+    let record = provider_record(platform, settings, slug).await?;
     // Catalog credentials are never signed toward a host the caller chose, unless the operator
     // listed that host.
     let custom = custom_host(settings, headers, true)?;

@@ -255,10 +255,11 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
         read("AWS_SESSION_TOKEN"),
         read("ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY"),
     );
-    let (schema_2, upstream_timeout, idle_timeout) = (
+    let (schema_2, upstream_timeout, idle_timeout, cache_ttl) = (
         read("CATALOG_ACCEPT_SCHEMA_2"),
         read("UPSTREAM_TIMEOUT_MS"),
         read("STREAM_IDLE_TIMEOUT_MS"),
+        read("CATALOG_CACHE_TTL_MS"),
     );
     let settings = Settings::from_vars(&Vars {
         trusted_custom_hosts: trusted.as_deref(),
@@ -270,6 +271,7 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
         catalog_accept_schema_2: schema_2.as_deref(),
         upstream_timeout_ms: upstream_timeout.as_deref(),
         stream_idle_timeout_ms: idle_timeout.as_deref(),
+        catalog_cache_ttl_ms: cache_ttl.as_deref(),
     });
     log_settings_problems(&settings);
     let headers = RequestHeaders::new(req.headers().entries());

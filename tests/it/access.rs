@@ -913,3 +913,153 @@ fn images_by_url_are_capped_in_total_naming_the_part_that_crossed() {
         "{err}"
     );
 }
+
+/// Issue 11: a warm isolate serves the catalog path from memory: the key and the opened provider
+/// record are read from KV once per `CATALOG_CACHE_TTL_MS`, and a change made in KV (a disabled
+/// key, a rotated record) takes effect when that time has passed.
+#[test]
+fn key_and_provider_records_are_reused_for_the_ttl_then_read_again() {
+    let world = world_with_keys();
+    let s = settings();
+    assert_eq!(s.catalog_cache_ttl_ms, 30_000);
+    let headers: &[(&str, &str)] = &[
+        ("x-portkey-api-key", TEAM_KEY),
+        ("x-portkey-provider", "@prod"),
+    ];
+    let reads = |w: &FakeWorld| w.kv.2.borrow().len();
+    ok_answer(&world);
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", headers, &chat()).status,
+        200
+    );
+    assert_eq!(reads(&world), 2, "{:?}", world.kv.2.borrow());
+    for _ in 0..3 {
+        ok_answer(&world);
+        assert_eq!(
+            post(&world, &s, "/v1/chat/completions", headers, &chat()).status,
+            200
+        );
+    }
+    assert_eq!(
+        reads(&world),
+        2,
+        "a warm isolate reads neither record again"
+    );
+
+    // The operator disables the key and rotates the record's credentials.
+    world.put_key(
+        TEAM_KEY,
+        json!({"name": "team-a", "providers": ["prod"], "enabled": false}),
+    );
+    world.put_record(
+        "prod",
+        record(json!({"type": "access_key", "access_key_id": "AKIDROTATED", "secret_access_key": "rotated/secret"})),
+    );
+    *world.now.borrow_mut() += 29_000;
+    ok_answer(&world);
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", headers, &chat()).status,
+        200,
+        "still within the TTL"
+    );
+    assert!(world
+        .last_sent()
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v.contains("AKIDCAT/")));
+    *world.now.borrow_mut() += 1_000;
+    let a = post(&world, &s, "/v1/chat/completions", headers, &chat());
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].clone()),
+        (401, json!("invalid_gateway_key"))
+    );
+
+    // Re-enabled: the new key record and the rotated provider record are read, and used.
+    world.put_key(
+        TEAM_KEY,
+        json!({"name": "team-a", "providers": ["prod"], "enabled": true}),
+    );
+    *world.now.borrow_mut() += 30_000;
+    ok_answer(&world);
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", headers, &chat()).status,
+        200
+    );
+    assert!(world
+        .last_sent()
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v.contains("AKIDROTATED/")));
+}
+
+#[test]
+fn unknown_keys_and_slugs_are_never_remembered() {
+    let world = world_with_keys();
+    let s = settings();
+    let unknown: &[(&str, &str)] = &[
+        ("x-portkey-api-key", "ek_not_yet_created_000000000000000000"),
+        ("x-portkey-provider", "@prod"),
+    ];
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", unknown, &chat()).status,
+        401
+    );
+    // Created a moment later: it works at once.
+    world.put_key(
+        "ek_not_yet_created_000000000000000000",
+        json!({"name": "new", "providers": ["*"], "enabled": true}),
+    );
+    ok_answer(&world);
+    assert_eq!(
+        post(&world, &s, "/v1/chat/completions", unknown, &chat()).status,
+        200
+    );
+    let missing: &[(&str, &str)] = &[
+        ("x-portkey-api-key", TEAM_KEY),
+        ("x-portkey-provider", "@later"),
+    ];
+    let team = world_with_keys();
+    team.put_key(
+        TEAM_KEY,
+        json!({"name": "team-a", "providers": ["*"], "enabled": true}),
+    );
+    let a = post(&team, &s, "/v1/chat/completions", missing, &chat());
+    assert_eq!(a.status, 400, "{}", a.text());
+    team.put_record("later", keys_record());
+    ok_answer(&team);
+    assert_eq!(
+        post(&team, &s, "/v1/chat/completions", missing, &chat()).status,
+        200
+    );
+}
+
+#[test]
+fn catalog_cache_ttl_zero_reads_kv_on_every_request() {
+    let world = world_with_keys();
+    let s = Settings::from_vars(&Vars {
+        catalog_key: Some(TEST_CATALOG_KEY),
+        catalog_cache_ttl_ms: Some("0"),
+        ..Default::default()
+    });
+    assert_eq!(s.catalog_cache_ttl_ms, 0);
+    let headers: &[(&str, &str)] = &[
+        ("x-portkey-api-key", TEAM_KEY),
+        ("x-portkey-provider", "@prod"),
+    ];
+    for _ in 0..3 {
+        ok_answer(&world);
+        assert_eq!(
+            post(&world, &s, "/v1/chat/completions", headers, &chat()).status,
+            200
+        );
+    }
+    assert_eq!(world.kv.2.borrow().len(), 6);
+    // Out of range or malformed: the default.
+    for bad in ["300001", "-1", "soon"] {
+        let s = Settings::from_vars(&Vars {
+            catalog_cache_ttl_ms: Some(bad),
+            ..Default::default()
+        });
+        assert_eq!(s.catalog_cache_ttl_ms, 30_000, "{bad}");
+    }
+}

@@ -500,6 +500,11 @@ const PROD: &[(&str, &str)] = &[
 #[test]
 fn records_are_authenticated_whole() {
     let world = catalog_world();
+    // Every request reads the record again (no isolate cache): each edit is seen at once.
+    let settings = || Settings {
+        catalog_cache_ttl_ms: 0,
+        ..settings()
+    };
     ok_answer(&world);
     assert_eq!(
         post(&world, &settings(), "/v1/chat/completions", PROD, &chat()).status,

@@ -37,15 +37,18 @@ pub fn fixture_body(name: &str, i: usize) -> Vec<u8> {
     serde_json::to_vec(&resp["json"]).unwrap()
 }
 
-/// An in-memory KV. Expirations are not enforced, only recorded (`.1`: key → TTL asked for).
+/// An in-memory KV. Expirations are not enforced, only recorded (`.1`: key → TTL asked for);
+/// `.2` lists every key read, in order.
 #[derive(Default)]
 pub struct MemKv(
     pub RefCell<HashMap<String, String>>,
     pub RefCell<HashMap<String, Option<u64>>>,
+    pub RefCell<Vec<String>>,
 );
 
 impl Kv for MemKv {
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        self.2.borrow_mut().push(key.to_owned());
         Ok(self.0.borrow().get(key).cloned())
     }
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), String> {
