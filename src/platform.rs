@@ -46,7 +46,79 @@ pub struct UpstreamResponse {
     pub status: u16,
     /// Lowercase names.
     pub headers: Vec<(String, String)>,
-    pub body: ByteStream,
+    pub body: UpstreamBody,
+}
+
+/// A body the host can hand over whole, in one step, instead of piece by piece (in the Worker:
+/// `arrayBuffer()` on the fetch answer, one promise instead of a reader and a promise per chunk).
+pub trait HostBody {
+    /// The whole body. Only called when its length is known and within the caller's limit.
+    fn read_all(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<Bytes, String>>>>;
+    /// The body as it arrives.
+    fn into_stream(self: Box<Self>) -> ByteStream;
+}
+
+/// An upstream answer's body: pieces as they arrive, or a host body not read yet (read whole
+/// when the answer is small JSON, as a stream otherwise). Every body carries the idle bound
+/// [`crate::providers::options::send`] put on it.
+pub struct UpstreamBody {
+    inner: BodyInner,
+    idle: Option<IdleBound>,
+}
+
+enum BodyInner {
+    Stream(ByteStream),
+    Host(Box<dyn HostBody>),
+}
+
+struct IdleBound {
+    ms: u64,
+    timer: Timer,
+    clock: Clock,
+}
+
+impl From<ByteStream> for UpstreamBody {
+    fn from(stream: ByteStream) -> Self {
+        UpstreamBody {
+            inner: BodyInner::Stream(stream),
+            idle: None,
+        }
+    }
+}
+
+/// Bodies up to this size whose length is known are read in one step (see [`HostBody`]); the
+/// idle bound then applies to the whole body.
+pub const WHOLE_READ_MAX_BYTES: u64 = 1024 * 1024;
+
+impl UpstreamBody {
+    pub fn host(body: Box<dyn HostBody>) -> Self {
+        UpstreamBody {
+            inner: BodyInner::Host(body),
+            idle: None,
+        }
+    }
+
+    /// Ended with an error once nothing arrived for `idle_ms` (see [`with_idle_timeout`]).
+    pub fn with_idle_timeout(mut self, idle_ms: u64, timer: Timer, clock: Clock) -> Self {
+        self.idle = Some(IdleBound {
+            ms: idle_ms,
+            timer,
+            clock,
+        });
+        self
+    }
+
+    /// The body as it arrives, idle bound included.
+    pub fn into_stream(self) -> ByteStream {
+        let stream = match self.inner {
+            BodyInner::Stream(s) => s,
+            BodyInner::Host(h) => h.into_stream(),
+        };
+        match self.idle {
+            Some(b) => with_idle_timeout(stream, b.ms, b.timer, b.clock),
+            None => stream,
+        }
+    }
 }
 
 impl UpstreamResponse {
@@ -56,17 +128,47 @@ impl UpstreamResponse {
 
     /// Reads the whole body, at most `limit` bytes (JSON answers only; streams are never
     /// collected). A longer body is an error as soon as it crosses the limit: an upstream cannot
-    /// make the isolate buffer without bound.
+    /// make the isolate buffer without bound. A host body of known length up to
+    /// [`WHOLE_READ_MAX_BYTES`] (and not compressed: its decoded size is then not known) is read
+    /// in one step, and must arrive whole within the idle bound.
     pub async fn collect(self, limit: usize) -> Result<Bytes, String> {
         use futures_util::StreamExt;
-        if self
+        let length = self
             .header("content-length")
-            .and_then(|l| l.trim().parse::<u64>().ok())
-            .is_some_and(|l| l > limit as u64)
-        {
+            .and_then(|l| l.trim().parse::<u64>().ok());
+        if length.is_some_and(|l| l > limit as u64) {
             return Err(format!("the answer is larger than {limit} bytes"));
         }
-        let mut body = self.body;
+        let identity = self
+            .header("content-encoding")
+            .is_none_or(|e| e.trim().is_empty() || e.trim().eq_ignore_ascii_case("identity"));
+        let whole = identity && length.is_some_and(|l| l <= WHOLE_READ_MAX_BYTES);
+        let UpstreamBody { inner, idle } = self.body;
+        let inner = match inner {
+            BodyInner::Host(host) if whole => {
+                let read = host.read_all();
+                let bytes = match idle {
+                    None => read.await?,
+                    Some(bound) => {
+                        use futures_util::future::{select, Either};
+                        match select(read, (bound.timer)(bound.ms)).await {
+                            Either::Left((bytes, _)) => bytes?,
+                            Either::Right(_) => return Err(format!(
+                                "the upstream's {}-byte answer did not arrive whole within {} ms",
+                                length.unwrap_or(0),
+                                bound.ms
+                            )),
+                        }
+                    }
+                };
+                if bytes.len() > limit {
+                    return Err(format!("the answer is larger than {limit} bytes"));
+                }
+                return Ok(bytes);
+            }
+            other => other,
+        };
+        let mut body = UpstreamBody { inner, idle }.into_stream();
         let mut out = Vec::new();
         while let Some(piece) = body.next().await {
             let piece = piece?;

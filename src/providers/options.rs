@@ -9,7 +9,7 @@ use futures_util::future::{select, Either};
 use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
 use crate::limits::MAX_REQUEST_TIMEOUT_MS;
-use crate::platform::{with_idle_timeout, Platform, UpstreamRequest, UpstreamResponse};
+use crate::platform::{Platform, UpstreamRequest, UpstreamResponse};
 use crate::settings::Settings;
 
 /// Caller headers that are never forwarded, whatever `x-portkey-forward-headers` says: they carry
@@ -118,7 +118,9 @@ pub async fn send<P: Platform>(
 ) -> Result<std::result::Result<UpstreamResponse, String>> {
     let answered = within(platform, platform.fetch(req), timeout, upstream).await?;
     Ok(answered.map(|mut resp| {
-        resp.body = with_idle_timeout(resp.body, idle_ms, platform.timer(), platform.clock());
+        resp.body = resp
+            .body
+            .with_idle_timeout(idle_ms, platform.timer(), platform.clock());
         resp
     }))
 }

@@ -8,12 +8,14 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use worker::{
-    AbortController, Env, Fetch, Headers, KvStore, Method, Request, RequestInit, Response,
-};
+use worker::js_sys::futures::JsFuture;
+use worker::{web_sys, Env, Headers, KvStore, Request, Response};
 
 use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings, Vars};
-use crate::platform::{ByteStream, IsolateMemory, Kv, Platform, UpstreamRequest, UpstreamResponse};
+use crate::platform::{
+    ByteStream, HostBody, IsolateMemory, Kv, Platform, UpstreamBody, UpstreamRequest,
+    UpstreamResponse,
+};
 
 /// The catalog's KV binding name (wrangler.toml).
 const CATALOG_BINDING: &str = "CATALOG";
@@ -26,15 +28,12 @@ pub struct WorkerPlatform {
 thread_local! {
     /// What the isolate keeps across requests (the providers' caches).
     static ISOLATE: Rc<IsolateMemory> = Rc::new(IsolateMemory::default());
-    /// Whether this isolate already logged what is wrong with its settings.
-    static SETTINGS_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The operator's settings (see [`settings`]).
+    static SETTINGS: std::cell::RefCell<Option<Rc<Settings>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Settings problems an operator must hear about, once per isolate (not once per request).
+/// Settings problems an operator must hear about, once per isolate (when they are read).
 fn log_settings_problems(settings: &Settings) {
-    if SETTINGS_CHECKED.with(|c| c.replace(true)) {
-        return;
-    }
     for bad in settings.trusted_custom_hosts.rejected() {
         worker::console_log!(
             "{}",
@@ -116,53 +115,158 @@ impl Platform for WorkerPlatform {
     }
 }
 
+/// A JS exception as text (workerd's messages name no secrets: they are about the connection).
+fn js_error(e: wasm_bindgen::JsValue) -> String {
+    worker::Error::from(e).to_string()
+}
+
+/// `fetch` through web-sys directly: the answer stays a JS `Response` until the core decides how
+/// to read its body (whole with one `arrayBuffer()` for small JSON, or chunk by chunk).
 async fn fetch_upstream(req: UpstreamRequest) -> Result<UpstreamResponse, String> {
-    let headers = Headers::new();
+    use wasm_bindgen::JsCast;
+    let headers = web_sys::Headers::new().map_err(js_error)?;
     for (k, v) in &req.headers {
-        headers.set(k, v).map_err(|e| e.to_string())?;
+        headers.set(k, v).map_err(js_error)?;
     }
-    let mut init = RequestInit::new();
+    let init = web_sys::RequestInit::new();
+    init.set_method(req.method);
+    init.set_headers(&headers);
     // No upstream edgeport calls redirects legitimately; image downloads follow redirects
     // themselves so each hop is checked (providers/bedrock/media.rs).
-    init.with_method(Method::from(req.method.to_owned()))
-        .with_headers(headers)
-        .with_redirect(worker::RequestRedirect::Manual);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     // fetch() refuses a body on GET (GetInferenceProfile, image downloads).
     if !(req.body.is_empty() && matches!(req.method, "GET" | "HEAD")) {
-        init.with_body(Some(js_sys::Uint8Array::from(req.body.as_ref()).into()));
+        init.set_body(&js_sys::Uint8Array::from(req.body.as_ref()));
     }
-    let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
+    let controller = web_sys::AbortController::new().map_err(js_error)?;
+    init.set_signal(Some(&controller.signal()));
     // Until the answer's headers arrive, dropping this future (a timeout won the race, the
-    // client left) aborts the fetch; afterwards the body's AbortOnDrop takes over.
-    let mut pending = AbortOnDrop {
-        inner: futures_util::stream::empty::<()>(),
-        controller: Some(controller),
-    };
-    let mut resp = Fetch::Request(request)
-        .send_with_signal(&signal)
+    // client left) aborts the fetch; afterwards the body's guard takes over.
+    let abort = AbortGuard(Some(controller));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let answer = JsFuture::from(global.fetch_with_str_and_init(&req.url, &init))
         .await
-        .map_err(|e| e.to_string())?;
-    let controller = pending.controller.take().unwrap_or_default();
-    let status = resp.status_code();
-    let headers = resp
-        .headers()
+        .map_err(js_error)?;
+    let resp: web_sys::Response = answer.unchecked_into();
+    let status = resp.status();
+    let headers = Headers(resp.headers())
         .entries()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
-    let body: ByteStream = match resp.stream() {
-        Ok(stream) => Box::pin(AbortOnDrop {
-            inner: stream.map(|r| r.map(Bytes::from).map_err(|e| e.to_string())),
-            controller: Some(controller),
-        }),
-        Err(_) => Box::pin(futures_util::stream::empty()),
-    };
     Ok(UpstreamResponse {
         status,
         headers,
-        body,
+        body: UpstreamBody::host(Box::new(JsBody { resp, abort })),
     })
+}
+
+/// Aborts its fetch when dropped, unless disarmed (the body was read to its end): when the client
+/// goes away, workerd cancels our response, this is dropped, and the read from upstream stops.
+struct AbortGuard(Option<web_sys::AbortController>);
+
+impl AbortGuard {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.abort();
+        }
+    }
+}
+
+/// An upstream answer's body, not read yet.
+struct JsBody {
+    resp: web_sys::Response,
+    abort: AbortGuard,
+}
+
+impl HostBody for JsBody {
+    fn read_all(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<Bytes, String>>>> {
+        let JsBody { resp, mut abort } = *self;
+        Box::pin(async move {
+            let buffer = JsFuture::from(resp.array_buffer().map_err(js_error)?)
+                .await
+                .map_err(js_error)?;
+            abort.disarm();
+            Ok(Bytes::from(js_sys::Uint8Array::new(&buffer).to_vec()))
+        })
+    }
+
+    fn into_stream(self: Box<Self>) -> ByteStream {
+        use wasm_bindgen::JsCast;
+        let JsBody { resp, abort } = *self;
+        match resp.body() {
+            Some(body) => Box::pin(JsChunks {
+                reader: body.get_reader().unchecked_into(),
+                read: None,
+                abort,
+                done: false,
+            }),
+            None => Box::pin(futures_util::stream::empty()),
+        }
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// What `ReadableStreamDefaultReader.read()` resolves to.
+    type ReadResult;
+    #[wasm_bindgen(method, getter)]
+    fn done(this: &ReadResult) -> bool;
+    #[wasm_bindgen(method, getter)]
+    fn value(this: &ReadResult) -> wasm_bindgen::JsValue;
+}
+
+/// The body's chunks, one `read()` each. Hand-written rather than workers-rs' `stream()`
+/// (wasm-streams), which releases the reader's lock when it is dropped: by the Streams spec that
+/// creates a `TypeError` (with its stack trace) even after the stream ended, which the profile
+/// showed as the largest single cost of a JSON request. Here a finished reader is just dropped;
+/// an unfinished one aborts its fetch (the [`AbortGuard`]).
+struct JsChunks {
+    reader: web_sys::ReadableStreamDefaultReader,
+    read: Option<JsFuture>,
+    abort: AbortGuard,
+    done: bool,
+}
+
+impl Stream for JsChunks {
+    type Item = Result<Bytes, String>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        use wasm_bindgen::JsCast;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let this = &mut *self;
+        let read = this
+            .read
+            .get_or_insert_with(|| JsFuture::from(this.reader.read()));
+        let result = match Pin::new(read).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
+        };
+        this.read = None;
+        match result {
+            Ok(value) => {
+                let result: ReadResult = value.unchecked_into();
+                if result.done() {
+                    this.done = true;
+                    this.abort.disarm();
+                    return Poll::Ready(None);
+                }
+                let chunk = js_sys::Uint8Array::new(&result.value());
+                Poll::Ready(Some(Ok(Bytes::from(chunk.to_vec()))))
+            }
+            Err(e) => {
+                this.done = true;
+                Poll::Ready(Some(Err(js_error(e))))
+            }
+        }
+    }
 }
 
 /// `worker::Delay` wakes the task that polled it *first*. A stream's idle timer is armed in one
@@ -207,39 +311,12 @@ impl Future for Timer {
     }
 }
 
-/// An upstream body that aborts its fetch when dropped: when the client goes away, workerd
-/// cancels our response stream, this is dropped, and the read from Bedrock stops.
-struct AbortOnDrop<S> {
-    inner: S,
-    controller: Option<AbortController>,
-}
-
-impl<S: Stream + Unpin> Stream for AbortOnDrop<S> {
-    type Item = S::Item;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let poll = self.inner.poll_next_unpin(cx);
-        if let Poll::Ready(None) = poll {
-            // Finished normally: nothing to abort.
-            self.controller = None;
-        }
-        poll
+/// The operator's settings, read from the Worker's vars and secrets once per isolate: bindings
+/// are fixed for an isolate's life (a deploy or a changed secret starts new isolates).
+fn settings(env: &Env) -> Rc<Settings> {
+    if let Some(s) = SETTINGS.with(|s| s.borrow().clone()) {
+        return s;
     }
-}
-
-impl<S> Drop for AbortOnDrop<S> {
-    fn drop(&mut self) {
-        if let Some(c) = self.controller.take() {
-            c.abort();
-        }
-    }
-}
-
-pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
-    let platform = WorkerPlatform {
-        kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
-        isolate: ISOLATE.with(Rc::clone),
-    };
     // Vars and secrets read the same way: a missing one is None.
     let read = |name: &str| -> Option<String> {
         env.secret(name)
@@ -261,7 +338,7 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
         read("STREAM_IDLE_TIMEOUT_MS"),
         read("CATALOG_CACHE_TTL_MS"),
     );
-    let settings = Settings::from_vars(&Vars {
+    let settings = Rc::new(Settings::from_vars(&Vars {
         trusted_custom_hosts: trusted.as_deref(),
         catalog_key: catalog_key.as_deref(),
         aws_access_key_id: access_key_id.as_deref(),
@@ -272,8 +349,18 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
         upstream_timeout_ms: upstream_timeout.as_deref(),
         stream_idle_timeout_ms: idle_timeout.as_deref(),
         catalog_cache_ttl_ms: cache_ttl.as_deref(),
-    });
+    }));
     log_settings_problems(&settings);
+    SETTINGS.with(|s| *s.borrow_mut() = Some(settings.clone()));
+    settings
+}
+
+pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
+    let platform = WorkerPlatform {
+        kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
+        isolate: ISOLATE.with(Rc::clone),
+    };
+    let settings = settings(&env);
     let headers = RequestHeaders::new(req.headers().entries());
     let (body, oversized) = read_body(&mut req, &headers).await;
     let greq = GatewayRequest {
@@ -294,13 +381,22 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
 /// body that fails to read is empty (the JSON parse then says so).
 async fn read_body(req: &mut Request, headers: &RequestHeaders) -> (Bytes, bool) {
     use crate::limits::{MAX_DRAINED_BYTES, MAX_REQUEST_BODY_BYTES};
+    let length = headers
+        .get("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    // A body of known length within the cap (request bodies are never decoded, so that is its
+    // size) is read in one step: one promise, no reader.
+    if length.is_some_and(|l| l <= MAX_REQUEST_BODY_BYTES as u64) {
+        return match req.bytes().await {
+            Ok(bytes) if bytes.len() <= MAX_REQUEST_BODY_BYTES => (Bytes::from(bytes), false),
+            Ok(_) => (Bytes::new(), true),
+            Err(_) => (Bytes::new(), false),
+        };
+    }
     let Ok(mut stream) = req.stream() else {
         return (Bytes::new(), false);
     };
-    let mut oversized = headers
-        .get("content-length")
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .is_some_and(|l| l > MAX_REQUEST_BODY_BYTES as u64);
+    let mut oversized = length.is_some_and(|l| l > MAX_REQUEST_BODY_BYTES as u64);
     let mut out = Vec::new();
     let mut seen = 0usize;
     while let Some(piece) = stream.next().await {

@@ -5,7 +5,6 @@
 //! error" flag itself.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -195,13 +194,13 @@ pub async fn sse_stream<M: SseMapper + 'static>(
             }
         }
     };
-    let queued = VecDeque::from([Bytes::from(mapper.encode(&first))]);
+    let first = mapper.encode(&first);
     let failed = Rc::new(Cell::new(false));
     let driver = Driver {
         body,
         decoder,
         mapper,
-        queued,
+        first,
         done: false,
         failed: failed.clone(),
     };
@@ -219,30 +218,43 @@ struct Driver<M: SseMapper> {
     body: ByteStream,
     decoder: M::Decoder,
     mapper: M,
-    queued: VecDeque<Bytes>,
+    /// The first frame's output (read before the answer's status was chosen), not yet yielded.
+    first: Vec<u8>,
     done: bool,
     failed: Rc<Cell<bool>>,
 }
 
 impl<M: SseMapper> Driver<M> {
+    /// The output of every frame already decodable, as one piece: frames that arrived in the same
+    /// read reach the caller together (one write through the runtime instead of one per frame,
+    /// and none of them waits), then the next read.
     async fn next_bytes(&mut self) -> Option<Bytes> {
-        if let Some(bytes) = self.queued.pop_front() {
-            return Some(bytes);
-        }
+        let mut out = std::mem::take(&mut self.first);
         loop {
             if self.done {
-                return None;
+                return (!out.is_empty()).then(|| Bytes::from(out));
             }
             match self.decoder.next_frame() {
                 Ok(Some(frame)) => match self.mapper.map_frame(&frame) {
                     Ok(items) if items.is_empty() => continue,
-                    Ok(items) => return Some(Bytes::from(self.mapper.encode(&items))),
-                    Err(err) => return Some(self.fail(&err)),
+                    Ok(items) => {
+                        out.extend_from_slice(&self.mapper.encode(&items));
+                        continue;
+                    }
+                    Err(err) => {
+                        out.extend_from_slice(&self.fail(&err));
+                        return Some(Bytes::from(out));
+                    }
                 },
                 Ok(None) => {}
                 Err(err) => {
-                    return Some(self.fail(&failure::<M>(StreamFailure::Corrupt(err.to_string()))))
+                    let failed = self.fail(&failure::<M>(StreamFailure::Corrupt(err.to_string())));
+                    out.extend_from_slice(&failed);
+                    return Some(Bytes::from(out));
                 }
+            }
+            if !out.is_empty() {
+                return Some(Bytes::from(out));
             }
             match self.body.next().await {
                 Some(Ok(bytes)) => self.decoder.push(&bytes),

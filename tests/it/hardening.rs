@@ -236,6 +236,7 @@ fn oversized_bodies_are_413_before_anything_else() {
 fn upstream_bodies_are_capped() {
     let world = FakeWorld::default();
     let mut big = Canned::json(200, b"{}");
+    big.headers.retain(|(k, _)| k != "content-length");
     big.headers.push((
         "content-length".into(),
         (limits::MAX_UPSTREAM_JSON_BYTES + 1).to_string(),
@@ -259,6 +260,30 @@ fn upstream_bodies_are_capped() {
             .map(|_| Ok(piece.clone()))
             .collect(),
     });
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/chat/completions",
+        HEADER_CREDS,
+        &chat(),
+    );
+    assert_eq!(a.status, 502);
+    assert!(a.text().contains("larger than"), "{}", a.text());
+    // A compressed body's length says nothing of what it decodes to (fetch decodes it): it is
+    // never read whole, only piece by piece up to the cap, whatever its content-length says.
+    let world = FakeWorld::default();
+    world.answer(Canned {
+        status: 200,
+        headers: vec![
+            ("content-length".into(), "1000".into()),
+            ("content-encoding".into(), "gzip".into()),
+        ],
+        pieces: (0..=limits::MAX_UPSTREAM_JSON_BYTES / piece.len())
+            .map(|_| Ok(piece.clone()))
+            .collect(),
+    });
+    // (The body then never ends: read whole, this would wait for the idle bound instead.)
+    *world.stall_next.borrow_mut() = Some(Stall::Body);
     let a = post(
         &world,
         &settings(),
@@ -728,6 +753,27 @@ fn json_bodies_and_side_calls_are_bounded_too() {
     });
     let world = FakeWorld::default();
     world.answer(Canned::json(200, br#"{"output": {"message": "#));
+    *world.stall_next.borrow_mut() = Some(Stall::Body);
+    let a = post(
+        &world,
+        &quick,
+        "/v1/chat/completions",
+        HEADER_CREDS,
+        &chat(),
+    );
+    assert_eq!(a.status, 502, "{}", a.text());
+    // Its length is known and small: it is read whole (one step in the Worker), and must arrive
+    // whole within the idle bound.
+    assert!(
+        a.text()
+            .contains("23-byte answer did not arrive whole within 1000 ms"),
+        "{}",
+        a.text()
+    );
+    // Without a length it is read piece by piece: the bound is on the silence between pieces.
+    let mut unknown = Canned::json(200, br#"{"output": {"message": "#);
+    unknown.headers.retain(|(k, _)| k != "content-length");
+    world.answer(unknown);
     *world.stall_next.borrow_mut() = Some(Stall::Body);
     let a = post(
         &world,

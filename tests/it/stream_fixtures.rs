@@ -1016,3 +1016,46 @@ fn chunks_no_done(sse: &[u8]) -> Vec<Value> {
         .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
         .collect()
 }
+
+/// Issue 11: frames that arrive in one read leave as one piece (one write through the runtime's
+/// stream bridge instead of one per frame); frames that arrive one read at a time leave one piece
+/// each, at once. Same bytes either way.
+#[test]
+fn frames_of_one_read_leave_together_and_frames_of_separate_reads_leave_at_once() {
+    let body = recorded_streams()
+        .into_iter()
+        .max_by_key(|s| s.body.len())
+        .unwrap()
+        .body;
+    let pieces_of_run = |pieces: Vec<Result<Bytes, String>>| -> Vec<Bytes> {
+        futures_executor::block_on(async {
+            let stream = openai_sse(byte_stream(pieces), ctx(false, true))
+                .await
+                .unwrap();
+            stream.collect().await
+        })
+    };
+    // One frame per read: the prelude's first 4 bytes are the frame's length.
+    let mut per_frame = Vec::new();
+    let mut rest = &body[..];
+    while rest.len() >= 4 {
+        let n = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        per_frame.push(Ok(Bytes::copy_from_slice(&rest[..n])));
+        rest = &rest[n..];
+    }
+    let frames = per_frame.len();
+    assert!(frames > 20, "{frames}");
+    let separate = pieces_of_run(per_frame);
+    let together = pieces_of_run(whole(&body));
+    assert_eq!(separate.concat(), together.concat());
+    assert!(
+        together.len() <= 2,
+        "one read: its frames in one piece, then the end ({} pieces)",
+        together.len()
+    );
+    assert!(
+        separate.len() > frames / 2,
+        "{} pieces for {frames} frames read one by one",
+        separate.len()
+    );
+}

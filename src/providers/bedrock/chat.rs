@@ -75,7 +75,9 @@ pub async fn complete<P: Platform>(
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
         };
-        return Ok(Answer::Stream(openai_sse(upstream.body, ctx).await?));
+        return Ok(Answer::Stream(
+            openai_sse(upstream.body.into_stream(), ctx).await?,
+        ));
     }
     let raw = upstream
         .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)

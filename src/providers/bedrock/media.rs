@@ -238,7 +238,7 @@ async fn fetch_image<P: Platform>(
     if announced.is_some_and(|l| total.get().saturating_add(l) > MAX_REMOTE_IMAGE_TOTAL_BYTES) {
         return Err(too_much_in_total());
     }
-    let mut body = resp.body;
+    let mut body = resp.body.into_stream();
     let mut bytes = Vec::new();
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| bad(format!("the download failed ({e})")))?;

@@ -71,7 +71,9 @@ pub async fn invoke<P: Platform>(
     };
     let upstream = send(platform, target, model_id, opts, op, Bytes::from(body)).await?;
     if stream {
-        return Ok(Answer::Stream(anthropic_sse(upstream.body).await?));
+        return Ok(Answer::Stream(
+            anthropic_sse(upstream.body.into_stream()).await?,
+        ));
     }
     let raw = upstream
         .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)

@@ -116,7 +116,9 @@ pub async fn complete<P: Platform>(
         other => return Err(GatewayError::upstream_invalid_status(other)),
     }
     if stream {
-        return Ok(Answer::Stream(relay(resp.body, &target.api_key).await?));
+        return Ok(Answer::Stream(
+            relay(resp.body.into_stream(), &target.api_key).await?,
+        ));
     }
     let raw = resp
         .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)

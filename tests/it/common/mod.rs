@@ -58,6 +58,36 @@ impl Kv for MemKv {
     }
 }
 
+/// The host's side of an answer body, as workerd gives it: read whole in one step
+/// (`arrayBuffer()`), or as a stream of the scripted pieces. A stalled body never ends either way.
+struct FakeHostBody {
+    pieces: Vec<Result<Bytes, String>>,
+    stalls: bool,
+}
+
+impl edgeport::platform::HostBody for FakeHostBody {
+    fn read_all(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<Bytes, String>>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for piece in self.pieces {
+                out.extend_from_slice(&piece?);
+            }
+            if self.stalls {
+                futures_util::future::pending::<()>().await;
+            }
+            Ok(Bytes::from(out))
+        })
+    }
+    fn into_stream(self: Box<Self>) -> edgeport::platform::ByteStream {
+        let pieces = futures_util::stream::iter(self.pieces);
+        if self.stalls {
+            Box::pin(pieces.chain(futures_util::stream::pending()))
+        } else {
+            Box::pin(pieces)
+        }
+    }
+}
+
 /// One scripted upstream answer: status, headers and body pieces.
 pub struct Canned {
     pub status: u16,
@@ -69,7 +99,10 @@ impl Canned {
     pub fn json(status: u16, body: &[u8]) -> Self {
         Canned {
             status,
-            headers: vec![("content-type".into(), "application/json".into())],
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("content-length".into(), body.len().to_string()),
+            ],
             pieces: vec![Ok(Bytes::copy_from_slice(body))],
         }
     }
@@ -244,16 +277,13 @@ impl Platform for FakeWorld {
                 futures_util::future::pending::<()>().await;
             }
             let c = canned.expect("the test scripted no upstream answer");
-            let pieces = futures_util::stream::iter(c.pieces);
-            let body: edgeport::platform::ByteStream = if stall == Some(Stall::Body) {
-                Box::pin(pieces.chain(futures_util::stream::pending()))
-            } else {
-                Box::pin(pieces)
-            };
             Ok(UpstreamResponse {
                 status: c.status,
                 headers: c.headers,
-                body,
+                body: edgeport::platform::UpstreamBody::host(Box::new(FakeHostBody {
+                    pieces: c.pieces,
+                    stalls: stall == Some(Stall::Body),
+                })),
             })
         })
     }
