@@ -96,3 +96,32 @@ impl GatewayResponse {
         }
     }
 }
+
+/// The path of a URL the runtime serialized (WHATWG): what follows the authority, up to a query
+/// or fragment. Not parsed again: the runtime already did, and its serialization of an http(s)
+/// URL always has `scheme://authority/path`.
+pub fn path_of(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    path[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_of_serialized_urls() {
+        assert_eq!(
+            super::path_of("http://127.0.0.1:8787/v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            super::path_of("https://gw.example/v1/messages?beta=true#x"),
+            "/v1/messages"
+        );
+        assert_eq!(super::path_of("https://gw.example/"), "/");
+        assert_eq!(super::path_of("https://gw.example"), "/");
+        assert_eq!(super::path_of("https://[::1]:8787/v1/health"), "/v1/health");
+        assert_eq!(super::path_of("https://gw.example/a%2Fb"), "/a%2Fb");
+    }
+}

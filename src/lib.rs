@@ -26,10 +26,10 @@ mod shell;
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
 async fn fetch(
-    req: worker::Request,
+    req: worker::web_sys::Request,
     env: worker::Env,
     _ctx: worker::Context,
-) -> worker::Result<worker::Response> {
+) -> worker::Result<worker::web_sys::Response> {
     console_error_panic_hook::set_once();
     shell::serve(req, env).await
 }

@@ -153,11 +153,13 @@ impl UpstreamResponse {
                         use futures_util::future::{select, Either};
                         match select(read, (bound.timer)(bound.ms)).await {
                             Either::Left((bytes, _)) => bytes?,
-                            Either::Right(_) => return Err(format!(
+                            Either::Right(_) => {
+                                return Err(format!(
                                 "the upstream's {}-byte answer did not arrive whole within {} ms",
                                 length.unwrap_or(0),
                                 bound.ms
-                            )),
+                            ))
+                            }
                         }
                     }
                 };

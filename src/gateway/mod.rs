@@ -140,31 +140,26 @@ pub async fn handle<P: Platform>(
         resp.headers
             .push(("x-portkey-cache-status".into(), status.to_owned()));
     }
-    log_request(
-        platform,
-        &req,
-        &headers,
-        &trace_id,
-        resp.status,
-        &outcome,
-        started,
-    );
-    if let Body::Stream(stream) = resp.body {
-        resp.body = Body::Stream(stream.wrap(|inner| {
-            Box::pin(LoggedStream {
-                inner,
-                sink: platform.log_sink(),
-                trace_id,
-                started,
-                now: platform.clock(),
-                ended: false,
-            })
-        }));
+    let line = request_log(&req, &headers, trace_id, resp.status, outcome, started);
+    match resp.body {
+        // A stream's line is written when it ends, saying how.
+        Body::Stream(stream) => {
+            resp.body = Body::Stream(stream.wrap(|inner| {
+                Box::pin(LoggedStream {
+                    inner,
+                    sink: platform.log_sink(),
+                    line: Some(line),
+                    now: platform.clock(),
+                })
+            }));
+        }
+        Body::Full(_) => emit(line, platform.now_millis(), |l| platform.log(l)),
     }
     resp
 }
 
-/// The body's size, then the caller's key (one KV read per request, whatever a config does).
+/// The body's size, then the caller's key (at most one KV read per request, whatever a config
+/// does; none while the isolate remembers the key).
 async fn admit<P: Platform>(
     platform: &P,
     settings: &Settings,
@@ -192,15 +187,13 @@ pub fn body_too_large() -> GatewayError {
     .with_code(ErrorCode::RequestTooLarge)
 }
 
-/// A streamed answer that logs how it ended, once: `complete`, `error` (an in-stream error was
-/// sent: the head log line said 200, this one says what happened after) or `client_closed`.
+/// A streamed answer that writes its request's log line when it ends, once, saying how: `complete`,
+/// `error` (an in-stream error was sent after the 200) or `client_closed`.
 struct LoggedStream {
     inner: crate::stream::driver::SseStream,
     sink: crate::platform::LogSink,
-    trace_id: String,
-    started: u64,
+    line: Option<RequestLog>,
     now: crate::platform::Clock,
-    ended: bool,
 }
 
 impl futures_util::Stream for LoggedStream {
@@ -211,37 +204,24 @@ impl futures_util::Stream for LoggedStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Bytes>> {
         let poll = futures_util::StreamExt::poll_next_unpin(&mut self.inner, cx);
-        match &poll {
-            // Our own encoders write errors as `data: {"error"...` (OpenAI) or `event: error`
-            // (Anthropic) at the start of a yielded piece.
-            std::task::Poll::Ready(Some(_)) => {}
-            std::task::Poll::Ready(None) => {
-                let how = if self.inner.failed() {
-                    "error"
-                } else {
-                    "complete"
-                };
-                self.finish(how);
-            }
-            std::task::Poll::Pending => {}
+        if let std::task::Poll::Ready(None) = poll {
+            let how = if self.inner.failed() {
+                "error"
+            } else {
+                "complete"
+            };
+            self.finish(how);
         }
         poll
     }
 }
 
 impl LoggedStream {
-    fn finish(&mut self, how: &str) {
-        if self.ended {
-            return;
+    fn finish(&mut self, how: &'static str) {
+        if let Some(mut line) = self.line.take() {
+            line.end = Some(how);
+            emit(line, (self.now)(), |l| (self.sink)(l));
         }
-        self.ended = true;
-        let line = json!({
-            "trace_id": self.trace_id,
-            "event": "stream_end",
-            "end": how,
-            "ms": (self.now)().saturating_sub(self.started),
-        });
-        (self.sink)(&line.to_string());
     }
 }
 
@@ -291,37 +271,74 @@ pub struct Outcome {
     pub cache: Option<&'static str>,
 }
 
-fn log_request<P: Platform>(
-    platform: &P,
+/// The one log line of a request (README: Logs). Never holds secrets.
+#[derive(serde::Serialize)]
+struct RequestLog {
+    trace_id: String,
+    method: String,
+    path: String,
+    status: u16,
+    provider: Option<String>,
+    key: Option<String>,
+    model: Option<String>,
+    stream: bool,
+    error: Option<String>,
+    target: Option<String>,
+    retries: Option<u32>,
+    cache: Option<&'static str>,
+    metadata: Option<Value>,
+    /// Milliseconds from the request's arrival to its answer (a stream: to its end).
+    ms: u64,
+    /// How a stream ended (`complete`, `error`, `client_closed`); absent for other answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<&'static str>,
+    #[serde(skip)]
+    started: u64,
+}
+
+fn request_log(
     req: &GatewayRequest,
     headers: &PortkeyHeaders,
-    trace_id: &str,
+    trace_id: String,
     status: u16,
-    outcome: &Outcome,
+    outcome: Outcome,
     started: u64,
-) {
+) -> RequestLog {
     let metadata = headers
         .metadata
         .as_deref()
         .and_then(|m| serde_json::from_str::<Value>(m).ok())
         .filter(Value::is_object);
-    let line = json!({
-        "trace_id": trace_id,
-        "method": req.method,
-        "path": req.path,
-        "status": status,
-        "provider": outcome.provider,
-        "key": outcome.key,
-        "model": outcome.model,
-        "stream": outcome.stream,
-        "error": outcome.error,
-        "target": outcome.routed.as_ref().map(|r| &r.index),
-        "retries": outcome.routed.as_ref().map(|r| r.retries),
-        "cache": outcome.cache,
-        "metadata": metadata,
-        "ms": platform.now_millis().saturating_sub(started),
-    });
-    platform.log(&line.to_string());
+    let (target, retries) = match outcome.routed {
+        Some(r) => (Some(r.index), Some(r.retries)),
+        None => (None, None),
+    };
+    RequestLog {
+        trace_id,
+        method: req.method.clone(),
+        path: req.path.clone(),
+        status,
+        provider: outcome.provider,
+        key: outcome.key,
+        model: outcome.model,
+        stream: outcome.stream,
+        error: outcome.error,
+        target,
+        retries,
+        cache: outcome.cache,
+        metadata,
+        ms: 0,
+        end: None,
+        started,
+    }
+}
+
+/// Writes `line` with its duration up to `now`.
+fn emit(mut line: RequestLog, now: u64, write: impl FnOnce(&str)) {
+    line.ms = now.saturating_sub(line.started);
+    if let Ok(text) = serde_json::to_string(&line) {
+        write(&text);
+    }
 }
 
 pub use crate::providers::random_id;

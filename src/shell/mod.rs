@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use worker::js_sys::futures::JsFuture;
-use worker::{web_sys, Env, Headers, KvStore, Request, Response};
+use worker::{web_sys, Env, Headers, KvStore, Response, ResponseBody};
 
 use crate::gateway::{self, Body, GatewayRequest, GatewayResponse, RequestHeaders, Settings, Vars};
 use crate::platform::{
@@ -355,17 +355,19 @@ fn settings(env: &Env) -> Rc<Settings> {
     settings
 }
 
-pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
+/// One request, on the runtime's own `Request` and `Response` objects (workers-rs' wrappers read
+/// `request.cf` and copy bodies we do not need).
+pub async fn serve(req: web_sys::Request, env: Env) -> worker::Result<web_sys::Response> {
     let platform = WorkerPlatform {
         kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
         isolate: ISOLATE.with(Rc::clone),
     };
     let settings = settings(&env);
-    let headers = RequestHeaders::new(req.headers().entries());
-    let (body, oversized) = read_body(&mut req, &headers).await;
+    let headers = RequestHeaders::new(Headers(req.headers()).entries());
+    let (body, oversized) = read_body(&req, &headers).await;
     let greq = GatewayRequest {
-        method: req.method().to_string(),
-        path: req.path(),
+        method: req.method(),
+        path: crate::http::path_of(&req.url()),
         headers,
         body,
         oversized,
@@ -379,22 +381,39 @@ pub async fn serve(mut req: Request, env: Env) -> worker::Result<Response> {
 /// [`MAX_DRAINED_BYTES`]: workerd resets the connection of a request whose body was left unread,
 /// and the client would see that instead of the 413. Nothing past the cap is kept in memory. A
 /// body that fails to read is empty (the JSON parse then says so).
-async fn read_body(req: &mut Request, headers: &RequestHeaders) -> (Bytes, bool) {
+async fn read_body(req: &web_sys::Request, headers: &RequestHeaders) -> (Bytes, bool) {
     use crate::limits::{MAX_DRAINED_BYTES, MAX_REQUEST_BODY_BYTES};
+    use wasm_bindgen::JsCast;
+    let Some(body) = req.body() else {
+        return (Bytes::new(), false);
+    };
     let length = headers
         .get("content-length")
         .and_then(|l| l.trim().parse::<u64>().ok());
     // A body of known length within the cap (request bodies are never decoded, so that is its
     // size) is read in one step: one promise, no reader.
     if length.is_some_and(|l| l <= MAX_REQUEST_BODY_BYTES as u64) {
-        return match req.bytes().await {
-            Ok(bytes) if bytes.len() <= MAX_REQUEST_BODY_BYTES => (Bytes::from(bytes), false),
-            Ok(_) => (Bytes::new(), true),
+        let read = match req.array_buffer() {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(e) => Err(e),
+        };
+        return match read {
+            Ok(buffer) => {
+                let bytes = js_sys::Uint8Array::new(&buffer);
+                if bytes.length() as usize > MAX_REQUEST_BODY_BYTES {
+                    (Bytes::new(), true)
+                } else {
+                    (Bytes::from(bytes.to_vec()), false)
+                }
+            }
             Err(_) => (Bytes::new(), false),
         };
     }
-    let Ok(mut stream) = req.stream() else {
-        return (Bytes::new(), false);
+    let mut stream = JsChunks {
+        reader: body.get_reader().unchecked_into(),
+        read: None,
+        abort: AbortGuard(None),
+        done: false,
     };
     let mut oversized = length.is_some_and(|l| l > MAX_REQUEST_BODY_BYTES as u64);
     let mut out = Vec::new();
@@ -420,16 +439,30 @@ async fn read_body(req: &mut Request, headers: &RequestHeaders) -> (Bytes, bool)
     (Bytes::from(out), false)
 }
 
-fn into_response(resp: GatewayResponse) -> worker::Result<Response> {
-    let headers = Headers::new();
+fn into_response(resp: GatewayResponse) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
     for (k, v) in &resp.headers {
         headers.append(k, v)?;
     }
-    let out = match resp.body {
-        Body::Full(bytes) => Response::from_bytes(bytes.to_vec())?,
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status);
+    init.set_headers(&headers);
+    Ok(match resp.body {
+        Body::Full(bytes) => web_sys::Response::new_with_opt_buffer_source_and_init(
+            Some(&js_sys::Uint8Array::from(bytes.as_ref())),
+            &init,
+        )?,
         Body::Stream(stream) => {
-            Response::from_stream(stream.map(|b| Ok::<Vec<u8>, worker::Error>(b.to_vec())))?
+            let stream = stream.map(|b| Ok::<Vec<u8>, worker::Error>(b.to_vec()));
+            // workers-rs turns the Rust stream into a ReadableStream (wasm-streams, pulled by the
+            // runtime one piece at a time).
+            let ResponseBody::Stream(readable) = Response::from_stream(stream)?.into_parts().1
+            else {
+                return Err(worker::Error::RustError(
+                    "a streamed answer without a body".into(),
+                ));
+            };
+            web_sys::Response::new_with_opt_readable_stream_and_init(Some(&readable), &init)?
         }
-    };
-    Ok(out.with_status(resp.status).with_headers(headers))
+    })
 }

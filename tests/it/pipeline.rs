@@ -656,7 +656,8 @@ fn streams_log_how_they_ended() {
         request("/v1/chat/completions", HEADER_CREDS, &body),
     );
     assert_eq!(a.status, 200);
-    // An exception after content: the head line said 200; the end line says error.
+    // An exception after content: the status was 200; the stream's one log line, written at its
+    // end, says error.
     let mut bytes = streams::event("messageStart", json!({"role": "assistant"}));
     bytes.extend(streams::event(
         "contentBlockDelta",
@@ -675,9 +676,12 @@ fn streams_log_how_they_ended() {
         .borrow()
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == "stream_end")
+        .filter(|v| v["stream"] == true)
         .collect();
-    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert_eq!(ends.len(), 2, "one line per streamed request: {ends:?}");
+    assert!(ends
+        .iter()
+        .all(|l| l["status"] == 200 && l["path"] == "/v1/chat/completions"));
     assert_eq!(ends[0]["end"], "complete");
     assert_eq!(ends[1]["end"], "error");
     assert!(ends[1]["trace_id"].is_string());
