@@ -3,7 +3,7 @@
 //
 //   node bench/perf.mjs [--seconds 10] [--connections 8] [--only json,catalog,stream33,stream219]
 //                       [--workers floor,edgeport,portkey] [--cold 5] [--warmup 2] [--smoke]
-//                       [--profile [--top 30]]
+//                       [--profile [--top 30]] [--build build]
 //
 // Each Worker runs alone in plain `workerd serve` (the npm workerd binary; no wrangler, no miniflare)
 // from a config generated under bench/out/, in front of a fast upstream stand-in on loopback
@@ -17,6 +17,8 @@
 //             in-memory KV service (bench/perf-kv.js) seeded with a sealed provider record and a gateway key.
 //   portkey   /work/shared/bench/portkey-worker.js (Portkey gateway 1.15.2, nodejs_compat), if present
 //             (PORTKEY_WORKER=path to use another copy).
+// --build: the directory of the built edgeport to measure (default build/; e.g. a copy built with
+// another opt-level).
 // Modes: json (header credentials, custom host = stand-in), catalog (edgeport only: `@bench/<model>` +
 // gateway key, the provider record in KV), stream33 / stream219 (header credentials, a recorded
 // 33-event / 219-event ConverseStream answer).
@@ -137,7 +139,7 @@ function floorConfig(port) {
 }
 
 function edgeportConfig(port, upstream) {
-  const dir = path.join(ROOT, "build");
+  const dir = path.resolve(ROOT, opt("build", "build"));
   for (const f of ["index.js", "index_bg.wasm"]) if (!existsSync(path.join(dir, f))) die(`build/${f} is missing: run bash scripts/build.sh`);
   const catalogKey = newCatalogKey();
   const provider = providerRecord(catalogKey, "bench", {
@@ -327,18 +329,48 @@ async function inspect(port) {
   return { send, close: () => ws.close() };
 }
 
-/** Self time per function of a .cpuprofile, as shares of all samples, grouped by kind. */
+/**
+ * Where a request's time goes: each sampled function falls in the first area whose rule matches
+ * its name (wasm functions by their Rust path, JS glue by the wasm-bindgen import it wraps, the
+ * runtime by its builtin). Areas are what the README's "where the time goes" table lists.
+ */
+const AREAS = [
+  ["idle (workerd waiting on I/O)", (k, n) => n === "(idle)"],
+  ["runtime: fetch, Request/Response, Headers (also in the floor)", (k, n) => k === "runtime" && /^(fetch|Request|Response|Headers|get|set|append|entries|next|decode|encode)$/.test(n)],
+  ["body reads (reader.read, releaseLock, getReader, arrayBuffer)", (k, n) => /__wbg_(read|releaseLock|getReader|arrayBuffer|body)_/.test(n) || (k === "runtime" && /^(read|releaseLock|getReader|arrayBuffer)$/.test(n))],
+  ["response stream bridge (ReadableStream, enqueue, pull)", (k, n) => /__wbg_(enqueue|close|byobRequest|respond|new_with_length)_|wasm_streams|IntoUnderlying/.test(n) || (k === "runtime" && /^(ReadableStream|enqueue|close|pull)$/.test(n))],
+  ["log line (console.log)", (k, n) => /__wbg_log_/.test(n) || (k === "runtime" && n === "log")],
+  ["timers (setTimeout/clearTimeout, Delay)", (k, n) => /setTimeout|clearTimeout|Delay/.test(n)],
+  ["promise and task glue (queueMicrotask, JsFuture, wasm↔js calls)", (k, n) => /queueMicrotask|future_to_promise|JsFuture|js_sys::futures|wasm_bindgen_futures|wasm-to-js|js-to-wasm|__wbindgen|Closure|AssertUnwindSafe|__wbg_(call|then|resolve|new_0|new_from_slice|instanceof)_/.test(n) || (k === "runtime" && /^(then|Promise|resolve)$/.test(n))],
+  ["SigV4 and hashing (aws-sigv4, sha2, hmac)", (k, n) => /sha2|sigv4|hmac|digest|signing/.test(n)],
+  ["event-stream decode (frames, CRC)", (k, n) => /eventstream|crc32/.test(n)],
+  ["JSON parse and write (serde_json)", (k, n) => /serde_json|serde_core|serde::|itoa|ryu/.test(n)],
+  ["allocation (dlmalloc, Vec/String growth, memcpy)", (k, n) => /dlmalloc|__rdl_|raw_vec|alloc::|memcpy|memmove|memset|to_vec|bytes::/.test(n)],
+  ["URL parsing (url crate)", (k, n) => /^url::|<url::|idna/.test(n)],
+  ["formatting (core::fmt)", (k, n) => /core\[[0-9a-f]+\]::fmt|fmt::/.test(n)],
+  ["edgeport's own logic (mapping, routing, checks)", (k, n) => k === "wasm" && /edgeport::/.test(n)],
+  ["other wasm", (k) => k === "wasm"],
+  ["other JS glue", (k) => k === "js"],
+  ["(program): the runtime's native work, unattributed", (k, n) => n === "(program)" || n === "(root)" || n === ""],
+  ["garbage collector", (k, n) => n === "(garbage collector)"],
+  ["other runtime", () => true],
+];
+
+/** Self time per function of a .cpuprofile, as shares of all samples, grouped by kind and area. */
 function summarise(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const counts = new Map();
   for (const s of profile.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
   const self = new Map();
+  const areas = new Map();
   let total = 0;
   for (const [nodeId, c] of counts) {
     const f = byId.get(nodeId).callFrame;
     const kind = f.url?.startsWith("wasm://") || /^\$?(wasm-function|.*::)/.test(f.functionName) ? "wasm" : f.url ? "js" : "runtime";
     const key = `${kind}\t${f.functionName || "(anonymous)"}${kind === "js" ? ` ${path.basename(f.url)}:${f.lineNumber + 1}` : ""}`;
     self.set(key, (self.get(key) ?? 0) + c);
+    const area = AREAS.find(([, rule]) => rule(kind, f.functionName))[0];
+    areas.set(area, (areas.get(area) ?? 0) + c);
     total += c;
   }
   const kinds = new Map();
@@ -347,7 +379,7 @@ function summarise(profile) {
     kinds.set(kind, (kinds.get(kind) ?? 0) + c);
   }
   const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP);
-  return { total, kinds: [...kinds].sort((a, b) => b[1] - a[1]), top };
+  return { total, kinds: [...kinds].sort((a, b) => b[1] - a[1]), top, areas: AREAS.map(([a]) => [a, areas.get(a) ?? 0]).filter(([, c]) => c > 0) };
 }
 
 const median = (xs) => {
@@ -442,6 +474,9 @@ for (const worker of WORKERS) {
         const perReq = (c) => `${(((profile.endTime - profile.startTime) * (c / sum.total)) / r.ok).toFixed(1)} µs/req`;
         console.log(`perf: ${worker} ${mode}: CPU profile ${path.relative(ROOT, file)} (${sum.total} samples over ${r.ok} requests)`);
         console.log(`  by kind: ${sum.kinds.map(([k, c]) => `${k} ${pct(c)} (${perReq(c)})`).join(", ")}`);
+        console.log(`  by area (share of samples; µs/request as profiled, the profiler slows everything):`);
+        for (const [a, c] of sum.areas) console.log(`  | ${a} | ${pct(c)} | ${perReq(c)} |`);
+        console.log(`  top functions by self time:`);
         for (const [k, c] of sum.top) console.log(`  ${pct(c).padStart(7)} ${perReq(c).padStart(13)}  ${k.replace("\t", "  ")}`);
       }
       rows.push({ worker, mode, ...r });

@@ -50,6 +50,9 @@ pub const MAX_REQUEST_TIMEOUT_MS: u64 = 60 * 60 * 1000;
 pub const MAX_UPSTREAM_JSON_BYTES: usize = 16 * 1024 * 1024;
 /// An error body, an STS answer, a GetInferenceProfile answer.
 pub const MAX_UPSTREAM_SMALL_BYTES: usize = 256 * 1024;
+/// Upstream JSON and error bodies of known length up to this size (and not compressed) are read in
+/// one step, not piece by piece; the idle bound then applies to the whole body.
+pub const WHOLE_READ_MAX_BYTES: u64 = 1024 * 1024;
 /// One event-stream frame (prelude, headers, payload). Bedrock's frames are a few KB.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// One server-sent event: its lines up to the blank line that ends it, comments included, each line

@@ -86,10 +86,6 @@ impl From<ByteStream> for UpstreamBody {
     }
 }
 
-/// Bodies up to this size whose length is known are read in one step (see [`HostBody`]); the
-/// idle bound then applies to the whole body.
-pub const WHOLE_READ_MAX_BYTES: u64 = 1024 * 1024;
-
 impl UpstreamBody {
     pub fn host(body: Box<dyn HostBody>) -> Self {
         UpstreamBody {
@@ -129,7 +125,7 @@ impl UpstreamResponse {
     /// Reads the whole body, at most `limit` bytes (JSON answers only; streams are never
     /// collected). A longer body is an error as soon as it crosses the limit: an upstream cannot
     /// make the isolate buffer without bound. A host body of known length up to
-    /// [`WHOLE_READ_MAX_BYTES`] (and not compressed: its decoded size is then not known) is read
+    /// [`crate::limits::WHOLE_READ_MAX_BYTES`] (and not compressed: its decoded size is then not known) is read
     /// in one step, and must arrive whole within the idle bound.
     pub async fn collect(self, limit: usize) -> Result<Bytes, String> {
         use futures_util::StreamExt;
@@ -142,7 +138,7 @@ impl UpstreamResponse {
         let identity = self
             .header("content-encoding")
             .is_none_or(|e| e.trim().is_empty() || e.trim().eq_ignore_ascii_case("identity"));
-        let whole = identity && length.is_some_and(|l| l <= WHOLE_READ_MAX_BYTES);
+        let whole = identity && length.is_some_and(|l| l <= crate::limits::WHOLE_READ_MAX_BYTES);
         let UpstreamBody { inner, idle } = self.body;
         let inner = match inner {
             BodyInner::Host(host) if whole => {
