@@ -16,6 +16,12 @@ use url::{Host, Url};
 pub enum NetError {
     #[error("not a valid URL")]
     Invalid,
+    /// Non-ASCII host labels are not mapped (Cargo.toml pins `idna_adapter` to its no-Unicode
+    /// version), so such a host is refused rather than judged.
+    #[error(
+        "the host is not an ASCII domain name (write an internationalized name in its xn-- form)"
+    )]
+    NotAsciiHost,
     #[error("only http and https URLs are allowed")]
     Scheme,
     #[error("URLs with a username or password are not allowed")]
@@ -33,7 +39,10 @@ pub enum NetError {
 /// Parses `raw` as the runtime's `fetch` would, and keeps it only if it is http(s) with a host
 /// and without credentials.
 pub fn parse_http_url(raw: &str) -> Result<Url, NetError> {
-    let url = Url::parse(raw.trim()).map_err(|_| NetError::Invalid)?;
+    let url = Url::parse(raw.trim()).map_err(|e| match e {
+        url::ParseError::IdnaError => NetError::NotAsciiHost,
+        _ => NetError::Invalid,
+    })?;
     check_http_url(&url)?;
     Ok(url)
 }
@@ -404,7 +413,6 @@ mod tests {
             "http://127.0.0.1./",
             "http://127.000.000.001/",
             "http://%31%32%37.0.0.1/",
-            "http://１２７.０.０.１/",
             "http://[::1]/",
             "http://[0:0:0:0:0:0:0:1]/",
             "http://[::ffff:7f00:1]/",
@@ -416,13 +424,41 @@ mod tests {
             "http://[2002:7f00:1::]/",
             "http://localhost/",
             "http://LOCALHOST./",
-            "http://ｌｏｃａｌｈｏｓｔ/",
             "http://a.b.localhost/",
             "http://0/",
             "http://0.0.0.0/",
         ] {
             assert!(internal(raw), "{raw}");
         }
+    }
+
+    #[test]
+    fn non_ascii_hosts_are_refused_not_mapped() {
+        // `fetch` maps these to ASCII (fullwidth digits and letters to 127.0.0.1 and localhost);
+        // here they are refused before any check, so no spelling reaches an internal address.
+        for raw in [
+            "https://bücher.example/",
+            "https://例え.テスト/v1",
+            "http://１２７.０.０.１/",
+            "http://ｌｏｃａｌｈｏｓｔ/",
+            "http://%EF%BC%91%EF%BC%92%EF%BC%97.0.0.1/",
+            "http://a.b.ｌｏｃａｌｈｏｓｔ/",
+        ] {
+            assert_eq!(parse_http_url(raw), Err(NetError::NotAsciiHost), "{raw}");
+        }
+        let trusted = TrustedHosts::parse("https://bücher.example");
+        assert_eq!(trusted.rejected()[0].reason, NetError::NotAsciiHost);
+        // The punycode form is an ordinary ASCII name.
+        let url = parse_http_url("https://xn--bcher-kva.example/").unwrap();
+        assert_eq!(url.host_str(), Some("xn--bcher-kva.example"));
+        assert!(!is_internal_url(&url));
+        // Non-ASCII in the path or query is fine: it is percent-encoded.
+        assert_eq!(
+            parse_http_url("https://example.com/bücher?q=ü")
+                .unwrap()
+                .as_str(),
+            "https://example.com/b%C3%BCcher?q=%C3%BC"
+        );
     }
 
     #[test]

@@ -874,6 +874,65 @@ fn trusted_image_hosts_are_trusted_for_their_scheme_and_port_only() {
 }
 
 #[test]
+fn non_ascii_hosts_are_refused_with_a_400_and_never_fetched() {
+    // The Worker maps no Unicode host (Cargo.toml pins idna_adapter 1.0.0), so a host with a
+    // non-ASCII label, fullwidth spellings of internal names included, is refused, not judged.
+    for host in [
+        "https://bücher.example/",
+        "http://ｌｏｃａｌｈｏｓｔ:9300/",
+        "http://１２７.０.０.１/",
+    ] {
+        let world = FakeWorld::default();
+        let mut h = HEADER_CREDS.to_vec();
+        h.push(("x-portkey-custom-host", host));
+        let a = post(&world, &settings(), "/v1/chat/completions", &h, &chat());
+        assert_eq!(a.status, 400, "{host}: {}", a.text());
+        assert_eq!(a.json()["error"]["param"], "x-portkey-custom-host");
+        let message = a.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("not an ASCII domain name"), "{message}");
+        assert!(world.sent.borrow().is_empty(), "{host} was fetched");
+
+        let image = format!("{host}x.png");
+        let a = post(
+            &world,
+            &settings(),
+            "/v1/chat/completions",
+            HEADER_CREDS,
+            &image_chat(&image),
+        );
+        assert_image_400(&a, "not an ASCII domain name");
+        assert!(world.sent.borrow().is_empty(), "{image} was fetched");
+    }
+    // A redirect to one is not followed.
+    let world = FakeWorld::default();
+    world.answer(Canned {
+        status: 302,
+        headers: vec![("location".into(), "https://bücher.example/x.png".into())],
+        pieces: vec![],
+    });
+    let a = post(
+        &world,
+        &settings(),
+        "/v1/chat/completions",
+        HEADER_CREDS,
+        &image_chat("https://img.example.com/a.png"),
+    );
+    assert_image_400(&a, "not a valid URL");
+    assert_eq!(world.sent.borrow().len(), 1, "only the first hop");
+    // The punycode form of the name is an ordinary host.
+    let world = FakeWorld::default();
+    ok_answer(&world);
+    let mut h = HEADER_CREDS.to_vec();
+    h.push(("x-portkey-custom-host", "https://xn--bcher-kva.example"));
+    let a = post(&world, &settings(), "/v1/chat/completions", &h, &chat());
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(world
+        .last_sent()
+        .url
+        .starts_with("https://xn--bcher-kva.example/model/"));
+}
+
+#[test]
 fn images_by_url_are_capped_in_total_naming_the_part_that_crossed() {
     use edgeport::limits::{MAX_IMAGE_BYTES, MAX_REMOTE_IMAGE_TOTAL_BYTES};
     // Each image is under the per-image limit; together they cross the request's total.
