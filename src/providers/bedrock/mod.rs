@@ -14,6 +14,7 @@ pub mod request;
 pub mod response;
 pub mod s3;
 pub mod signing;
+pub mod sigv4;
 pub mod stream;
 pub mod sts;
 pub mod target;

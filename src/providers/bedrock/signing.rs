@@ -1,11 +1,6 @@
-//! SigV4 signing with AWS's `aws-sigv4` crate. The time comes from the caller (the JS clock in the
-//! Worker), because `SystemTime::now()` panics on wasm32-unknown-unknown.
-
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
+//! SigV4 signing (`sigv4.rs`, checked against AWS's `aws-sigv4` crate in the tests). The time comes
+//! from the caller (the JS clock in the Worker), because `SystemTime::now()` panics on
+//! wasm32-unknown-unknown.
 
 use crate::error::{GatewayError, Result};
 use crate::platform::UpstreamRequest;
@@ -23,39 +18,23 @@ pub fn sign_request(
     service: &str,
     now_millis: u64,
 ) -> Result<()> {
-    let identity = Credentials::new(
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        creds.session_token.clone(),
-        None,
-        "edgeport",
-    )
-    .into();
-    let time: SystemTime = UNIX_EPOCH + Duration::from_millis(now_millis);
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|_| GatewayError::internal("could not build the request signature parameters"))?
-        .into();
-    let signable = SignableRequest::new(
+    let signing = super::sigv4::signing_headers(
         req.method,
-        req.url.as_str(),
-        req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(&req.body),
+        &req.url,
+        &req.headers,
+        &req.body,
+        creds,
+        region,
+        service,
+        now_millis,
     )
-    .map_err(|_| GatewayError::internal("the upstream URL cannot be signed"))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|_| GatewayError::internal("signing the upstream request failed"))?
-        .into_parts();
-    let (headers, _params) = instructions.into_parts();
-    for h in headers {
-        req.headers
-            .push((h.name().to_owned(), h.value().to_owned()));
-    }
+    .map_err(|e| match e {
+        super::sigv4::SignError::Url => GatewayError::internal("the upstream URL cannot be signed"),
+        super::sigv4::SignError::Header => {
+            GatewayError::internal("signing the upstream request failed")
+        }
+    })?;
+    req.headers.extend(signing);
     Ok(())
 }
 
