@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod crc32;
 pub mod credentials;
 pub mod error;
 pub mod gateway;

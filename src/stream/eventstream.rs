@@ -13,9 +13,10 @@
 //! a quarter of the wasm time of a streamed answer (issue 11's profile). A whole frame is already
 //! one contiguous buffer, so here it is one CRC call over the slice and a walk over the header
 //! section keeping only the five string headers edgeport routes on. The format is small and fixed
-//! (AWS's event-stream encoding: prelude, typed headers, payload, CRC-32), CRCs use `crc32fast`
-//! (what the crate uses), and the crate stays the oracle: tests decode every recorded stream and
-//! random, corrupted and truncated frames with both and require the same frames or both to fail.
+//! (AWS's event-stream encoding: prelude, typed headers, payload, CRC-32), CRCs use `crate::crc32`
+//! (`crc32fast`'s, what the crate uses), and the crate stays the oracle: tests decode every
+//! recorded stream and random, corrupted and truncated frames with both and require the same
+//! frames or both to fail.
 
 use bytes::{Bytes, BytesMut};
 
@@ -177,7 +178,7 @@ fn read_frame(frame: Bytes) -> Result<Frame, DecodeError> {
     };
     let headers_len = be32(4) as usize;
     let crc_at = total.saturating_sub(4);
-    let expected = crc32fast::hash(frame.get(..crc_at).unwrap_or_default());
+    let expected = crc32(frame.get(..crc_at).unwrap_or_default());
     let got = be32(crc_at);
     if expected != got {
         return Err(DecodeError(format!(
@@ -259,9 +260,9 @@ fn read_frame(frame: Bytes) -> Result<Frame, DecodeError> {
     Ok(out)
 }
 
-/// CRC-32 (IEEE) of the 8 prelude bytes, with the crate aws-smithy-eventstream uses.
+/// CRC-32 (IEEE), as `crc32fast` (what aws-smithy-eventstream uses) computes it.
 fn crc32(bytes: &[u8]) -> u32 {
-    crc32fast::hash(bytes)
+    crate::crc32::hash(bytes)
 }
 
 #[cfg(test)]
