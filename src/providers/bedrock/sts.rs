@@ -71,14 +71,7 @@ pub fn parse_response(xml: &str) -> Result<(AwsCredentials, u64)> {
         .ok_or_else(bad)?;
     let field = |name| child_text(creds, name).map(str::to_owned).ok_or_else(bad);
     let expiration = field("Expiration")?;
-    let expires = aws_smithy_types::DateTime::from_str(
-        &expiration,
-        aws_smithy_types::date_time::Format::DateTime,
-    )
-    .ok()
-    .and_then(|d| d.to_millis().ok())
-    .and_then(|ms| u64::try_from(ms).ok())
-    .ok_or_else(bad)?;
+    let expires = expiration_millis(&expiration).ok_or_else(bad)?;
     Ok((
         AwsCredentials {
             access_key_id: field("AccessKeyId")?,
@@ -87,6 +80,64 @@ pub fn parse_response(xml: &str) -> Result<(AwsCredentials, u64)> {
         },
         expires,
     ))
+}
+
+/// An RFC 3339 UTC time as AWS writes `Expiration` (`2026-01-01T01:00:00Z`, optionally with a
+/// fraction of a second) → ms since the epoch; `None` for anything else (offsets included). The
+/// rules of `aws-smithy-types`' `DateTime` parser, leap second included (tests compare the two).
+fn expiration_millis(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    let digits = |d: &[u8]| -> Option<u64> {
+        d.iter().try_fold(0u64, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
+        })
+    };
+    let num = |from: usize, to: usize| b.get(from..to).and_then(digits);
+    let shape = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't')
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[b.len() - 1] == b'Z';
+    if !shape {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, mut second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let mut millis = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', fraction @ ..] if !fraction.is_empty() => {
+            digits(fraction)?;
+            let ms = &fraction[..fraction.len().min(3)];
+            digits(ms)? * 10u64.pow(3 - ms.len() as u32)
+        }
+        _ => return None,
+    };
+    let leap_year = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap_year => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    // A leap second is read as the last millisecond before it, and only exists at a month's end.
+    if second == 60 && hour == 23 && minute == 59 && day == month_days {
+        (second, millis) = (59, 999);
+    }
+    if year < 1970 || day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil, for years from 1970.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let doe = y % 400 * 365 + y % 400 / 4 - y % 400 / 100 + (153 * m + 2) / 5 + day - 1;
+    let days = y / 400 * 146_097 + doe - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
 }
 
 /// An STS error document → a 4xx naming STS's code and message (never credentials).
@@ -373,6 +424,56 @@ mod tests {
         );
         assert!(err.message.contains("not authorized"));
         assert!(parse_response("<nope").is_err());
+    }
+
+    #[test]
+    fn expiration_is_read_as_aws_smithy_types_reads_it() {
+        use aws_smithy_types::date_time::Format;
+        let theirs = |s: &str| {
+            aws_smithy_types::DateTime::from_str(s, Format::DateTime)
+                .ok()
+                .and_then(|d| d.to_millis().ok())
+                .and_then(|ms| u64::try_from(ms).ok())
+        };
+        let mut inputs: Vec<String> = [
+            "2026-01-01T01:00:00Z",
+            "2026-01-01t01:00:00Z",
+            "2011-07-15T23:28:33.359Z",
+            "2011-07-15T23:28:33.3Z",
+            "2011-07-15T23:28:33.123456789012Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2000-02-29T12:00:00Z",
+            "2100-02-29T12:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2016-12-30T23:59:60Z",
+            "2016-06-30T23:59:60.5Z",
+            "2026-01-01T01:00:00+00:00",
+            "2026-01-01T01:00:00.Z",
+            "2026-01-01T01:00:00z",
+            "2026-01-01 01:00:00Z",
+            "2026-13-01T01:00:00Z",
+            "2026-00-01T01:00:00Z",
+            "2026-04-31T01:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T23:60:00Z",
+            "2026-1-01T01:00:00Z",
+            "+026-01-01T01:00:00Z",
+            "2026-01-01T01:00:00",
+            "",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // Every day of 1970-2100 at a varying time of day.
+        let mut ms: u64 = 0;
+        while ms < 4_102_444_800_000 {
+            let t = aws_smithy_types::DateTime::from_millis(ms as i64);
+            inputs.push(t.fmt(Format::DateTime).unwrap());
+            ms += 86_400_000 + 3_600_123;
+        }
+        for s in &inputs {
+            assert_eq!(expiration_millis(s), theirs(s), "{s:?}");
+        }
     }
 
     #[test]
