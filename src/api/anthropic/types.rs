@@ -24,11 +24,26 @@ pub struct MessagesRequest {
 }
 
 /// `anthropic_beta` as one comma-separated string or a list.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AnthropicBeta {
     One(String),
     Many(Vec<String>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, for the reason given in `api::openai::types`.
+impl<'de> Deserialize<'de> for AnthropicBeta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(AnthropicBeta::One(s)),
+            v => serde_json::from_value(v)
+                .map(AnthropicBeta::Many)
+                .map_err(|_| {
+                    serde::de::Error::custom(
+                        "data did not match any variant of untagged enum AnthropicBeta",
+                    )
+                }),
+        }
+    }
 }
 
 impl AnthropicBeta {
@@ -61,4 +76,44 @@ pub struct StreamEvent {
     pub name: String,
     /// The event's JSON text, on one line.
     pub data: bytes::Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anthropic_beta_reads_as_the_untagged_derive_did() {
+        #[allow(dead_code)]
+        mod derived {
+            /// The derive the type had.
+            #[derive(Debug, serde::Deserialize)]
+            #[serde(untagged)]
+            pub enum AnthropicBeta {
+                One(String),
+                Many(Vec<String>),
+            }
+        }
+        for json in [
+            r#""a,b""#,
+            r#"["a","b"]"#,
+            r#"[]"#,
+            r#"[1]"#,
+            r#"3"#,
+            r#"null"#,
+            r#"{}"#,
+        ] {
+            let ours = serde_json::from_str::<AnthropicBeta>(json).map(|b| match b {
+                AnthropicBeta::One(s) => format!("One({s:?})"),
+                AnthropicBeta::Many(v) => format!("Many({v:?})"),
+            });
+            let derived =
+                serde_json::from_str::<derived::AnthropicBeta>(json).map(|d| format!("{d:?}"));
+            match (ours, derived) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{json}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{json}"),
+                (a, b) => panic!("{json}: {a:?} vs {b:?}"),
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! OpenAI chat-completions wire types, as callers send and expect them.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, Unexpected};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// `POST /v1/chat/completions` body. Fields edgeport maps are typed; everything else lands in
@@ -99,11 +100,19 @@ pub struct StreamOptions {
 }
 
 /// `stop` is a string or an array of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Stop {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Stop {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        untagged(d, "Stop", |v| match v {
+            Value::String(s) => Some(Stop::One(s)),
+            v => serde_json::from_value(v).ok().map(Stop::Many),
+        })
+    }
 }
 
 impl Stop {
@@ -115,8 +124,9 @@ impl Stop {
     }
 }
 
+/// Tagged by `role`; read by `internally_tagged` (end of file) over this externally tagged derive.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
+#[serde(remote = "Self", rename_all = "lowercase")]
 pub enum ChatMessage {
     System {
         content: MessageContent,
@@ -139,16 +149,31 @@ pub enum ChatMessage {
     },
 }
 
+impl<'de> Deserialize<'de> for ChatMessage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        internally_tagged(d, "role", ChatMessage::deserialize)
+    }
+}
+
 /// Message content: a plain string or a list of typed parts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        untagged(d, "MessageContent", |v| match v {
+            Value::String(s) => Some(MessageContent::Text(s)),
+            v => serde_json::from_value(v).ok().map(MessageContent::Parts),
+        })
+    }
+}
+
+/// Tagged by `type`; read by `internally_tagged` (end of file) over this externally tagged derive.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum ContentPart {
     Text {
         text: String,
@@ -174,6 +199,12 @@ pub enum ContentPart {
     RedactedThinking {
         data: String,
     },
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        internally_tagged(d, "type", ContentPart::deserialize)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,11 +273,23 @@ pub struct FunctionDef {
 }
 
 /// `"auto" | "none" | "required"` or `{"type":"function","function":{"name"}}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum ToolChoice {
     Mode(String),
     Named { function: NamedFunction },
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        untagged(d, "ToolChoice", |v| match v {
+            Value::String(s) => Some(ToolChoice::Mode(s)),
+            Value::Object(mut m) => m
+                .remove("function")
+                .and_then(|f| serde_json::from_value(f).ok())
+                .map(|function| ToolChoice::Named { function }),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -364,4 +407,241 @@ pub struct FunctionDelta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub arguments: String,
+}
+
+// Tagged and untagged enums by hand: serde's derive buffers them through its private `Content`
+// type, which instantiated every nested type's deserializer a second time (~8 KB of the gzipped
+// Worker). These read a `Value` once and hand it to the plain derived code, with serde's messages.
+
+/// `{tag: "name", ...rest}` read as the externally tagged `{"name": {...rest}}` that `read` (a
+/// `#[serde(remote = "Self")]` derive) takes.
+fn internally_tagged<'de, D: Deserializer<'de>, T>(
+    d: D,
+    tag: &'static str,
+    read: fn(Value) -> Result<T, serde_json::Error>,
+) -> Result<T, D::Error> {
+    let mut fields = Map::<String, Value>::deserialize(d)?;
+    let name = match fields.remove(tag) {
+        Some(Value::String(name)) => name,
+        Some(other) => {
+            let kind = match &other {
+                Value::Null => Unexpected::Unit,
+                Value::Bool(b) => Unexpected::Bool(*b),
+                Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                    (Some(u), _) => Unexpected::Unsigned(u),
+                    (_, Some(i)) => Unexpected::Signed(i),
+                    _ => Unexpected::Float(n.as_f64().unwrap_or_default()),
+                },
+                Value::Object(_) => Unexpected::Map,
+                _ => Unexpected::Seq,
+            };
+            return Err(D::Error::invalid_type(kind, &"variant identifier"));
+        }
+        None => return Err(D::Error::missing_field(tag)),
+    };
+    read(Value::Object(Map::from_iter([(
+        name,
+        Value::Object(fields),
+    )])))
+    .map_err(D::Error::custom)
+}
+
+/// The first shape `read` accepts, or serde's error for an untagged enum that matched none.
+fn untagged<'de, D: Deserializer<'de>, T>(
+    d: D,
+    name: &str,
+    read: fn(Value) -> Option<T>,
+) -> Result<T, D::Error> {
+    read(Value::deserialize(d)?).ok_or_else(|| {
+        D::Error::custom(format!(
+            "data did not match any variant of untagged enum {name}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The derives these enums had, as the oracle of the hand-written impls (read through `Debug`).
+    #[allow(dead_code)]
+    mod derived {
+        use super::super::{FileData, ImageUrl, NamedFunction, ToolCall};
+        use serde::Deserialize;
+        use serde_json::Value;
+
+        #[derive(Debug, Deserialize)]
+        #[serde(tag = "role", rename_all = "lowercase")]
+        pub enum ChatMessage {
+            System {
+                content: MessageContent,
+            },
+            Developer {
+                content: MessageContent,
+            },
+            User {
+                content: MessageContent,
+            },
+            Assistant {
+                #[serde(default)]
+                content: Option<MessageContent>,
+                #[serde(default)]
+                tool_calls: Option<Vec<ToolCall>>,
+            },
+            Tool {
+                content: MessageContent,
+                tool_call_id: String,
+            },
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(untagged)]
+        pub enum MessageContent {
+            Text(String),
+            Parts(Vec<ContentPart>),
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum ContentPart {
+            Text {
+                text: String,
+                #[serde(default)]
+                cache_control: Option<Value>,
+            },
+            ImageUrl {
+                image_url: ImageUrl,
+                #[serde(default)]
+                cache_control: Option<Value>,
+            },
+            File {
+                file: FileData,
+                #[serde(default)]
+                cache_control: Option<Value>,
+            },
+            Thinking {
+                thinking: String,
+                #[serde(default)]
+                signature: Option<String>,
+            },
+            RedactedThinking {
+                data: String,
+            },
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(untagged)]
+        pub enum Stop {
+            One(String),
+            Many(Vec<String>),
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(untagged)]
+        pub enum ToolChoice {
+            Mode(String),
+            Named { function: NamedFunction },
+        }
+    }
+
+    /// Both readers, from a `Value` (as the gateway reads bodies) and from text: the same value
+    /// (by `Debug`) or the same error message.
+    fn same<
+        New: std::fmt::Debug + for<'a> Deserialize<'a>,
+        Old: std::fmt::Debug + for<'a> Deserialize<'a>,
+    >(
+        json: &str,
+    ) {
+        let value: Value = serde_json::from_str(json).unwrap();
+        let new = serde_json::from_value::<New>(value.clone()).map(|v| format!("{v:?}"));
+        let old = serde_json::from_value::<Old>(value).map(|v| format!("{v:?}"));
+        match (&new, &old) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{json}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{json}"),
+            _ => panic!("{json}: {new:?} vs {old:?}"),
+        }
+        let new = serde_json::from_str::<New>(json).map(|v| format!("{v:?}"));
+        let old = serde_json::from_str::<Old>(json).map(|v| format!("{v:?}"));
+        assert_eq!(new.is_ok(), old.is_ok(), "{json}: {new:?} vs {old:?}");
+        if let (Ok(a), Ok(b)) = (new, old) {
+            assert_eq!(a, b, "{json}");
+        }
+    }
+
+    #[test]
+    fn messages_read_as_the_derives_read_them() {
+        for json in [
+            r#"{"role":"system","content":"be brief"}"#,
+            r#"{"role":"developer","content":[{"type":"text","text":"x"}]}"#,
+            r#"{"content":"hi","role":"user","name":"ignored"}"#,
+            r#"{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}},
+                {"type":"image_url","image_url":{"url":"https://x/y.png","detail":"low"}},
+                {"type":"file","file":{"file_data":"data:application/pdf;base64,AA==","filename":"f.pdf"}}]}"#,
+            r#"{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}"#,
+            r#"{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"redacted_thinking","data":"d"},{"type":"text","text":"ok"}]}"#,
+            r#"{"role":"assistant"}"#,
+            r#"{"role":"tool","content":"42","tool_call_id":"c1"}"#,
+            r#"{"role":"tool","content":"42"}"#,
+            r#"{"role":"robot","content":"hi"}"#,
+            r#"{"content":"hi"}"#,
+            r#"{"role":null,"content":"hi"}"#,
+            r#"{"role":2,"content":"hi"}"#,
+            r#"{"role":-2,"content":"hi"}"#,
+            r#"{"role":2.5,"content":"hi"}"#,
+            r#"{"role":[],"content":"hi"}"#,
+            r#"{"role":true,"content":"hi"}"#,
+            r#"{"role":{},"content":"hi"}"#,
+            r#"{"role":"user"}"#,
+            r#"{"role":"user","content":7}"#,
+            r#"{"role":"user","content":null}"#,
+            r#"{"role":"user","content":[{"type":"video","url":"x"}]}"#,
+            r#"{"role":"user","content":[{"text":"no type"}]}"#,
+            r#"{"role":"user","content":[{"type":"text"}]}"#,
+            r#"{"role":"user","content":[{"type":"image_url","image_url":"https://x/y.png"}]}"#,
+            r#"{"role":"user","content":["just text"]}"#,
+            r#"{"role":"user","content":[]}"#,
+        ] {
+            same::<ChatMessage, derived::ChatMessage>(json);
+        }
+        // Not an object: refused by both, in other words (the derive also took serde's sequence
+        // form of a tagged enum, `["user", "hi"]`, which no OpenAI client sends; now refused).
+        for json in [
+            r#"[]"#,
+            r#""user""#,
+            r#"null"#,
+            r#"["user","hi"]"#,
+            r#"[{"type":"text","text":"x"}]"#,
+        ] {
+            let err = serde_json::from_str::<ChatMessage>(json).unwrap_err();
+            assert!(err.to_string().contains("expected a map"), "{json}: {err}");
+        }
+        assert!(serde_json::from_str::<derived::ChatMessage>(r#"["user","hi"]"#).is_ok());
+    }
+
+    #[test]
+    fn stop_and_tool_choice_read_as_the_derives_read_them() {
+        for json in [
+            r#""END""#,
+            r#"["a","b"]"#,
+            r#"[]"#,
+            r#"[1]"#,
+            r#"3"#,
+            r#"null"#,
+            r#"{}"#,
+        ] {
+            same::<Stop, derived::Stop>(json);
+        }
+        for json in [
+            r#""auto""#,
+            r#"{"type":"function","function":{"name":"f"}}"#,
+            r#"{"function":{"name":"f"},"extra":1}"#,
+            r#"{"type":"function"}"#,
+            r#"{"function":{}}"#,
+            r#"{"function":"f"}"#,
+            r#"["auto"]"#,
+            r#"true"#,
+        ] {
+            same::<ToolChoice, derived::ToolChoice>(json);
+        }
+    }
 }
