@@ -30,8 +30,8 @@
 // --profile: each Worker's workerd also listens for the V8 inspector; during every measured cell the
 // harness records a CPU profile (Chrome DevTools protocol over `ws`, 100 µs sampling) written to
 // bench/out/<worker>-<mode>.cpuprofile (open it in Chrome DevTools or speedscope) and prints the --top
-// functions by self time, grouped as wasm (edgeport's Rust, by function name: the release wasm keeps its
-// name section), JS glue, workerd internals ((program), (garbage collector)) and idle. The profiler costs
+// functions by self time, grouped as wasm (edgeport's Rust, by function name: build with
+// EDGEPORT_KEEP_WASM_NAMES=1 bash scripts/build.sh to keep the name section the release build strips), JS glue, workerd internals ((program), (garbage collector)) and idle. The profiler costs
 // throughput: compare req/s only from runs without it.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";

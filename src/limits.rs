@@ -77,6 +77,9 @@ pub const SIDE_CALL_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_CACHED_CREDENTIALS: usize = 256;
 /// Inference profile answers cached per isolate (least recently used evicted).
 pub const MAX_CACHED_PROFILES: usize = 512;
+/// SigV4 signing keys (one per access key, day, region and service) remembered per isolate (least
+/// recently used evicted).
+pub const MAX_CACHED_SIGNING_KEYS: usize = 256;
 /// Gateway key records, and opened provider records, cached per isolate (each kind; least recently
 /// used evicted).
 pub const MAX_CACHED_RECORDS: usize = 512;

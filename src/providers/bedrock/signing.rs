@@ -30,7 +30,7 @@ pub fn sign_request(
     )
     .map_err(|e| match e {
         super::sigv4::SignError::Url => GatewayError::internal("the upstream URL cannot be signed"),
-        super::sigv4::SignError::Header => {
+        super::sigv4::SignError::Header | super::sigv4::SignError::Key => {
             GatewayError::internal("signing the upstream request failed")
         }
     })?;

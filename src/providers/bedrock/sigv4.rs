@@ -17,6 +17,8 @@ pub enum SignError {
     Url,
     /// A header name or value (the session token included) is not valid in HTTP.
     Header,
+    /// The HMAC key was refused (cannot happen: HMAC takes any key length).
+    Key,
 }
 
 /// Headers that proxies and runtimes change; never part of the signature.
@@ -119,14 +121,8 @@ pub fn signing_headers(
         "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
         hex(&Sha256::digest(creq.as_bytes()))
     );
-    let mut key = hmac(
-        format!("AWS4{}", creds.secret_access_key).as_bytes(),
-        date.as_bytes(),
-    );
-    for part in [region, service, "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
-    let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
+    let key = signing_key(creds, date, region, service)?;
+    let signature = hex(&hmac(&key, string_to_sign.as_bytes())?);
 
     let mut out = vec![
         ("x-amz-date".to_owned(), date_time),
@@ -144,23 +140,53 @@ pub fn signing_headers(
     Ok(out)
 }
 
-/// HMAC-SHA256 (RFC 2104).
-fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > block.len() {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
+/// HMAC-SHA256 (RustCrypto's `hmac`). HMAC takes keys of any length, so this cannot fail; the
+/// `Result` only keeps a panic out of the signer.
+fn hmac(key: &[u8], message: &[u8]) -> Result<[u8; 32], SignError> {
+    use hmac::Mac;
+    let mac = hmac::Hmac::<Sha256>::new_from_slice(key).map_err(|_| SignError::Key)?;
+    Ok(mac.chain_update(message).finalize().into_bytes().into())
+}
+
+/// The day's signing key for `creds` in `region` and `service` (four HMACs), remembered per isolate:
+/// one request's signature then costs two SHA-256 runs and one HMAC. An entry is used only for a
+/// caller who presents the same secret (compared in constant time); another secret under the same
+/// key id derives its own key, which replaces the entry. At most
+/// [`crate::limits::MAX_CACHED_SIGNING_KEYS`] entries (least recently used evicted).
+fn signing_key(
+    creds: &AwsCredentials,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> Result<[u8; 32], SignError> {
+    use subtle::ConstantTimeEq;
+    thread_local! {
+        static KEYS: std::cell::RefCell<crate::lru::Lru<(String, [u8; 32])>> =
+            std::cell::RefCell::new(crate::lru::Lru::new(crate::limits::MAX_CACHED_SIGNING_KEYS));
     }
-    let inner = Sha256::new()
-        .chain_update(block.map(|b| b ^ 0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(block.map(|b| b ^ 0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    let scope = format!("{date}/{region}/{service}/{}", creds.access_key_id);
+    let secret = creds.secret_access_key.as_bytes();
+    let known = KEYS.with(|keys| {
+        keys.borrow_mut()
+            .get_mut(&scope)
+            .filter(|(s, _)| bool::from(s.as_bytes().ct_eq(secret)))
+            .map(|(_, key)| *key)
+    });
+    if let Some(key) = known {
+        return Ok(key);
+    }
+    let mut key = hmac(
+        format!("AWS4{}", creds.secret_access_key).as_bytes(),
+        date.as_bytes(),
+    )?;
+    for part in [region, service, "aws4_request"] {
+        key = hmac(&key, part.as_bytes())?;
+    }
+    KEYS.with(|keys| {
+        keys.borrow_mut()
+            .insert(&scope, (creds.secret_access_key.clone(), key))
+    });
+    Ok(key)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -279,15 +305,64 @@ mod tests {
     fn hmac_matches_rfc_4231() {
         // Test cases 2 (short key) and 6 (key longer than the block).
         assert_eq!(
-            hex(&hmac(b"Jefe", b"what do ya want for nothing?")),
+            hex(&hmac(b"Jefe", b"what do ya want for nothing?").unwrap()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(
             hex(&hmac(
                 &[0xaa; 131],
                 b"Test Using Larger Than Block-Size Key - Hash Key First"
-            )),
+            )
+            .unwrap()),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn a_remembered_signing_key_serves_only_the_secret_it_was_derived_from() {
+        let creds = |secret: &str| AwsCredentials {
+            access_key_id: "AKIDCACHETEST".into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+        };
+        let derive = |c: &AwsCredentials| {
+            let mut key = hmac(
+                format!("AWS4{}", c.secret_access_key).as_bytes(),
+                b"20260101",
+            )
+            .unwrap();
+            for part in ["us-east-1", "bedrock", "aws4_request"] {
+                key = hmac(&key, part.as_bytes()).unwrap();
+            }
+            key
+        };
+        let (owner, thief) = (creds("owner/secret"), creds("thief/guess"));
+        let first = signing_key(&owner, "20260101", "us-east-1", "bedrock").unwrap();
+        assert_eq!(first, derive(&owner));
+        assert_eq!(
+            signing_key(&owner, "20260101", "us-east-1", "bedrock").unwrap(),
+            first
+        );
+        // Same key id, another secret: its own key, never the remembered one.
+        let other = signing_key(&thief, "20260101", "us-east-1", "bedrock").unwrap();
+        assert_eq!(other, derive(&thief));
+        assert_ne!(other, first);
+        assert_eq!(
+            signing_key(&owner, "20260101", "us-east-1", "bedrock").unwrap(),
+            first
+        );
+        // Another day, region or service: another key.
+        assert_ne!(
+            signing_key(&owner, "20260102", "us-east-1", "bedrock").unwrap(),
+            first
+        );
+        assert_ne!(
+            signing_key(&owner, "20260101", "eu-west-1", "bedrock").unwrap(),
+            first
+        );
+        assert_ne!(
+            signing_key(&owner, "20260101", "us-east-1", "sts").unwrap(),
+            first
         );
     }
 
