@@ -244,11 +244,13 @@ pub fn finish(state: &mut ConverseStreamState, ctx: &StreamContext) -> Vec<ChatC
 /// body fails before any frame, the caller gets `Err` and can answer a real HTTP error. After
 /// that, every failure becomes an in-stream error chunk followed by `[DONE]`.
 pub async fn openai_sse(body: ByteStream, ctx: StreamContext) -> Result<SseStream, GatewayError> {
+    let prefix = chunk_prefix(&ctx);
     sse_stream(
         body,
         OpenAiMapper {
             state: ConverseStreamState::new(),
             ctx,
+            prefix,
         },
     )
     .await
@@ -258,6 +260,58 @@ pub async fn openai_sse(body: ByteStream, ctx: StreamContext) -> Result<SseStrea
 struct OpenAiMapper {
     state: ConverseStreamState,
     ctx: StreamContext,
+    /// `data: {"id":…,"object":…,"created":…,"model":…,` — what every chunk of this answer starts
+    /// with, serialized once (see [`write_chunk`]).
+    prefix: Vec<u8>,
+}
+
+/// The start every chunk of the answer shares: its id, object, created and model, as serde writes
+/// them (the fields of [`ChatCompletionChunk`] in order), after `data: `.
+fn chunk_prefix(ctx: &StreamContext) -> Vec<u8> {
+    let mut out = b"data: {\"id\":".to_vec();
+    let json = |out: &mut Vec<u8>, s: &str| {
+        if serde_json::to_writer(&mut *out, s).is_err() {
+            out.extend_from_slice(b"\"\"");
+        }
+    };
+    json(&mut out, &ctx.id);
+    out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    out.extend_from_slice(ctx.created.to_string().as_bytes());
+    out.extend_from_slice(b",\"model\":");
+    json(&mut out, &ctx.model);
+    out.push(b',');
+    out
+}
+
+/// One chunk as `data: <json>\n\n`: the shared prefix, then only what differs per chunk (choices,
+/// usage, trace), so a streamed event does not serialize (and escape) the id and model again. The
+/// bytes are exactly serde's for the whole struct (a test compares them).
+fn write_chunk(out: &mut Vec<u8>, prefix: &[u8], chunk: &ChatCompletionChunk) {
+    #[derive(serde::Serialize)]
+    struct Rest<'a> {
+        choices: &'a [ChunkChoice],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        usage: &'a Option<Option<Usage>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trace: &'a Option<Value>,
+    }
+    let start = out.len();
+    out.extend_from_slice(prefix);
+    let rest = Rest {
+        choices: &chunk.choices,
+        usage: &chunk.usage,
+        trace: &chunk.trace,
+    };
+    let at = out.len();
+    if serde_json::to_writer(&mut *out, &rest).is_err() || out.get(at) != Some(&b'{') {
+        // Never expected (these types always serialize); fall back to the whole chunk.
+        out.truncate(start);
+        sse::write_data(out, chunk);
+        return;
+    }
+    // `{"choices":…}` → `"choices":…}` after the prefix's comma.
+    out.remove(at);
+    out.extend_from_slice(b"\n\n");
 }
 
 impl SseMapper for OpenAiMapper {
@@ -273,7 +327,7 @@ impl SseMapper for OpenAiMapper {
     fn encode(&self, chunks: &[ChatCompletionChunk]) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 * chunks.len() + sse::DONE.len());
         for chunk in chunks {
-            sse::write_data(&mut out, chunk);
+            write_chunk(&mut out, &self.prefix, chunk);
         }
         out
     }
@@ -381,4 +435,65 @@ fn parse<T: DeserializeOwned>(frame: &Frame, event: &str) -> Result<T, GatewayEr
             "Bedrock sent a {event} event that did not parse: {err}"
         ))
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_written_from_the_shared_prefix_are_serdes_bytes() {
+        let ctx = StreamContext {
+            id: "chatcmpl-\"quoted\"\\é".into(),
+            created: 1_750_000_000,
+            model: "us.anthropic.claude-sonnet-4-5\u{2028}</script>".into(),
+            strict: false,
+            include_usage: true,
+        };
+        let prefix = chunk_prefix(&ctx);
+        let usage = Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            total_tokens: 7,
+            ..Usage::default()
+        };
+        let chunks = [
+            choice_chunk(
+                &ctx,
+                Delta {
+                    role: Some("assistant"),
+                    content: Some(String::new()),
+                    ..Delta::default()
+                },
+                None,
+            ),
+            choice_chunk(
+                &ctx,
+                Delta {
+                    content: Some("line\nbreak \"and\" \u{1F600}".into()),
+                    ..Delta::default()
+                },
+                Some("stop".into()),
+            ),
+            chunk(&ctx, Vec::new(), Some(Some(usage)), None),
+            chunk(
+                &ctx,
+                Vec::new(),
+                None,
+                Some(json!({"guardrail": {"x": [1, 2]}})),
+            ),
+            chunk(&ctx, Vec::new(), Some(None), None),
+        ];
+        for c in &chunks {
+            let mut ours = Vec::new();
+            write_chunk(&mut ours, &prefix, c);
+            let mut serde = Vec::new();
+            sse::write_data(&mut serde, c);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(serde).unwrap()
+            );
+        }
+    }
 }
