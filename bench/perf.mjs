@@ -3,7 +3,7 @@
 //
 //   node bench/perf.mjs [--seconds 10] [--connections 8] [--only json,catalog,stream33,stream219]
 //                       [--workers floor,edgeport,portkey] [--cold 5] [--warmup 2] [--smoke]
-//                       [--profile [--top 30]] [--build build]
+//                       [--profile [--top 30]] [--build build] [--rounds 1]
 //
 // Each Worker runs alone in plain `workerd serve` (the npm workerd binary; no wrangler, no miniflare)
 // from a config generated under bench/out/, in front of a fast upstream stand-in on loopback
@@ -17,6 +17,9 @@
 //             in-memory KV service (bench/perf-kv.js) seeded with a sealed provider record and a gateway key.
 //   portkey   /work/shared/bench/portkey-worker.js (Portkey gateway 1.15.2, nodejs_compat), if present
 //             (PORTKEY_WORKER=path to use another copy).
+// --rounds N: every cell N times, interleaved (round by round, mode by mode, Worker after Worker,
+// all Workers' workerd running side by side); the table shows medians, and for × floor the median of
+// each round's ratio with its range. Cold starts are measured first, one Worker at a time.
 // --build: the directory of the built edgeport to measure (default build/; e.g. a copy built with
 // another opt-level).
 // Modes: json (header credentials, custom host = stand-in), catalog (edgeport only: `@bench/<model>` +
@@ -67,6 +70,7 @@ const WARMUP = Number(opt("warmup", SMOKE ? 0.3 : 2)); // unmeasured load before
 const MODES = opt("only", "json,catalog,stream33,stream219").split(",");
 const WORKERS = opt("workers", "floor,edgeport,portkey").split(",");
 const PROFILE = args.includes("--profile");
+const ROUNDS = Math.max(1, Number(opt("rounds", 1)));
 const TOP = Number(opt("top", 30));
 for (const m of MODES) if (!["json", "catalog", "stream33", "stream219"].includes(m)) die(`unknown mode ${m}`);
 
@@ -419,6 +423,10 @@ console.log(`perf: upstream stand-in ${upstream.json} (json), ${upstream.stream3
 const rows = [];
 const cold = {};
 let failed = false;
+// Every Worker's cold starts first (each a fresh process), then all of them run side by side (an
+// idle workerd costs nothing) and the cells go round by round: mode by mode, Worker after Worker,
+// so the floor and the gateways are measured minutes apart at most, under the same machine load.
+const live = [];
 for (const worker of WORKERS) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -427,7 +435,6 @@ for (const worker of WORKERS) {
     console.log(`perf: ${worker}: skipped (${PORTKEY} not found)`);
     continue;
   }
-  const modes = MODES.filter((m) => m !== "catalog" || worker === "edgeport");
   // Cold start: spawn → first 200 on the json request, median of COLD spawns (each a fresh process).
   const coldReq = request(worker, "json", base, upstream);
   const colds = [];
@@ -441,57 +448,85 @@ for (const worker of WORKERS) {
   }
   cold[worker] = colds;
   console.log(`perf: ${worker}: cold starts ${colds.map((c) => c.toFixed(0)).join(", ")} ms`);
-
-  const inspectorPort = PROFILE ? await freePort() : undefined;
-  const child = startWorkerd(cfg, inspectorPort);
-  const cdp = PROFILE ? await inspect(inspectorPort) : undefined;
-  if (cdp) {
-    await cdp.send("Profiler.enable");
-    await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
-  }
-  try {
-    await waitFor200(coldReq, child, 30_000);
-    for (const mode of modes) {
-      const req = request(worker, mode, base, upstream);
-      let sample;
-      try {
-        sample = await check(worker, mode, req);
-      } catch (e) {
-        console.log(`perf: ${e.message}`);
-        failed = true;
-        rows.push({ worker, mode, error: e.message });
-        continue;
-      }
-      if (WARMUP > 0) await run(req, WARMUP);
-      if (cdp) await cdp.send("Profiler.start");
-      const r = await run(req);
-      if (cdp) {
-        const { profile } = await cdp.send("Profiler.stop");
-        const file = path.join(OUT, `${worker}-${mode}.cpuprofile`);
-        writeFileSync(file, JSON.stringify(profile));
-        const sum = summarise(profile);
-        const pct = (c) => `${((100 * c) / sum.total).toFixed(1)} %`;
-        const perReq = (c) => `${(((profile.endTime - profile.startTime) * (c / sum.total)) / r.ok).toFixed(1)} µs/req`;
-        console.log(`perf: ${worker} ${mode}: CPU profile ${path.relative(ROOT, file)} (${sum.total} samples over ${r.ok} requests)`);
-        console.log(`  by kind: ${sum.kinds.map(([k, c]) => `${k} ${pct(c)} (${perReq(c)})`).join(", ")}`);
-        console.log(`  by area (share of samples; µs/request as profiled, the profiler slows everything):`);
-        for (const [a, c] of sum.areas) console.log(`  | ${a} | ${pct(c)} | ${perReq(c)} |`);
-        console.log(`  top functions by self time:`);
-        for (const [k, c] of sum.top) console.log(`  ${pct(c).padStart(7)} ${perReq(c).padStart(13)}  ${k.replace("\t", "  ")}`);
-      }
-      rows.push({ worker, mode, ...r });
-      console.log(`perf: ${worker} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.ok} × 200, ${r.non2xx} other statuses, ${r.errors} errors, ${r.timeouts} timeouts (one answer: ${sample})`);
-      if (r.non2xx || r.errors || r.timeouts) failed = true;
+  live.push({ worker, base, cfg, coldReq });
+}
+try {
+  for (const w of live) {
+    const inspectorPort = PROFILE ? await freePort() : undefined;
+    w.child = startWorkerd(w.cfg, inspectorPort);
+    w.cdp = PROFILE ? await inspect(inspectorPort) : undefined;
+    if (w.cdp) {
+      await w.cdp.send("Profiler.enable");
+      await w.cdp.send("Profiler.setSamplingInterval", { interval: 100 });
     }
-  } finally {
-    cdp?.close();
-    await stopWorkerd(child);
+    await waitFor200(w.coldReq, w.child, 30_000);
+  }
+  const broken = new Set();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const mode of MODES) {
+      for (const w of live) {
+        const { worker, base, cdp } = w;
+        if (mode === "catalog" && worker !== "edgeport") continue;
+        if (broken.has(`${worker} ${mode}`)) continue;
+        const req = request(worker, mode, base, upstream);
+        let sample;
+        try {
+          sample = await check(worker, mode, req);
+        } catch (e) {
+          console.log(`perf: ${e.message}`);
+          failed = true;
+          broken.add(`${worker} ${mode}`);
+          rows.push({ worker, mode, round, error: e.message });
+          continue;
+        }
+        if (WARMUP > 0) await run(req, WARMUP);
+        if (cdp) await cdp.send("Profiler.start");
+        const r = await run(req);
+        if (cdp) {
+          const { profile } = await cdp.send("Profiler.stop");
+          const file = path.join(OUT, `${worker}-${mode}${ROUNDS > 1 ? `-${round}` : ""}.cpuprofile`);
+          writeFileSync(file, JSON.stringify(profile));
+          const sum = summarise(profile);
+          const pct = (c) => `${((100 * c) / sum.total).toFixed(1)} %`;
+          const perReq = (c) => `${(((profile.endTime - profile.startTime) * (c / sum.total)) / r.ok).toFixed(1)} µs/req`;
+          console.log(`perf: ${worker} ${mode}: CPU profile ${path.relative(ROOT, file)} (${sum.total} samples over ${r.ok} requests)`);
+          console.log(`  by kind: ${sum.kinds.map(([k, c]) => `${k} ${pct(c)} (${perReq(c)})`).join(", ")}`);
+          console.log(`  by area (share of samples; µs/request as profiled, the profiler slows everything):`);
+          for (const [area, c] of sum.areas) console.log(`  | ${area} | ${pct(c)} | ${perReq(c)} |`);
+          console.log(`  top functions by self time:`);
+          for (const [k, c] of sum.top) console.log(`  ${pct(c).padStart(7)} ${perReq(c).padStart(13)}  ${k.replace("\t", "  ")}`);
+        }
+        rows.push({ worker, mode, round, ...r });
+        console.log(`perf: round ${round}: ${worker} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.ok} × 200, ${r.non2xx} other statuses, ${r.errors} errors, ${r.timeouts} timeouts (one answer: ${sample})`);
+        if (r.non2xx || r.errors || r.timeouts) failed = true;
+      }
+    }
+  }
+} finally {
+  for (const w of live) {
+    w.cdp?.close();
+    if (w.child) await stopWorkerd(w.child);
   }
 }
 await upstream.close();
 
 // ---- the table ----
-const floorOf = (mode) => rows.find((r) => r.worker === "floor" && r.mode === (mode === "catalog" ? "json" : mode) && r.rps);
+/** One (worker, mode) cell over its rounds: the median req/s, and its rounds' ratios to the floor's same round. */
+const cells = [];
+for (const w of live) {
+  for (const mode of MODES) {
+    const own = rows.filter((r) => r.worker === w.worker && r.mode === mode);
+    if (!own.length) continue;
+    if (own.some((r) => r.error)) {
+      cells.push({ worker: w.worker, mode, error: true });
+      continue;
+    }
+    const floorRound = (round) => rows.find((r) => r.worker === "floor" && r.mode === (mode === "catalog" ? "json" : mode) && r.round === round && r.rps);
+    const ratios = own.map((r) => floorRound(r.round) && r.rps / floorRound(r.round).rps).filter((x) => x !== undefined);
+    const floorRps = median(own.map((r) => floorRound(r.round)?.rps).filter(Boolean));
+    cells.push({ worker: w.worker, mode, rps: median(own.map((r) => r.rps)), p50: median(own.map((r) => r.p50)), p99: median(own.map((r) => r.p99)), floorRps, ratios });
+  }
+}
 const fmt = (n, d = 0) => (n === undefined || Number.isNaN(n) ? "—" : n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
 const LABEL = {
   floor: "floor (trivial Rust pass-through)",
@@ -500,22 +535,22 @@ const LABEL = {
 };
 const MODE_LABEL = { json: "JSON, header credentials", catalog: "JSON, catalog (@slug + gateway key)", stream33: "stream, 33 events", stream219: "stream, 219 events" };
 console.log("");
-console.log(`Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC, ${os.cpus().length} cores shared by autocannon, the stand-in and workerd (load average before the run: ${load0.map((l) => l.toFixed(2)).join(" ")}${busyText}); ${SECONDS} s × ${CONNECTIONS} connections per cell.`);
+console.log(`Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC, ${os.cpus().length} cores shared by autocannon, the stand-in and workerd (load average before the run: ${load0.map((l) => l.toFixed(2)).join(" ")}${busyText}); ${SECONDS} s × ${CONNECTIONS} connections per cell${ROUNDS > 1 ? `, ${ROUNDS} interleaved rounds (medians; × floor: the median of each round's ratio, [lowest–highest])` : ""}.`);
 console.log("");
 console.log("| Worker | mode | req/s | p50 ms | p99 ms | own cost ms/request | × floor req/s | own cost µs/event |");
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
-for (const r of rows) {
-  if (r.error) {
-    console.log(`| ${LABEL[r.worker]} | ${MODE_LABEL[r.mode]} | failed | | | | | |`);
+for (const c of cells) {
+  if (c.error) {
+    console.log(`| ${LABEL[c.worker]} | ${MODE_LABEL[c.mode]} | failed | | | | | |`);
     continue;
   }
-  const f = floorOf(r.mode);
-  const own = f && r.worker !== "floor" ? 1000 / r.rps - 1000 / f.rps : undefined;
-  const ratio = f ? r.rps / f.rps : undefined;
-  const events = STREAM_EVENTS[r.mode];
+  const isFloor = c.worker === "floor";
+  const own = c.floorRps && !isFloor ? 1000 / c.rps - 1000 / c.floorRps : undefined;
+  const events = STREAM_EVENTS[c.mode];
   const perEvent = own !== undefined && events ? (own * 1000) / events : undefined;
-  const base = r.worker === "floor" ? "— (the floor)" : fmt(own, 3);
-  console.log(`| ${LABEL[r.worker]} | ${MODE_LABEL[r.mode]} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${base} | ${r.worker === "floor" ? "1" : fmt(ratio, 2)} | ${r.worker === "floor" || !events ? "—" : fmt(perEvent, 1)} |`);
+  const ratio = c.ratios.length ? median(c.ratios) : undefined;
+  const spread = c.ratios.length > 1 ? ` [${fmt(Math.min(...c.ratios), 2)}–${fmt(Math.max(...c.ratios), 2)}]` : "";
+  console.log(`| ${LABEL[c.worker]} | ${MODE_LABEL[c.mode]} | ${fmt(c.rps)} | ${fmt(c.p50, 2)} | ${fmt(c.p99, 2)} | ${isFloor ? "— (the floor)" : fmt(own, 3)} | ${isFloor ? "1" : fmt(ratio, 2) + spread} | ${isFloor || !events ? "—" : fmt(perEvent, 1)} |`);
 }
 console.log("");
 console.log("| Worker | cold start, spawn → first 200 (median) | all spawns, ms |");
