@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import { OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT } from "./credentials.mjs";
 import { writeFrames, garbageBytes } from "./eventstream.mjs";
-import { takeScript, beforeAnswer } from "./routes.mjs";
+import { takeScript, beforeAnswer, dripJson } from "./routes.mjs";
 
 /** The operation name of POST /v1/chat/completions (request records, counters, `match.operation`). */
 export const OPENAI_CHAT_OPERATION = "openai-chat";
@@ -599,27 +599,13 @@ async function sendSse(ctx, p) {
 }
 
 async function sendJsonAnswer(ctx, status, json) {
-  const { res, entry, record } = ctx;
+  const { entry, record } = ctx;
   if (!entry?.drip) {
     sendOpenAIJson(ctx, status, json);
     record.streamEnd = "complete";
     return;
   }
-  const body = Buffer.from(JSON.stringify(json));
-  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...openaiHeaders(ctx) });
-  res.flushHeaders();
-  const n = Math.max(1, entry.drip.bytes ?? 1);
-  const every = entry.drip.everyMs ?? 5;
-  for (let off = 0; off < body.length; off += n) {
-    if (res.destroyed || res.socket?.destroyed) {
-      record.streamEnd = "aborted";
-      return;
-    }
-    if (off > 0) await new Promise((r) => setTimeout(r, every));
-    res.write(body.subarray(off, off + n));
-  }
-  res.end();
-  record.streamEnd = "complete";
+  return dripJson(ctx, status, json, openaiHeaders(ctx));
 }
 
 // ---------------------------------------------------------------- the handler

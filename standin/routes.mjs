@@ -452,10 +452,15 @@ function sendRaw(ctx) {
 
 /** A JSON answer, dripped (`drip: {bytes, everyMs}`) when the entry asks for it. */
 async function replyJson(ctx, status, json) {
+  if (!ctx.entry?.drip) return sendJson(ctx.res, status, json, baseHeaders(ctx.entry));
+  return dripJson(ctx, status, json, baseHeaders(ctx.entry));
+}
+
+/** `json` sent `entry.drip.bytes` bytes every `entry.drip.everyMs` ms (Bedrock's and OpenAI's side alike). */
+export async function dripJson(ctx, status, json, headers) {
   const { res, entry, record } = ctx;
-  if (!entry?.drip) return sendJson(res, status, json, baseHeaders(entry));
   const body = Buffer.from(JSON.stringify(json));
-  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...baseHeaders(entry) });
+  res.writeHead(status, { "content-type": "application/json", "content-length": body.length, ...headers });
   res.flushHeaders();
   const n = Math.max(1, entry.drip.bytes ?? 1);
   const every = entry.drip.everyMs ?? 5;
