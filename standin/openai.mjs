@@ -37,6 +37,23 @@ export const BEDROCK_ONLY_FIELDS = Object.freeze([
   "anthropic_beta", "top_k", "stop_sequences", "thinking",
 ]);
 
+/** The operation names of the Responses API routes (request records, counters, `match.operation`). */
+export const OPENAI_RESPONSES_OPERATION = "openai-responses";
+export const OPENAI_RESPONSES_RETRIEVE_OPERATION = "openai-responses-retrieve";
+export const OPENAI_RESPONSES_DELETE_OPERATION = "openai-responses-delete";
+
+/**
+ * The top-level request fields of POST /v1/responses (the `openai` npm package's ResponseCreateParams).
+ * With `strictFields` any other field is a 400 "Unrecognized request argument supplied", as for chat.
+ */
+export const OPENAI_RESPONSES_FIELDS = Object.freeze([
+  "access_programs", "background", "context_management", "conversation", "image", "include", "input", "instructions",
+  "max_output_tokens", "max_tool_calls", "metadata", "model", "moderation", "parallel_tool_calls", "previous_response_id",
+  "prompt", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning", "safety_identifier",
+  "service_tier", "store", "stream", "stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs",
+  "top_p", "truncation", "user",
+]);
+
 /** The SSE terminator OpenAI sends after the last chunk. */
 export const SSE_DONE = "data: [DONE]\n\n";
 
@@ -53,9 +70,22 @@ export function openaiConfig(o = {}) {
   };
 }
 
-/** /v1/* → route (service "openai"); only POST /v1/chat/completions is an operation. */
+/**
+ * /v1/* → route (service "openai"): POST /v1/chat/completions, POST /v1/responses, GET and DELETE
+ * /v1/responses/{id}; anything else is "unknown".
+ */
 export function openaiRoute(method, path) {
   if (path === "/v1/chat/completions" && method === "POST") return { operation: OPENAI_CHAT_OPERATION, service: "openai", path };
+  if (path === "/v1/responses" && method === "POST") return { operation: OPENAI_RESPONSES_OPERATION, service: "openai", path };
+  const m = /^\/v1\/responses\/([^/]+)$/.exec(path);
+  if (m && (method === "GET" || method === "DELETE")) {
+    let responseId = m[1];
+    try {
+      responseId = decodeURIComponent(m[1]);
+    } catch {}
+    const operation = method === "GET" ? OPENAI_RESPONSES_RETRIEVE_OPERATION : OPENAI_RESPONSES_DELETE_OPERATION;
+    return { operation, service: "openai", path, responseId };
+  }
   return { operation: "unknown", service: "openai", path };
 }
 
@@ -637,6 +667,11 @@ export async function handleOpenAI(ctx) {
   record.signature = { ok: a.ok, auth: a.auth, key: a.key, ...(a.ok ? {} : { error: a.error.message, code: a.error.code }) };
   if (!a.ok) return sendBareError(ctx, a.status, a.error);
 
+  if (route.operation === OPENAI_RESPONSES_OPERATION) return handleResponsesCreate(ctx);
+  if (route.operation === OPENAI_RESPONSES_RETRIEVE_OPERATION || route.operation === OPENAI_RESPONSES_DELETE_OPERATION) {
+    return handleStoredResponse(ctx);
+  }
+
   const body = ctx.rawBody && typeof ctx.body === "string" ? null : ctx.body;
   const invalid = validateChatRequest(ctx.rawBody ? body : undefined, cfg);
   if (body && typeof body === "object" && typeof body.model === "string") record.model = body.model;
@@ -658,4 +693,378 @@ export async function handleOpenAI(ctx) {
   const p = plan(c);
   if (body.stream === true) return sendSse(c, p);
   return sendJsonAnswer(c, status, chatCompletionJson(p));
+}
+
+// ---------------------------------------------------------------- the Responses API (/v1/responses)
+
+const hexId = (prefix) => `${prefix}${crypto.randomBytes(24).toString("hex")}`;
+
+const INPUT_ROLES = ["user", "assistant", "system", "developer"];
+
+/**
+ * Validates a POST /v1/responses body the way OpenAI answers the mistakes that matter here.
+ * Returns null or {status: 400, error: {message, type, param, code}}.
+ */
+export function validateResponsesRequest(body, { strictFields = true } = {}) {
+  if (body === undefined || body === null || typeof body === "string") return err(400, PARSE_ERROR);
+  if (typeof body !== "object" || Array.isArray(body)) return err(400, `Invalid type for request body: expected an object, but got ${typeName(body)} instead.`, null, "invalid_type");
+  if (strictFields) {
+    const unknown = Object.keys(body).filter((k) => !OPENAI_RESPONSES_FIELDS.includes(k));
+    if (unknown.length === 1) return err(400, `Unrecognized request argument supplied: ${unknown[0]}`);
+    if (unknown.length > 1) return err(400, `Unrecognized request arguments supplied: ${unknown.join(", ")}`);
+  }
+  if (body.model === undefined || body.model === null || body.model === "") return err(400, "Missing required parameter: 'model'.", "model", "missing_required_parameter");
+  if (typeof body.model !== "string") return err(400, `Invalid type for 'model': expected a string, but got ${typeName(body.model)} instead.`, "model", "invalid_type");
+  if (body.input !== undefined && typeof body.input !== "string" && !Array.isArray(body.input)) {
+    return err(400, `Invalid type for 'input': expected one of a string or array of input items, but got ${typeName(body.input)} instead.`, "input", "invalid_type");
+  }
+  for (const [i, item] of (Array.isArray(body.input) ? body.input : []).entries()) {
+    const p = `input[${i}]`;
+    if (!item || typeof item !== "object" || Array.isArray(item)) return err(400, `Invalid type for '${p}': expected an object, but got ${typeName(item)} instead.`, p, "invalid_type");
+    const missing = (f) => err(400, `Missing required parameter: '${p}.${f}'.`, `${p}.${f}`, "missing_required_parameter");
+    const type = item.type ?? (item.role !== undefined ? "message" : undefined);
+    if (type === undefined) return missing("type");
+    if (type === "message") {
+      if (item.role === undefined) return missing("role");
+      if (!INPUT_ROLES.includes(item.role)) {
+        return err(400, `Invalid value: '${item.role}'. Supported values are: 'user', 'assistant', 'system', and 'developer'.`, `${p}.role`, "invalid_value");
+      }
+      if (item.content === undefined || item.content === null) return missing("content");
+    } else if (type === "function_call") {
+      for (const f of ["call_id", "name", "arguments"]) if (typeof item[f] !== "string") return missing(f);
+    } else if (type === "function_call_output") {
+      if (typeof item.call_id !== "string") return missing("call_id");
+      if (item.output === undefined || item.output === null) return missing("output");
+    }
+  }
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== "boolean") {
+    return err(400, `Invalid type for 'stream': expected a boolean, but got ${typeName(body.stream)} instead.`, "stream", "invalid_type");
+  }
+  if (body.stream_options !== undefined && body.stream_options !== null && body.stream !== true) {
+    return err(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
+  }
+  if (body.tools !== undefined && body.tools !== null) {
+    if (!Array.isArray(body.tools)) return err(400, `Invalid type for 'tools': expected an array, but got ${typeName(body.tools)} instead.`, "tools", "invalid_type");
+    for (const [i, t] of body.tools.entries()) {
+      const p = `tools[${i}]`;
+      if (!t || typeof t !== "object") return err(400, `Invalid type for '${p}': expected an object, but got ${typeName(t)} instead.`, p, "invalid_type");
+      if (typeof t.type !== "string") return err(400, `Missing required parameter: '${p}.type'.`, `${p}.type`, "missing_required_parameter");
+      if (t.type === "function" && typeof t.name !== "string") return err(400, `Missing required parameter: '${p}.name'.`, `${p}.name`, "missing_required_parameter");
+    }
+  }
+  return null;
+}
+
+function inputPartsText(content) {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content.filter((p) => p && (p.type === "input_text" || p.type === "text" || p.type === "output_text") && typeof p.text === "string").map((p) => p.text).join(" ");
+  }
+  return "";
+}
+
+/** The text of the last user message of a Responses `input` (a string input is that text). */
+export function lastUserInputText(input) {
+  if (typeof input === "string") return input;
+  if (!Array.isArray(input)) return "";
+  for (let i = input.length - 1; i >= 0; i--) {
+    const it = input[i];
+    if (it && (it.type === undefined || it.type === "message") && it.role === "user") return inputPartsText(it.content);
+  }
+  return "";
+}
+
+/** `input` as a list of items (a string is one user message). */
+export function inputItems(input) {
+  if (typeof input === "string") return [{ type: "message", role: "user", content: input }];
+  return Array.isArray(input) ? input : [];
+}
+
+/** Deterministic input tokens: 3 + per item 4 + ceil(characters / 4) (instructions count as one item). */
+export function responseInputTokens(items, instructions) {
+  let n = 3;
+  const all = typeof instructions === "string" && instructions ? [{ content: instructions }, ...items] : items;
+  for (const it of all) {
+    const c = it?.content ?? it?.output ?? it?.arguments ?? it;
+    n += 4 + Math.ceil((typeof c === "string" ? c : JSON.stringify(c ?? "")).length / 4);
+  }
+  return n;
+}
+
+function responsesUsage(input, output, over = {}) {
+  const i = over.input_tokens ?? input;
+  const o = over.output_tokens ?? output;
+  return {
+    input_tokens: i,
+    input_tokens_details: { cached_tokens: over.cached_tokens ?? 0 },
+    output_tokens: o,
+    output_tokens_details: { reasoning_tokens: over.reasoning_tokens ?? 0 },
+    total_tokens: over.total_tokens ?? i + o,
+  };
+}
+
+/** The function tool a Responses request (or the script's `toolCall`) requires, or null for a text answer. */
+function forcedResponsesTool(body, entry) {
+  const fns = (Array.isArray(body.tools) ? body.tools : []).filter((t) => t?.type === "function" && typeof t.name === "string");
+  const byName = (n) => fns.find((t) => t.name === n);
+  const tc = entry?.toolCall;
+  if (tc) {
+    const name = typeof tc === "object" && tc.name ? tc.name : fns[0]?.name ?? "standin_tool";
+    const args = typeof tc === "object" && tc.arguments !== undefined ? tc.arguments : argumentsFor(byName(name)?.parameters);
+    return { name, arguments: typeof args === "string" ? args : JSON.stringify(args), callId: typeof tc === "object" ? tc.callId : undefined };
+  }
+  if (!fns.length) return null;
+  const choice = body.tool_choice;
+  let t = null;
+  if (choice === "required") t = fns[0];
+  else if (choice && typeof choice === "object" && choice.type === "function") t = byName(choice.name) ?? fns[0];
+  else if (choice && typeof choice === "object" && choice.type === "allowed_tools" && choice.mode === "required") {
+    const first = (choice.tools ?? []).find((x) => x?.type === "function");
+    t = (first && byName(first.name)) ?? fns[0];
+  }
+  return t ? { name: t.name, arguments: JSON.stringify(argumentsFor(t.parameters)) } : null;
+}
+
+/** Everything one Responses answer is made of (JSON and SSE): the final response and its items. */
+function responsesPlan(ctx, history) {
+  const { body, entry, state } = ctx;
+  const items = [...history, ...inputItems(body.input)];
+  const inputTokens = responseInputTokens(items, body.instructions);
+  const tool = forcedResponsesTool(body, entry);
+  const base = {
+    id: entry?.id ?? hexId("resp_"),
+    createdAt: Math.floor(state.now() / 1000),
+    model: entry?.responseModel ?? body.model,
+  };
+  let item;
+  let status = "completed";
+  let incomplete = null;
+  let pieces = [];
+  let outputTokens;
+  if (tool) {
+    item = { id: hexId("fc_"), type: "function_call", status: "completed", arguments: tool.arguments, call_id: tool.callId ?? `call_${randomId(24)}`, name: tool.name };
+    outputTokens = 8 + Math.ceil(tool.arguments.length / 4);
+  } else {
+    const text = entry?.text ?? `${OPENAI_TEXT_PREFIX}${lastUserInputText(body.input)}`.trimEnd();
+    pieces = textPieces(text);
+    const limit = body.max_output_tokens;
+    if (Number.isInteger(limit) && limit > 0 && pieces.length > limit && entry?.text === undefined) {
+      pieces = pieces.slice(0, limit);
+      status = "incomplete";
+      incomplete = { reason: "max_output_tokens" };
+    }
+    item = { id: hexId("msg_"), type: "message", status, content: [{ type: "output_text", annotations: [], logprobs: [], text: pieces.join("") }], role: "assistant" };
+    outputTokens = Math.max(1, pieces.length);
+  }
+  const usage = responsesUsage(inputTokens, outputTokens, entry?.usage);
+  const final = responseObject(base, body, {
+    status,
+    output: [item],
+    usage,
+    completedAt: status === "completed" ? Math.floor(state.now() / 1000) : null,
+    incomplete,
+  });
+  return { ...base, item, pieces, final, items };
+}
+
+/** A `response` object as OpenAI returns it, the request's settings echoed. */
+function responseObject(base, body, { status, output, usage, completedAt = null, incomplete = null, error = null }) {
+  return {
+    id: base.id,
+    object: "response",
+    created_at: base.createdAt,
+    status,
+    background: body.background ?? false,
+    completed_at: completedAt,
+    error,
+    incomplete_details: incomplete,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    max_tool_calls: body.max_tool_calls ?? null,
+    model: base.model,
+    output,
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: body.previous_response_id ?? null,
+    prompt_cache_key: body.prompt_cache_key ?? null,
+    prompt_cache_retention: body.prompt_cache_retention ?? null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null },
+    safety_identifier: body.safety_identifier ?? null,
+    service_tier: "default",
+    store: body.store ?? true,
+    temperature: body.temperature ?? 1,
+    text: { format: body.text?.format ?? { type: "text" }, verbosity: body.text?.verbosity ?? "medium" },
+    tool_choice: body.tool_choice ?? "auto",
+    tools: body.tools ?? [],
+    top_logprobs: body.top_logprobs ?? 0,
+    top_p: body.top_p ?? 1,
+    truncation: body.truncation ?? "disabled",
+    usage,
+    user: body.user ?? null,
+    metadata: body.metadata ?? {},
+  };
+}
+
+/**
+ * The Responses stream events for a plan, in order, each `{type, sequence_number, ...}`:
+ * response.created, response.in_progress, output_item.added, then for text content_part.added,
+ * output_text.delta per word, output_text.done, content_part.done (for a function call
+ * function_call_arguments.delta in 8-character pieces, function_call_arguments.done), output_item.done,
+ * and response.completed (response.incomplete when cut by max_output_tokens).
+ */
+export function responseStreamEvents(p, body, { obfuscation = true } = {}) {
+  const events = [];
+  const push = (type, fields) => events.push({ type, sequence_number: events.length, ...fields });
+  const obf = () => crypto.createHash("sha256").update(`${p.id}:${events.length}`).digest("base64url").slice(0, 1 + ((events.length * 5) % 12));
+  const pending = responseObject(p, body, { status: "in_progress", output: [], usage: null });
+  push("response.created", { response: pending });
+  push("response.in_progress", { response: pending });
+  const item = p.item;
+  const at = { item_id: item.id, output_index: 0 };
+  if (item.type === "function_call") {
+    push("response.output_item.added", { output_index: 0, item: { ...item, status: "in_progress", arguments: "" } });
+    const a = item.arguments;
+    for (let i = 0; i < a.length; i += 8) push("response.function_call_arguments.delta", { ...at, delta: a.slice(i, i + 8), ...(obfuscation ? { obfuscation: obf() } : {}) });
+    push("response.function_call_arguments.done", { ...at, arguments: a, name: item.name });
+  } else {
+    const text = item.content[0].text;
+    push("response.output_item.added", { output_index: 0, item: { id: item.id, type: "message", status: "in_progress", content: [], role: "assistant" } });
+    push("response.content_part.added", { ...at, content_index: 0, part: { type: "output_text", annotations: [], logprobs: [], text: "" } });
+    for (const piece of p.pieces) push("response.output_text.delta", { ...at, content_index: 0, delta: piece, logprobs: [], ...(obfuscation ? { obfuscation: obf() } : {}) });
+    push("response.output_text.done", { ...at, content_index: 0, text, logprobs: [] });
+    push("response.content_part.done", { ...at, content_index: 0, part: { type: "output_text", annotations: [], logprobs: [], text } });
+  }
+  push("response.output_item.done", { output_index: 0, item });
+  push(p.final.status === "incomplete" ? "response.incomplete" : "response.completed", { response: p.final });
+  return events;
+}
+
+/** One named SSE event: `event: <type>\ndata: <json>\n\n` (strings are written as they are). */
+export const sseNamedEvent = (x) => Buffer.from(typeof x === "string" ? x : `event: ${x.type}\ndata: ${JSON.stringify(x)}\n\n`, "utf8");
+
+/**
+ * Applies a Responses stream's `stream` faults to its events (objects): `dropBeforeContent` (every
+ * event before the first delta, then a reset), `errorAfterChunks: {after, as: "failed" | "error",
+ * status, code, message, then}` (`after` events, then `response.failed` with the response's `error`, or
+ * an `error` event). The other faults (dropAfterChunks, stallAfterChunks, garbageAfterChunks) are
+ * applyChunkFaults'. Returns {events (Buffers), dropAfter, stall}.
+ */
+export function applyResponsesFaults(events, s = {}, p, body) {
+  let evs = events.slice();
+  const rest = { ...s };
+  delete rest.errorAfterChunks;
+  delete rest.dropBeforeContent;
+  const at = (n) => Math.max(0, Math.min(Number.isInteger(n) ? n : 0, evs.length));
+  if (s.errorAfterChunks) {
+    const e = s.errorAfterChunks === true ? {} : s.errorAfterChunks;
+    const { after = 0, then, status = 500, as = "failed", ...fields } = e;
+    const error = { ...defaultOpenAIError(status, body.model), ...fields };
+    evs = evs.slice(0, at(after));
+    const seq = evs.length;
+    if (as === "error") {
+      evs.push({ type: "error", code: error.code ?? null, message: error.message, param: error.param ?? null, sequence_number: seq });
+    } else {
+      const failed = responseObject(p, body, { status: "failed", output: [], usage: null, error: { code: error.code ?? "server_error", message: error.message } });
+      evs.push({ type: "response.failed", sequence_number: seq, response: failed });
+    }
+    if (then === "stall") rest.stallAfterChunks = { after: evs.length };
+    if (then === "drop") rest.dropAfterChunks = evs.length;
+  }
+  if (s.dropBeforeContent) {
+    const i = evs.findIndex((x) => typeof x === "object" && /\.delta$/.test(x.type));
+    rest.dropAfterChunks = i < 0 ? evs.length : i;
+  }
+  return applyChunkFaults(evs.map(sseNamedEvent), rest, body.model);
+}
+
+async function sendResponsesSse(ctx, p) {
+  const { res, entry, record, body, state } = ctx;
+  const s = { ...(entry?.stream ?? {}) };
+  if (entry?.drip) {
+    s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
+    s.pauseMs = entry.drip.everyMs ?? 5;
+  }
+  if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) s.pauseMs = state.config.openai.streamPauseMs;
+  const events = Array.isArray(s.chunks) ? s.chunks : responseStreamEvents(p, body, { obfuscation: body.stream_options?.include_obfuscation !== false });
+  const { events: out, dropAfter, stall } = applyResponsesFaults(events, s, p, body);
+  res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    ...openaiHeaders(ctx),
+  });
+  res.flushHeaders();
+  record.framesSentAt = [];
+  record.sentAt = record.framesSentAt;
+  record.framesPlanned = out.length;
+  if (dropAfter !== null) record.dropPlanned = true;
+  const onStall = (t) => {
+    record.stalled = "mid-stream";
+    record.stalledAt = t;
+  };
+  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
+  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+}
+
+const responseNotFound = (id) => ({ message: `Response with id '${id}' not found.`, type: "invalid_request_error", param: null, code: null });
+
+/** POST /v1/responses (authenticated): validation, previous_response_id, script, JSON or SSE, storage. */
+async function handleResponsesCreate(ctx) {
+  const { state, res, route, record } = ctx;
+  const cfg = state.config.openai;
+  const body = ctx.rawBody && typeof ctx.body === "string" ? null : ctx.body;
+  const invalid = validateResponsesRequest(ctx.rawBody ? body : undefined, cfg);
+  if (body && typeof body === "object" && typeof body.model === "string") record.model = body.model;
+  if (invalid) {
+    record.openai.validationError = invalid.error.message;
+    return sendBareError(ctx, invalid.status, invalid.error);
+  }
+  record.openai.stream = body.stream === true;
+  record.openai.previousResponseId = body.previous_response_id ?? null;
+  let history = [];
+  if (typeof body.previous_response_id === "string") {
+    const prev = state.openaiResponses.get(body.previous_response_id);
+    if (!prev || prev.key !== record.openai.key) {
+      const error = { message: `Previous response with id '${body.previous_response_id}' not found.`, type: "invalid_request_error", param: "previous_response_id", code: "previous_response_not_found" };
+      record.openai.validationError = error.message;
+      return sendBareError(ctx, 400, error);
+    }
+    history = prev.items;
+  }
+  record.openai.historyItems = history.length;
+
+  const entry = takeScript(state, { ...route, model: body.model, stream: body.stream === true });
+  record.scripted = !!entry;
+  const c = { ...ctx, body, entry };
+  if (!(await beforeAnswer(res, entry, record))) return;
+  if (entry?.raw) return sendRaw(c);
+  if (scriptedError(c)) return;
+  const status = entry?.status ?? 200;
+  if (entry?.json !== undefined && !entry.stream) return sendJsonAnswer(c, status, entry.json);
+  const p = responsesPlan(c, history);
+  const faulted = !!(entry?.stream && Object.keys(entry.stream).some((k) => !["pauseMs", "splitAt", "chunkSize"].includes(k)));
+  if (body.store !== false && !faulted) {
+    state.openaiResponses.set(p.id, { response: p.final, key: record.openai.key, items: [...p.items, p.item] });
+  }
+  record.openai.responseId = p.id;
+  if (body.stream === true) return sendResponsesSse(c, p);
+  return sendJsonAnswer(c, status, p.final);
+}
+
+/** GET / DELETE /v1/responses/{id} (authenticated): the stored response, scoped to the key that made it. */
+async function handleStoredResponse(ctx) {
+  const { state, res, route, record } = ctx;
+  const entry = takeScript(state, route);
+  record.scripted = !!entry;
+  const c = { ...ctx, body: null, entry };
+  if (!(await beforeAnswer(res, entry, record))) return;
+  if (entry?.raw) return sendRaw(c);
+  if (scriptedError(c)) return;
+  if (entry?.json !== undefined) return sendJsonAnswer(c, entry.status ?? 200, entry.json);
+  const id = route.responseId;
+  const stored = state.openaiResponses.get(id);
+  if (!stored || stored.key !== record.openai.key) return sendOpenAIJson(c, 404, { error: responseNotFound(id) });
+  if (route.operation === OPENAI_RESPONSES_DELETE_OPERATION) {
+    state.openaiResponses.delete(id);
+    return sendOpenAIJson(c, 200, { id, object: "response", deleted: true });
+  }
+  return sendJsonAnswer(c, 200, stored.response);
 }

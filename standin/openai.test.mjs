@@ -5,7 +5,10 @@ import http from "node:http";
 import OpenAI from "openai";
 import { startStandin } from "./server.mjs";
 import { OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT, TEST_CREDENTIALS } from "./credentials.mjs";
-import { BEDROCK_ONLY_FIELDS, OPENAI_CHAT_OPERATION, OPENAI_TEXT_PREFIX, SSE_DONE } from "./openai.mjs";
+import {
+  BEDROCK_ONLY_FIELDS, OPENAI_CHAT_OPERATION, OPENAI_TEXT_PREFIX, SSE_DONE,
+  OPENAI_RESPONSES_OPERATION, OPENAI_RESPONSES_RETRIEVE_OPERATION, OPENAI_RESPONSES_DELETE_OPERATION,
+} from "./openai.mjs";
 
 const PATH = "/v1/chat/completions";
 const MODEL = "gpt-4o-mini";
@@ -750,4 +753,319 @@ test("the Bedrock side is unchanged next to OpenAI: an OpenAI key on a Bedrock r
   const r = await post({ path: "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse", body: { messages: [] } });
   assert.equal(r.status, 403);
   assert.match(r.headers["x-amzn-errortype"], /^UnrecognizedClientException/);
+});
+
+// ------------------------------------------------------------------ the Responses API (/v1/responses)
+
+const RPATH = "/v1/responses";
+const RBODY = { model: MODEL, input: USER, instructions: "Be brief." };
+const WEATHER = {
+  type: "function",
+  name: "get_weather",
+  description: "Weather in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false },
+  strict: true,
+};
+
+/** A Responses SSE body → [{event, data}] (data parsed); asserts the `event:` + `data:` framing. */
+function namedEvents(text) {
+  assert.ok(text.endsWith("\n\n"), `SSE ends with a blank line: ${JSON.stringify(text.slice(-40))}`);
+  return text
+    .split("\n\n")
+    .filter(Boolean)
+    .map((ev) => {
+      const m = /^event: ([^\n]+)\ndata: ([^\n]+)$/.exec(ev);
+      assert.ok(m, `every event is one event line and one data line: ${JSON.stringify(ev.slice(0, 120))}`);
+      const data = JSON.parse(m[2]);
+      assert.equal(data.type, m[1], "the event name is the payload's type");
+      return data;
+    });
+}
+
+test("responses: JSON, a realistic response object echoing the request; the request recorded", async () => {
+  const r = await post({ path: RPATH, body: { ...RBODY, metadata: { team: "e2e" }, temperature: 0.2 } });
+  assert.equal(r.status, 200);
+  assert.match(r.headers["x-request-id"], /^req_[0-9a-f]{32}$/);
+  const b = json(r);
+  assert.match(b.id, /^resp_[0-9a-f]{48}$/);
+  assert.equal(b.object, "response");
+  assert.equal(b.status, "completed");
+  assert.ok(Math.abs(b.created_at - Date.now() / 1000) < 5);
+  assert.equal(typeof b.completed_at, "number");
+  assert.equal(b.model, MODEL);
+  assert.equal(b.instructions, "Be brief.");
+  assert.equal(b.error, null);
+  assert.equal(b.incomplete_details, null);
+  assert.equal(b.store, true);
+  assert.equal(b.temperature, 0.2);
+  assert.deepEqual(b.metadata, { team: "e2e" });
+  assert.deepEqual(b.text, { format: { type: "text" }, verbosity: "medium" });
+  assert.equal(b.output.length, 1);
+  const [m] = b.output;
+  assert.match(m.id, /^msg_[0-9a-f]{48}$/);
+  assert.deepEqual({ ...m, id: "x" }, {
+    id: "x", type: "message", status: "completed", role: "assistant",
+    content: [{ type: "output_text", annotations: [], logprobs: [], text: EXPECTED_TEXT }],
+  });
+  assert.equal(b.output_text, undefined, "output_text is the SDK's convenience, not on the wire");
+  const u = b.usage;
+  assert.deepEqual(Object.keys(u), ["input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details", "total_tokens"]);
+  assert.equal(u.total_tokens, u.input_tokens + u.output_tokens);
+  assert.equal(u.output_tokens, EXPECTED_TEXT.split(" ").length);
+  assert.deepEqual(u.input_tokens_details, { cached_tokens: 0 });
+  assert.deepEqual(u.output_tokens_details, { reasoning_tokens: 0 });
+
+  const [rec] = s.requests();
+  assert.equal(rec.operation, OPENAI_RESPONSES_OPERATION);
+  assert.equal(rec.path, RPATH);
+  assert.equal(rec.model, MODEL);
+  assert.deepEqual(rec.body, { ...RBODY, metadata: { team: "e2e" }, temperature: 0.2 });
+  assert.deepEqual(rec.signature, { ok: true, auth: "bearer", key: "valid" });
+  assert.equal(rec.openai.stream, false);
+  assert.equal(rec.openai.responseId, b.id);
+  assert.equal(rec.openai.previousResponseId, null);
+  assert.equal(rec.headers.authorization, "Bearer sk-sta***");
+
+  // input as items: the last user message's text parts
+  const items = await post({ path: RPATH, body: { model: MODEL, input: [
+    { role: "developer", content: "Be brief." },
+    { type: "message", role: "user", content: [{ type: "input_text", text: "Hi" }, { type: "input_text", text: "there" }] },
+  ] } });
+  assert.equal(json(items).output[0].content[0].text, `${OPENAI_TEXT_PREFIX}Hi there`);
+});
+
+test("responses: the Bearer key is checked as on chat (401s), GET/DELETE too", async () => {
+  const none = await post({ path: RPATH, body: RBODY, key: null });
+  assert.equal(none.status, 401);
+  assert.match(json(none).error.message, /^You didn't provide an API key/);
+  const wrong = await post({ path: RPATH, body: RBODY, key: "sk-wrong-key-abcdefghijklmnop-9999" });
+  assert.equal(wrong.status, 401);
+  assert.equal(json(wrong).error.code, "invalid_api_key");
+  assert.equal((await post({ path: `${RPATH}/resp_abc`, method: "GET", body: "", key: null })).status, 401);
+  assert.equal((await post({ path: `${RPATH}/resp_abc`, method: "DELETE", body: "", key: "sk-nope" })).status, 401);
+  assert.deepEqual(s.requests().map((r) => r.signature.ok), [false, false, false, false]);
+  assert.deepEqual(s.requests().map((r) => r.operation), [
+    OPENAI_RESPONSES_OPERATION, OPENAI_RESPONSES_OPERATION, OPENAI_RESPONSES_RETRIEVE_OPERATION, OPENAI_RESPONSES_DELETE_OPERATION,
+  ]);
+});
+
+test("responses: validation (unknown fields, model, input items, tools)", async () => {
+  const cases = [
+    [{ ...RBODY, messages: [] }, "Unrecognized request argument supplied: messages", null, null],
+    [{ ...RBODY, top_k: 3, inferenceConfig: {} }, "Unrecognized request arguments supplied: top_k, inferenceConfig", null, null],
+    [{ input: "x" }, "Missing required parameter: 'model'.", "model", "missing_required_parameter"],
+    [{ model: MODEL, input: 5 }, /^Invalid type for 'input'/, "input", "invalid_type"],
+    [{ model: MODEL, input: [{ role: "wizard", content: "x" }] }, /^Invalid value: 'wizard'/, "input[0].role", "invalid_value"],
+    [{ model: MODEL, input: [{ role: "user" }] }, "Missing required parameter: 'input[0].content'.", "input[0].content", "missing_required_parameter"],
+    [{ model: MODEL, input: [{ type: "function_call_output", output: "x" }] }, "Missing required parameter: 'input[0].call_id'.", "input[0].call_id", "missing_required_parameter"],
+    [{ ...RBODY, tools: [{ type: "function", parameters: {} }] }, "Missing required parameter: 'tools[0].name'.", "tools[0].name", "missing_required_parameter"],
+    [{ ...RBODY, stream_options: { include_obfuscation: false } }, /only allowed when 'stream' is enabled/, "stream_options", null],
+  ];
+  for (const [body, message, param, code] of cases) {
+    const r = await post({ path: RPATH, body });
+    assert.equal(r.status, 400, JSON.stringify(body));
+    const e = json(r).error;
+    if (message instanceof RegExp) assert.match(e.message, message);
+    else assert.equal(e.message, message);
+    assert.equal(e.param, param, JSON.stringify(body));
+    assert.equal(e.code, code, JSON.stringify(body));
+  }
+  // built-in tools are OpenAI's to run: accepted
+  assert.equal((await post({ path: RPATH, body: { ...RBODY, tools: [{ type: "web_search" }] } })).status, 200);
+  // a scripted entry waits for a valid request
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, status: 429 });
+  assert.equal((await post({ path: RPATH, body: { input: "x" } })).status, 400);
+  assert.equal((await post({ path: RPATH, body: RBODY })).status, 429);
+});
+
+test("responses: stream, the event sequence OpenAI sends (named events, sequence_number from 0)", async () => {
+  const r = await post({ path: RPATH, body: { ...RBODY, stream: true } });
+  assert.equal(r.status, 200);
+  assert.match(r.headers["content-type"], /^text\/event-stream/);
+  assert.ok(!r.text.includes("[DONE]"), "the Responses API sends no [DONE]");
+  const evs = namedEvents(r.text);
+  const words = EXPECTED_TEXT.split(" ").length;
+  assert.deepEqual(evs.map((e) => e.type), [
+    "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+    ...Array(words).fill("response.output_text.delta"),
+    "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed",
+  ]);
+  assert.deepEqual(evs.map((e) => e.sequence_number), evs.map((_, i) => i));
+  assert.equal(evs[0].response.status, "in_progress");
+  assert.deepEqual(evs[0].response.output, []);
+  assert.equal(evs[0].response.usage, null);
+  const id = evs[0].response.id;
+  assert.ok(evs.filter((e) => e.response).every((e) => e.response.id === id), "one response id");
+  const itemId = evs[2].item.id;
+  assert.ok(evs.slice(3, -2).every((e) => e.item_id === itemId && e.output_index === 0 && e.content_index === 0));
+  const deltas = evs.filter((e) => e.type === "response.output_text.delta");
+  assert.equal(deltas.map((e) => e.delta).join(""), EXPECTED_TEXT);
+  assert.ok(deltas.every((e) => typeof e.obfuscation === "string"));
+  assert.equal(evs.at(-4).text, EXPECTED_TEXT);
+  const done = evs.at(-1).response;
+  assert.equal(done.status, "completed");
+  assert.deepEqual(done.output, [evs.at(-2).item]);
+  assert.equal(done.output[0].content[0].text, EXPECTED_TEXT);
+  assert.ok(done.usage.total_tokens > 0);
+  assert.equal(s.requests()[0].openai.stream, true);
+  assert.equal(s.requests()[0].framesSentAt.length, evs.length, "one write per event");
+
+  const plain = await post({ path: RPATH, body: { ...RBODY, stream: true, stream_options: { include_obfuscation: false } } });
+  assert.ok(namedEvents(plain.text).every((e) => e.obfuscation === undefined));
+});
+
+test("responses: function tools (tool_choice required, a named function, scripted toolCall), JSON and streamed", async () => {
+  const a = json(await post({ path: RPATH, body: { ...RBODY, tools: [WEATHER], tool_choice: "required" } }));
+  assert.equal(a.output.length, 1);
+  const [fc] = a.output;
+  assert.match(fc.id, /^fc_[0-9a-f]{48}$/);
+  assert.match(fc.call_id, /^call_[A-Za-z0-9]{24}$/);
+  assert.deepEqual({ ...fc, id: "x", call_id: "y" }, { id: "x", type: "function_call", status: "completed", arguments: '{"city":"standin"}', call_id: "y", name: "get_weather" });
+  assert.deepEqual(a.tools, [WEATHER]);
+  assert.equal(a.tool_choice, "required");
+
+  const named = json(await post({ path: RPATH, body: { ...RBODY, tools: [{ type: "function", name: "t0", parameters: {} }, WEATHER], tool_choice: { type: "function", name: "get_weather" } } }));
+  assert.equal(named.output[0].name, "get_weather");
+  assert.equal(json(await post({ path: RPATH, body: { ...RBODY, tools: [WEATHER] } })).output[0].type, "message", "auto → text");
+
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, toolCall: { name: "get_weather", arguments: { city: "Paris" }, callId: "call_fixed" } });
+  const scripted = json(await post({ path: RPATH, body: { ...RBODY, tools: [WEATHER] } }));
+  assert.equal(scripted.output[0].call_id, "call_fixed");
+  assert.equal(scripted.output[0].arguments, '{"city":"Paris"}');
+
+  const st = namedEvents((await post({ path: RPATH, body: { ...RBODY, tools: [WEATHER], tool_choice: "required", stream: true } })).text);
+  const types = st.map((e) => e.type);
+  assert.deepEqual([types[0], types[1], types[2]], ["response.created", "response.in_progress", "response.output_item.added"]);
+  assert.deepEqual(types.slice(-3), ["response.function_call_arguments.done", "response.output_item.done", "response.completed"]);
+  assert.equal(st[2].item.arguments, "");
+  assert.equal(st[2].item.status, "in_progress");
+  const args = st.filter((e) => e.type === "response.function_call_arguments.delta").map((e) => e.delta);
+  assert.ok(args.length >= 2);
+  assert.equal(args.join(""), '{"city":"standin"}');
+  assert.equal(st.at(-3).arguments, '{"city":"standin"}');
+  assert.equal(st.at(-3).name, "get_weather");
+  assert.deepEqual(st.at(-1).response.output, [st.at(-2).item]);
+});
+
+test("responses: stored by default; retrieve and delete scoped to the key; previous_response_id continues; store: false is not kept", async () => {
+  const first = json(await post({ path: RPATH, body: RBODY }));
+  const got = await post({ path: `${RPATH}/${first.id}`, method: "GET", body: "" });
+  assert.equal(got.status, 200);
+  assert.deepEqual(json(got), first);
+  assert.equal((await post({ path: `${RPATH}/${first.id}`, method: "GET", body: "", key: OPENAI_TEST_KEYS.other })).status, 404, "another key");
+
+  const second = json(await post({ path: RPATH, body: { model: MODEL, input: "And Germany?", previous_response_id: first.id } }));
+  assert.equal(second.previous_response_id, first.id);
+  assert.equal(second.output[0].content[0].text, `${OPENAI_TEXT_PREFIX}And Germany?`);
+  assert.ok(second.usage.input_tokens > first.usage.input_tokens, "the history counts as input");
+  const rec = s.requests().at(-1);
+  assert.equal(rec.openai.previousResponseId, first.id);
+  assert.equal(rec.openai.historyItems, 2, "the first turn's input and output");
+
+  const del = await post({ path: `${RPATH}/${first.id}`, method: "DELETE", body: "" });
+  assert.deepEqual(json(del), { id: first.id, object: "response", deleted: true });
+  const gone = await post({ path: `${RPATH}/${first.id}`, method: "GET", body: "" });
+  assert.equal(gone.status, 404);
+  assert.deepEqual(json(gone).error, { message: `Response with id '${first.id}' not found.`, type: "invalid_request_error", param: null, code: null });
+  assert.equal((await post({ path: `${RPATH}/${first.id}`, method: "DELETE", body: "" })).status, 404);
+
+  const prev = await post({ path: RPATH, body: { model: MODEL, input: "x", previous_response_id: first.id } });
+  assert.equal(prev.status, 400);
+  assert.deepEqual(json(prev).error, {
+    message: `Previous response with id '${first.id}' not found.`, type: "invalid_request_error", param: "previous_response_id", code: "previous_response_not_found",
+  });
+
+  const unstored = json(await post({ path: RPATH, body: { ...RBODY, store: false } }));
+  assert.equal(unstored.store, false);
+  assert.equal((await post({ path: `${RPATH}/${unstored.id}`, method: "GET", body: "" })).status, 404);
+  assert.equal(s.requests().filter((r) => r.operation === OPENAI_RESPONSES_RETRIEVE_OPERATION).length, 4);
+  s.reset();
+  assert.equal((await post({ path: `${RPATH}/${second.id}`, method: "GET", body: "" })).status, 404, "reset forgets stored responses");
+});
+
+test("responses: max_output_tokens cuts the answer → status incomplete (JSON: incomplete_details; stream: response.incomplete)", async () => {
+  const b = json(await post({ path: RPATH, body: { ...RBODY, max_output_tokens: 3 } }));
+  assert.equal(b.status, "incomplete");
+  assert.deepEqual(b.incomplete_details, { reason: "max_output_tokens" });
+  assert.equal(b.output[0].content[0].text, "Hello from the");
+  assert.equal(b.output[0].status, "incomplete");
+  const evs = namedEvents((await post({ path: RPATH, body: { ...RBODY, max_output_tokens: 3, stream: true } })).text);
+  assert.equal(evs.at(-1).type, "response.incomplete");
+  assert.equal(evs.at(-1).response.incomplete_details.reason, "max_output_tokens");
+});
+
+test("responses: scripted faults (HTTP errors, response.failed / error events, drops), text, usage, id", async () => {
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, text: "Paris.", usage: { input_tokens: 11, output_tokens: 2, cached_tokens: 4, reasoning_tokens: 1 }, id: "resp_fixed", responseModel: "gpt-4o-mini-2024-07-18" });
+  const b = json(await post({ path: RPATH, body: RBODY }));
+  assert.equal(b.id, "resp_fixed");
+  assert.equal(b.model, "gpt-4o-mini-2024-07-18");
+  assert.equal(b.output[0].content[0].text, "Paris.");
+  assert.deepEqual(b.usage, { input_tokens: 11, input_tokens_details: { cached_tokens: 4 }, output_tokens: 2, output_tokens_details: { reasoning_tokens: 1 }, total_tokens: 13 });
+
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION, stream: true }, status: 429 });
+  const limited = await post({ path: RPATH, body: { ...RBODY, stream: true } });
+  assert.equal(limited.status, 429);
+  assert.equal(json(limited).error.code, "rate_limit_exceeded");
+
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, stream: { errorAfterChunks: { after: 5, message: "The model broke." } } });
+  const failed = namedEvents((await post({ path: RPATH, body: { ...RBODY, stream: true } })).text);
+  assert.deepEqual(failed.map((e) => e.type).slice(-2), ["response.output_text.delta", "response.failed"]);
+  assert.equal(failed.length, 6);
+  assert.equal(failed.at(-1).sequence_number, 5);
+  assert.equal(failed.at(-1).response.status, "failed");
+  assert.deepEqual(failed.at(-1).response.error, { code: "server_error", message: "The model broke." });
+  assert.equal(failed.at(-1).response.id, failed[0].response.id);
+
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, stream: { errorAfterChunks: { after: 4, as: "error", status: 429 } } });
+  const errored = namedEvents((await post({ path: RPATH, body: { ...RBODY, stream: true } })).text);
+  assert.deepEqual(errored.at(-1), { type: "error", code: "rate_limit_exceeded", message: errored.at(-1).message, param: null, sequence_number: 4 });
+
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, stream: { dropBeforeContent: true } });
+  const dropped = await post({ path: RPATH, body: { ...RBODY, stream: true } });
+  assert.ok(dropped.error, "the connection was reset");
+  assert.deepEqual(dropped.text.split("\n\n").filter(Boolean).map((e) => e.split("\n")[0]), [
+    "event: response.created", "event: response.in_progress", "event: response.output_item.added", "event: response.content_part.added",
+  ]);
+  assert.equal(s.requests().at(-1).streamEnd, "dropped");
+  assert.equal((await post({ path: `${RPATH}/${failed[0].response.id}`, method: "GET", body: "" })).status, 404, "a faulted stream is not stored");
+});
+
+test("responses, openai SDK: create, stream helper, tools, retrieve/delete, previous_response_id, failures", async () => {
+  const c = client();
+  const r = await c.responses.create({ model: MODEL, input: USER, instructions: "Be brief." });
+  assert.equal(r.output_text, EXPECTED_TEXT);
+  assert.equal(r.status, "completed");
+
+  const st = c.responses.stream({ model: MODEL, input: "Stream me" });
+  let text = "";
+  for await (const e of st) if (e.type === "response.output_text.delta") text += e.delta;
+  const final = await st.finalResponse();
+  assert.equal(text, `${OPENAI_TEXT_PREFIX}Stream me`);
+  assert.equal(final.output_text, text);
+
+  const ft = await c.responses.stream({ model: MODEL, input: "weather?", tools: [WEATHER], tool_choice: "required" }).finalResponse();
+  assert.equal(ft.output[0].type, "function_call");
+  assert.deepEqual(JSON.parse(ft.output[0].arguments), { city: "standin" });
+
+  const next = await c.responses.create({ model: MODEL, input: "Again", previous_response_id: r.id });
+  assert.equal(next.previous_response_id, r.id);
+  assert.equal((await c.responses.retrieve(r.id)).id, r.id);
+  assert.deepEqual(await c.responses.delete(r.id), { id: r.id, object: "response", deleted: true });
+  await assert.rejects(c.responses.retrieve(r.id), OpenAI.NotFoundError);
+  await assert.rejects(c.responses.create({ model: MODEL, input: "x", previous_response_id: r.id }), (e) => e instanceof OpenAI.BadRequestError && e.code === "previous_response_not_found");
+
+  // response.failed: the SDK's iteration ends, finalResponse() has status failed and the error
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, stream: { errorAfterChunks: { after: 5 } } });
+  const fs = c.responses.stream({ model: MODEL, input: USER });
+  for await (const _ of fs);
+  const f = await fs.finalResponse();
+  assert.equal(f.status, "failed");
+  assert.equal(f.error.code, "server_error");
+  // an `error` event: the iteration throws APIError
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, stream: { errorAfterChunks: { after: 5, as: "error" } } });
+  await assert.rejects(async () => {
+    for await (const _ of c.responses.stream({ model: MODEL, input: USER }));
+  }, OpenAI.APIError);
+  s.script({ match: { operation: OPENAI_RESPONSES_OPERATION }, status: 429 });
+  await assert.rejects(c.responses.create({ model: MODEL, input: USER }), OpenAI.RateLimitError);
 });

@@ -83,6 +83,7 @@ export function resetState(state) {
   state.queue.length = 0;
   state.log.length = 0;
   state.issued.length = 0; // the issued credentials themselves stay valid until they expire
+  state.openaiResponses = new Map(); // stored Responses API answers: id → {response, key, items}
   state.counters = { sts: 0, getInferenceProfile: 0, byOperation: {} };
   state.profiles = new Map(Object.entries(o.inferenceProfiles ?? {}));
   state.roles = new Map(Object.entries(o.roles ?? {}));
