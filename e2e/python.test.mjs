@@ -1,5 +1,5 @@
 // The Python SDKs (openai, anthropic, portkey-ai from PyPI) against the real Worker: runs
-// e2e/python/smoke.py and e2e/python/openai_fallback.py in the virtualenv scripts/setup.sh made (pinned
+// e2e/python/smoke.py, e2e/python/openai_fallback.py and e2e/python/responses.py in the virtualenv scripts/setup.sh made (pinned
 // by requirements.txt).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -37,6 +37,12 @@ test("openai, anthropic and portkey-ai Python SDKs work unchanged", async () => 
 test("the OpenAI → Bedrock fallback from Python (openai + createHeaders(config), portkey_ai.Portkey(config)), JSON and stream", async () => {
   const out = await runPython("e2e/python/openai_fallback.py");
   assert.match(out, /all OpenAI fallback checks passed/);
+  gw.bodies.push(out);
+});
+
+test("the Responses API from Python: responses.create, responses.stream (events, get_final_response()), previous_response_id", async () => {
+  const out = await runPython("e2e/python/responses.py");
+  assert.match(out, /all Python Responses API checks passed/);
   gw.bodies.push(out);
 });
 
