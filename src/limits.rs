@@ -31,6 +31,15 @@ pub const MAX_TOOLS: usize = 256;
 pub const MAX_BETAS: usize = 32;
 /// Length of one beta name.
 pub const MAX_BETA_LEN: usize = 128;
+/// A stored Responses conversation (every item so far and the answer, as JSON): one KV value,
+/// written on each turn. A turn that would store more → 400 (`conversation_too_large`) before
+/// Bedrock is called; send `store: false` and the items yourself to go on.
+pub const MAX_STORED_CONVERSATION_BYTES: usize = 16 * 1024 * 1024;
+/// Stored responses one Responses request may name through `item_reference` items (one KV read
+/// each).
+pub const MAX_REFERENCED_RESPONSES: usize = 16;
+/// How long a stored response is kept (OpenAI keeps them 30 days too), in seconds.
+pub const RESPONSE_STORE_TTL_SECONDS: u64 = 30 * 24 * 60 * 60;
 /// An `x-portkey-config` (inline or saved) as JSON text.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// Targets in one `x-portkey-config`, counted over every nesting level.

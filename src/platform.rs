@@ -195,6 +195,12 @@ pub type Clock = std::rc::Rc<dyn Fn() -> u64>;
 
 /// A `'static` timer: a future that completes after the given milliseconds (see
 /// [`Platform::timer`]).
+/// A KV write that outlives the request handler (a streamed response stored when it ends):
+/// key, value, TTL in seconds.
+pub type KvWriter = std::rc::Rc<
+    dyn Fn(String, String, Option<u64>) -> Pin<Box<dyn Future<Output = Result<(), String>>>>,
+>;
+
 pub type Timer = std::rc::Rc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()>>>>;
 
 /// `body`, ended with an error once nothing arrived for `idle_ms` (the stream drivers report it
@@ -293,6 +299,7 @@ impl IsolateMemory {
 pub trait Kv {
     async fn get(&self, key: &str) -> Result<Option<String>, String>;
     async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), String>;
+    async fn delete(&self, key: &str) -> Result<(), String>;
 }
 
 pub trait Platform {
@@ -321,6 +328,9 @@ pub trait Platform {
 
     /// A log that outlives the request handler: streamed answers log their end through it.
     fn log_sink(&self) -> LogSink;
+
+    /// KV writes for work that outlives the request handler (the end of a stream).
+    fn kv_writer(&self) -> KvWriter;
 
     /// The clock, for work that outlives the request handler (the end of a stream).
     fn clock(&self) -> Clock;

@@ -27,7 +27,7 @@ pub async fn handle<P: Platform>(
 }
 
 /// The body as a JSON object (nothing else checked yet: a config may still set fields).
-fn parse_object(body: &[u8]) -> Result<Value> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<Value> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| GatewayError::from_json_error("the request body", &e))?;
     if !value.is_object() {

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod chat;
 pub mod messages;
 pub mod prompts;
+pub mod responses;
 pub mod routed;
 pub mod target;
 
@@ -25,6 +26,11 @@ enum Route {
     Messages,
     CountTokens,
     PromptCompletions,
+    Responses,
+    /// `GET` (or `DELETE`) `/v1/responses/{id}`.
+    StoredResponse {
+        delete: bool,
+    },
     MethodNotAllowed,
     NotFound,
 }
@@ -37,6 +43,16 @@ fn route(method: &str, path: &str) -> Route {
         "/chat/completions" => ("POST", Route::ChatCompletions),
         "/messages" => ("POST", Route::Messages),
         "/messages/count_tokens" => ("POST", Route::CountTokens),
+        "/responses" => ("POST", Route::Responses),
+        p if responses::stored_id(p).is_some() => {
+            return if method.eq_ignore_ascii_case("DELETE") {
+                Route::StoredResponse { delete: true }
+            } else if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
+                Route::StoredResponse { delete: false }
+            } else {
+                Route::MethodNotAllowed
+            };
+        }
         p if prompts::prompt_id(p).is_some() => ("POST", Route::PromptCompletions),
         _ => return Route::NotFound,
     };
@@ -82,7 +98,9 @@ pub async fn handle<P: Platform>(
         Route::ChatCompletions
         | Route::Messages
         | Route::CountTokens
-        | Route::PromptCompletions => Some(admit(platform, settings, &req, &headers).await),
+        | Route::PromptCompletions
+        | Route::Responses
+        | Route::StoredResponse { .. } => Some(admit(platform, settings, &req, &headers).await),
         _ => None,
     };
     let mut resp = match (route, caller) {
@@ -102,7 +120,15 @@ pub async fn handle<P: Platform>(
         (Route::PromptCompletions, Some(Ok(caller))) => {
             prompts::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
         }
-        (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions, None) => {
+        (Route::Responses, Some(Ok(caller))) => {
+            responses::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
+        }
+        (Route::StoredResponse { delete }, Some(Ok(caller))) => {
+            let path = req.path.trim_end_matches('/');
+            let id = responses::stored_id(path.strip_prefix("/v1").unwrap_or(path)).unwrap_or("");
+            responses::handle_stored(platform, &caller, &headers, id, delete, &mut outcome).await
+        }
+        (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions | Route::Responses | Route::StoredResponse { .. }, None) => {
             respond(flavor, Err(GatewayError::internal("the request was not admitted")), &mut outcome)
         }
         (Route::MethodNotAllowed, _) => GatewayResponse::error(
@@ -116,7 +142,7 @@ pub async fn handle<P: Platform>(
         (Route::NotFound, _) => GatewayResponse::error(
             flavor_of(&req.path),
             &GatewayError::not_found(format!(
-                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
+                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{{id}}, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
                 req.method, req.path
             ))
             .with_code(ErrorCode::RouteNotFound),
@@ -386,6 +412,21 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route("POST", "/v1/prompts//completions"), Route::NotFound);
+        assert_eq!(route("POST", "/v1/responses"), Route::Responses);
+        assert_eq!(route("GET", "/v1/responses"), Route::MethodNotAllowed);
+        assert_eq!(
+            route("GET", "/v1/responses/resp_1"),
+            Route::StoredResponse { delete: false }
+        );
+        assert_eq!(
+            route("DELETE", "/responses/resp_1"),
+            Route::StoredResponse { delete: true }
+        );
+        assert_eq!(
+            route("POST", "/v1/responses/resp_1"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(route("GET", "/v1/responses/a/b"), Route::NotFound);
         assert_eq!(flavor_of("/v1/messages/batches"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/messages"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/v1/messagesx"), ApiFlavor::OpenAi);

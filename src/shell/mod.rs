@@ -70,6 +70,13 @@ impl Kv for WorkerKv {
         }
         put.execute().await.map_err(|e| e.to_string())
     }
+
+    async fn delete(&self, key: &str) -> Result<(), String> {
+        let Some(store) = &self.0 else {
+            return Err(format!("the {CATALOG_BINDING} KV binding is missing"));
+        };
+        store.delete(key).await.map_err(|e| e.to_string())
+    }
 }
 
 impl Platform for WorkerPlatform {
@@ -108,6 +115,15 @@ impl Platform for WorkerPlatform {
 
     fn timer(&self) -> crate::platform::Timer {
         Rc::new(|ms: u64| Box::pin(Timer::new(ms)) as Pin<Box<dyn Future<Output = ()>>>)
+    }
+
+    fn kv_writer(&self) -> crate::platform::KvWriter {
+        let kv = WorkerKv(self.kv.0.clone());
+        Rc::new(move |key: String, value: String, ttl: Option<u64>| {
+            let kv = WorkerKv(kv.0.clone());
+            Box::pin(async move { kv.put(&key, &value, ttl).await })
+                as Pin<Box<dyn Future<Output = Result<(), String>>>>
+        })
     }
 
     fn log_sink(&self) -> crate::platform::LogSink {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::api::openai::ChatCompletionRequest;
 use crate::error::{GatewayError, Result};
-use crate::platform::Platform;
+use crate::platform::{Platform, UpstreamResponse};
 use crate::providers::bedrock::call::send;
 use crate::providers::bedrock::endpoint::Operation;
 use crate::providers::bedrock::inference_profile;
@@ -27,9 +27,53 @@ pub async fn complete<P: Platform>(
     settings: &Settings,
     target: &BedrockTarget,
     call: &ChatCall<'_>,
-    mut chat: ChatCompletionRequest,
+    chat: ChatCompletionRequest,
     downloaded: &mut media::Downloaded,
 ) -> Result<Answer> {
+    let include_usage = chat
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    let stream = chat.stream.unwrap_or(false);
+    let upstream = send_converse(platform, settings, target, call, chat, downloaded).await?;
+    let id = random_id("chatcmpl-");
+    let created = platform.now_millis() / 1000;
+    if stream {
+        let ctx = StreamContext {
+            id,
+            created,
+            model: call.model_id.to_owned(),
+            strict: call.strict,
+            include_usage,
+        };
+        return Ok(Answer::Stream(
+            openai_sse(upstream.body.into_stream(), ctx).await?,
+        ));
+    }
+    let converse = read_converse(upstream).await?;
+    let ctx = AnswerContext {
+        id,
+        created,
+        model: call.model_id.to_owned(),
+        strict: call.strict,
+    };
+    let completion = to_chat_completion(converse, &ctx);
+    let value = serde_json::to_value(&completion)
+        .map_err(|_| GatewayError::internal("could not encode the answer"))?;
+    Ok(Answer::Json(value))
+}
+
+/// Maps a chat request to Converse (ConverseStream when it streams) and sends it; the answer's
+/// status is checked, its body not read yet.
+pub async fn send_converse<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    target: &BedrockTarget,
+    call: &ChatCall<'_>,
+    mut chat: ChatCompletionRequest,
+    downloaded: &mut media::Downloaded,
+) -> Result<UpstreamResponse> {
     let model =
         inference_profile::model_info(platform, &target.control_plane(), call.model_id).await;
     media::inline_remote_images(platform, settings, &mut chat.messages, downloaded).await?;
@@ -46,13 +90,12 @@ pub async fn complete<P: Platform>(
     }
     let body = serde_json::to_vec(&converse)
         .map_err(|_| GatewayError::internal("could not encode the Bedrock request"))?;
-    let stream = chat.stream.unwrap_or(false);
-    let op = if stream {
+    let op = if chat.stream.unwrap_or(false) {
         Operation::ConverseStream
     } else {
         Operation::Converse
     };
-    let upstream = send(
+    send(
         platform,
         target,
         call.model_id,
@@ -60,25 +103,11 @@ pub async fn complete<P: Platform>(
         op,
         Bytes::from(body),
     )
-    .await?;
-    let id = random_id("chatcmpl-");
-    let created = platform.now_millis() / 1000;
-    if stream {
-        let ctx = StreamContext {
-            id,
-            created,
-            model: call.model_id.to_owned(),
-            strict: call.strict,
-            include_usage: chat
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false),
-        };
-        return Ok(Answer::Stream(
-            openai_sse(upstream.body.into_stream(), ctx).await?,
-        ));
-    }
+    .await
+}
+
+/// A Converse answer's body, read whole (up to the JSON answer limit) and parsed.
+pub async fn read_converse(upstream: UpstreamResponse) -> Result<ConverseResponse> {
     let raw = upstream
         .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
         .await
@@ -87,17 +116,7 @@ pub async fn complete<P: Platform>(
                 "the connection to Bedrock failed while reading the answer: {e}"
             ))
         })?;
-    let converse: ConverseResponse = serde_json::from_slice(&raw).map_err(|_| {
+    serde_json::from_slice(&raw).map_err(|_| {
         GatewayError::bad_gateway("Bedrock answered with a body that is not a Converse response")
-    })?;
-    let ctx = AnswerContext {
-        id,
-        created,
-        model: call.model_id.to_owned(),
-        strict: call.strict,
-    };
-    let completion = to_chat_completion(converse, &ctx);
-    let value = serde_json::to_value(&completion)
-        .map_err(|_| GatewayError::internal("could not encode the answer"))?;
-    Ok(Answer::Json(value))
+    })
 }

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod models;
 pub mod request;
 pub mod response;
+pub mod responses;
 pub mod s3;
 pub mod signing;
 pub mod sigv4;

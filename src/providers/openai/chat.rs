@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, GatewayError, Result};
-use crate::platform::{Platform, UpstreamRequest};
+use crate::platform::{Platform, UpstreamRequest, UpstreamResponse};
 use crate::providers::openai::errors;
 use crate::providers::openai::stream::relay;
 use crate::providers::openai::target::OpenAiTarget;
@@ -59,8 +59,27 @@ pub async fn complete<P: Platform>(
     mut body: Map<String, Value>,
 ) -> Result<Answer> {
     body.retain(|k, _| OPENAI_CHAT_FIELDS.contains(&k.as_str()));
-    body.insert("model".into(), Value::String(call.model_id.to_owned()));
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let resp = send(platform, target, call, target.chat_url(), body, stream).await?;
+    if stream {
+        return Ok(Answer::Stream(
+            relay(resp.body.into_stream(), &target.api_key).await?,
+        ));
+    }
+    Ok(Answer::Json(read_object(resp, "a chat completion").await?))
+}
+
+/// Sends `body` (its `model` set to the call's model id) to `url` with the provider's key; an
+/// error status becomes the caller's error (the key scrubbed from it).
+pub async fn send<P: Platform>(
+    platform: &P,
+    target: &OpenAiTarget,
+    call: &ChatCall<'_>,
+    url: String,
+    mut body: Map<String, Value>,
+    stream: bool,
+) -> Result<UpstreamResponse> {
+    body.insert("model".into(), Value::String(call.model_id.to_owned()));
     let accept = if stream {
         "text/event-stream"
     } else {
@@ -83,7 +102,7 @@ pub async fn complete<P: Platform>(
         .map_err(|_| GatewayError::internal("could not encode the OpenAI request"))?;
     let req = UpstreamRequest {
         method: "POST",
-        url: target.chat_url(),
+        url,
         headers,
         body: Bytes::from(encoded),
     };
@@ -102,24 +121,23 @@ pub async fn complete<P: Platform>(
         ))
     })?;
     match resp.status {
-        200 => {}
+        200 => Ok(resp),
         status @ 400..=599 => {
             let body = resp
                 .collect(crate::limits::MAX_UPSTREAM_SMALL_BYTES)
                 .await
                 .unwrap_or_default();
-            return Err(errors::scrub(
+            Err(errors::scrub(
                 errors::from_http(status, &body),
                 &target.api_key,
-            ));
+            ))
         }
-        other => return Err(GatewayError::upstream_invalid_status(other)),
+        other => Err(GatewayError::upstream_invalid_status(other)),
     }
-    if stream {
-        return Ok(Answer::Stream(
-            relay(resp.body.into_stream(), &target.api_key).await?,
-        ));
-    }
+}
+
+/// A JSON answer's body: one object (`what` names it in the error).
+pub async fn read_object(resp: UpstreamResponse, what: &str) -> Result<Value> {
     let raw = resp
         .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
         .await
@@ -129,10 +147,10 @@ pub async fn complete<P: Platform>(
             ))
         })?;
     match serde_json::from_slice::<Value>(&raw) {
-        Ok(value @ Value::Object(_)) => Ok(Answer::Json(value)),
-        _ => Err(GatewayError::bad_gateway(
-            "OpenAI answered with a body that is not a chat completion",
-        )
+        Ok(value @ Value::Object(_)) => Ok(value),
+        _ => Err(GatewayError::bad_gateway(format!(
+            "OpenAI answered with a body that is not {what}"
+        ))
         .with_code(ErrorCode::InvalidUpstreamAnswer)),
     }
 }

@@ -63,6 +63,11 @@ impl OpenAiTarget {
         vec!["openai", &self.api_key]
     }
 
+    /// `{base}/responses`
+    pub fn responses_url(&self) -> String {
+        format!("{}/responses", self.base.as_str())
+    }
+
     /// `{base}/chat/completions`
     pub fn chat_url(&self) -> String {
         format!("{}/chat/completions", self.base.as_str())

@@ -56,6 +56,10 @@ impl Kv for MemKv {
         self.1.borrow_mut().insert(key.to_owned(), ttl);
         Ok(())
     }
+    async fn delete(&self, key: &str) -> Result<(), String> {
+        self.0.borrow_mut().remove(key);
+        Ok(())
+    }
 }
 
 /// The host's side of an answer body, as workerd gives it: read whole in one step
@@ -144,7 +148,7 @@ pub fn settings() -> Settings {
 }
 
 pub struct FakeWorld {
-    pub kv: MemKv,
+    pub kv: std::rc::Rc<MemKv>,
     pub isolate: edgeport::platform::IsolateMemory,
     pub now: std::rc::Rc<RefCell<u64>>,
     pub answers: RefCell<VecDeque<Canned>>,
@@ -166,7 +170,7 @@ pub enum Stall {
 impl Default for FakeWorld {
     fn default() -> Self {
         let w = FakeWorld {
-            kv: MemKv::default(),
+            kv: Default::default(),
             isolate: Default::default(),
             now: std::rc::Rc::new(RefCell::new(1_767_225_600_000)), // 2026-01-01T00:00:00Z
             answers: Default::default(),
@@ -312,6 +316,13 @@ impl Platform for FakeWorld {
                 YieldOnce(false).await;
                 *now.borrow_mut() += ms;
             })
+        })
+    }
+    fn kv_writer(&self) -> edgeport::platform::KvWriter {
+        let kv = self.kv.clone();
+        std::rc::Rc::new(move |key: String, value: String, ttl: Option<u64>| {
+            let kv = kv.clone();
+            Box::pin(async move { kv.put(&key, &value, ttl).await })
         })
     }
     fn log_sink(&self) -> edgeport::platform::LogSink {
