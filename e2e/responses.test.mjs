@@ -692,15 +692,21 @@ test("openai SDK: responses.stream over a failing stream ends (no hang): respons
   );
   gw.record(seen);
   assert.ok(seen.includes("response.output_text.delta"), "content arrived first");
-  if (outcome instanceof Error) {
-    // What an SDK may do instead: raise.
-    assert.ok(outcome instanceof OpenAI.OpenAIError, `got ${outcome.constructor.name}: ${outcome.message}`);
-  } else {
-    // openai 7.57: the iteration ends with the response.failed event; the final response says failed.
-    assert.equal(seen.at(-1), "response.failed");
-    assert.equal(outcome.status, "failed");
-    assert.match(outcome.error?.message ?? "", /stream broke/);
-  }
+  // openai 7.57 does not raise on response.failed (only on an `error` event or a broken stream): the
+  // iteration ends with that event and finalResponse() resolves with the failed response.
+  assert.ok(!(outcome instanceof Error), `the SDK raised: ${outcome?.constructor?.name}: ${outcome?.message}`);
+  assert.equal(seen.at(-1), "response.failed");
+  assert.equal(outcome.status, "failed");
+  assert.match(outcome.error?.message ?? "", /stream broke/);
+  assert.ok(!seen.includes("response.completed"));
+
+  // A dropped Bedrock connection: the same (the gateway turns it into response.failed, the SDK ends).
+  gw.standin.script({ match: { operation: "converse-stream" }, stream: { dropAfterFrames: 6 } });
+  const dropped = client().responses.stream({ model: NOVA, input: QUESTION });
+  const final = await within(dropped.finalResponse().catch((e) => e), 15_000, "responses.stream, dropped");
+  assert.ok(!(final instanceof Error), `the SDK raised: ${final?.constructor?.name}: ${final?.message}`);
+  assert.equal(final.status, "failed");
+  assert.equal(typeof final.error?.code, "string");
 });
 
 test("an error before any output → a real HTTP error status with an OpenAI error body (stream and JSON), SDK error classes", async () => {
@@ -749,7 +755,17 @@ test("request errors: invalid JSON, no model, no provider → 400 OpenAI-shaped;
 
 // ------------------------------------------------------------------ Vercel AI SDK (@ai-sdk/openai uses the Responses API)
 
-const aiProvider = () => createOpenAI({ baseURL: gw.url + "/v1", apiKey: gw.gatewayKey, headers: PROVIDER });
+/** The AI SDK's OpenAI provider pointed at the gateway; `sent` collects the request bodies it posts. */
+const aiProvider = (sent = []) =>
+  createOpenAI({
+    baseURL: gw.url + "/v1",
+    apiKey: gw.gatewayKey,
+    headers: PROVIDER,
+    fetch: async (url, init) => {
+      if (typeof init?.body === "string") sent.push(JSON.parse(init.body));
+      return fetch(url, init);
+    },
+  });
 
 test("AI SDK generateText: text and usage", async () => {
   const result = await generateText({ model: aiProvider()(NOVA), prompt: QUESTION, system: "Be brief." });
@@ -818,6 +834,40 @@ test("AI SDK tool round trip (stopWhen: stepCountIs(3)): step 1 calls the tool, 
   assert.deepEqual(calls[1].body.messages[1], { role: "assistant", content: [{ toolUse: { toolUseId: TOOL_USE_ID, name: "get_weather", input: { city: "Paris" } } }] });
   assert.deepEqual(calls[1].body.messages[2].content.map((b) => b.toolResult?.toolUseId), [TOOL_USE_ID]);
   assert.deepEqual(JSON.parse(calls[1].body.messages[2].content[0].toolResult.content[0].text), { temperature: 21, unit: "c" });
+});
+
+test("AI SDK tool loop when step 1 has text and a tool call: step 2 sends item_reference for the stored message, Bedrock gets the whole turn", async () => {
+  gw.standin.script({
+    match: { operation: "converse" },
+    json: converseAnswer([{ text: "Let me check." }, { toolUse: { toolUseId: TOOL_USE_ID, name: "get_weather", input: { city: "Paris" } } }], { stopReason: "tool_use" }),
+  });
+  gw.standin.script({ match: { operation: "converse" }, text: "It is 21 °C in Paris." });
+  const sent = [];
+  const result = await generateText({
+    model: aiProvider(sent)(NOVA),
+    prompt: "Weather in Paris?",
+    tools: { get_weather: tool({ description: "The weather in a city", inputSchema: jsonSchema(WEATHER_PARAMS), execute: async () => ({ temperature: 21, unit: "c" }) }) },
+    stopWhen: stepCountIs(3),
+  });
+  gw.record(result.text);
+  assert.equal(result.steps.length, 2);
+  assert.equal(result.steps[0].text, "Let me check.");
+  // What the AI SDK sent for step 2: the stored message by reference, the call and its output in full.
+  assert.equal(sent.length, 2);
+  const msgId = result.steps[0].response.body.output.find((o) => o.type === "message").id;
+  assert.deepEqual(sent[1].input.map((i) => i.type ?? i.role), ["user", "item_reference", "function_call", "function_call_output"]);
+  assert.deepEqual(sent[1].input[1], { type: "item_reference", id: msgId });
+  assert.equal(result.text, "It is 21 °C in Paris.");
+  const calls = converseCalls();
+  assert.equal(calls.length, 2);
+  const [user, assistant, results] = calls[1].body.messages;
+  assert.deepEqual(user, { role: "user", content: [{ text: "Weather in Paris?" }] });
+  assert.deepEqual(assistant, {
+    role: "assistant",
+    content: [{ text: "Let me check." }, { toolUse: { toolUseId: TOOL_USE_ID, name: "get_weather", input: { city: "Paris" } } }],
+  });
+  assert.equal(results.content[0].toolResult.toolUseId, TOOL_USE_ID);
+  assert.equal(calls[1].body.messages.length, 3);
 });
 
 // ------------------------------------------------------------------ OpenAI targets: /v1/responses passed through
