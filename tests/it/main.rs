@@ -17,6 +17,7 @@ mod openai;
 mod pipeline;
 mod prompts;
 mod properties;
+mod responses;
 mod routing;
 mod routing_conditional;
 mod signing;
