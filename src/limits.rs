@@ -35,8 +35,8 @@ pub const MAX_BETA_LEN: usize = 128;
 /// written on each turn. A turn that would store more → 400 (`conversation_too_large`) before
 /// Bedrock is called; send `store: false` and the items yourself to go on.
 pub const MAX_STORED_CONVERSATION_BYTES: usize = 16 * 1024 * 1024;
-/// Stored responses one Responses request may name through `item_reference` items (one KV read
-/// each).
+/// Stored responses one Responses request may read: its `previous_response_id` and the responses
+/// its `item_reference` items name (one KV read each).
 pub const MAX_REFERENCED_RESPONSES: usize = 16;
 /// How long a stored response is kept (OpenAI keeps them 30 days too), in seconds.
 pub const RESPONSE_STORE_TTL_SECONDS: u64 = 30 * 24 * 60 * 60;

@@ -63,3 +63,24 @@ fn openai_pass_through_keeps_only_openai_fields() {
         );
     }
 }
+
+/// A recorded answer with a cited block (a PDF with `citations` on): the cited text is part of
+/// the chat answer (it was dropped before).
+#[test]
+fn cited_text_is_part_of_the_chat_answer() {
+    use edgeport::providers::bedrock::response::{to_chat_completion, AnswerContext};
+    let answer =
+        fixture("langchain-aws/test_pdf_citations")["interactions"][0]["response"]["json"].clone();
+    let resp = serde_json::from_value(answer).unwrap();
+    let ctx = AnswerContext {
+        id: "chatcmpl-1".into(),
+        created: 1,
+        model: "m".into(),
+        strict: true,
+    };
+    let out = serde_json::to_value(to_chat_completion(resp, &ctx)).unwrap();
+    assert_eq!(
+        out["choices"][0]["message"]["content"],
+        "The title of this document is \"Dummy PDF file\"."
+    );
+}

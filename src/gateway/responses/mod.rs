@@ -125,10 +125,10 @@ impl Stored {
             return Ok(None);
         };
         if !self.records.contains_key(id) {
-            if self.records.len() > MAX_REFERENCED_RESPONSES {
+            if self.records.len() >= MAX_REFERENCED_RESPONSES {
                 return Err(GatewayError::invalid_param(
                     "input",
-                    format!("the input names items of more than {MAX_REFERENCED_RESPONSES} stored responses; send the items themselves"),
+                    format!("the request names more than {MAX_REFERENCED_RESPONSES} stored responses (previous_response_id and item_reference items); send the items themselves"),
                 ));
             }
             let record = store::load(kv, scope, id)

@@ -66,8 +66,8 @@ pub fn to_chat_completion(resp: ConverseResponse, ctx: &AnswerContext) -> ChatCo
     let mut has_text = false;
     let mut tool_calls = Vec::new();
     let mut blocks: Vec<Value> = Vec::new();
-    for block in resp.output.message.into_iter().flat_map(|m| m.content) {
-        if let Some(t) = block.text {
+    for mut block in resp.output.message.into_iter().flat_map(|m| m.content) {
+        if let Some(t) = block.answer_text() {
             has_text = true;
             text.push_str(&t);
             blocks.push(json!({"type": "text", "text": t}));

@@ -136,8 +136,8 @@ pub fn response_usage(u: &TokenUsage) -> ResponseUsage {
 /// A Converse answer → the finished response.
 pub fn to_response(resp: ConverseResponse, ctx: &ResponsesContext) -> Finished {
     let mut items = Vec::new();
-    for block in resp.output.message.into_iter().flat_map(|m| m.content) {
-        if let Some(reasoning) = block.reasoning_content {
+    for mut block in resp.output.message.into_iter().flat_map(|m| m.content) {
+        if let Some(reasoning) = block.reasoning_content.take() {
             let (text, encrypted) = match (reasoning.reasoning_text, reasoning.redacted_content) {
                 (_, Some(data)) => (None, Some(format!("{REDACTED_PREFIX}{data}"))),
                 (Some(t), None) => (Some(t.text), t.signature),
@@ -150,7 +150,7 @@ pub fn to_response(resp: ConverseResponse, ctx: &ResponsesContext) -> Finished {
                 status: "completed",
             });
         }
-        if let Some(text) = block.text {
+        if let Some(text) = block.answer_text() {
             items.push(OutputItem::Message {
                 id: ctx.item_id("msg", items.len()),
                 status: "completed",
@@ -587,7 +587,9 @@ impl SseMapper for ResponsesMapper {
         };
         let mut out = Vec::new();
         match event {
-            "messageStart" => self.start(&mut out),
+            // Nothing is sent for messageStart: the answer starts with its first content, so an
+            // exception right after it is still an HTTP error (and a config's fallback moves on).
+            "messageStart" => {}
             "contentBlockStart" => {
                 let event: ContentBlockStartEvent = parse(frame, "contentBlockStart")?;
                 if let Some(tool) = event.start.tool_use {
@@ -663,6 +665,8 @@ impl SseMapper for ResponsesMapper {
         let mut failed = self.finished_answer().response;
         failed.status = "failed";
         failed.incomplete_details = None;
+        // A failed response is not stored.
+        failed.echo.store = false;
         failed.error = Some(ResponseError::from_gateway(err));
         self.event(
             &mut out,

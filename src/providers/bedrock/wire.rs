@@ -255,7 +255,7 @@ pub struct ResponseMessage {
 }
 
 /// One answer content block. A struct of options rather than an enum, so blocks edgeport does
-/// not know (citations, tool results of server tools) pass without failing the whole answer.
+/// not know (tool results of server tools) pass without failing the whole answer.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ResponseBlock {
@@ -265,6 +265,33 @@ pub struct ResponseBlock {
     pub tool_use: Option<ToolUseBlock>,
     #[serde(default)]
     pub reasoning_content: Option<ReasoningContentBlock>,
+    /// Text the model wrote with citations (documents with `citations` enabled): the text is
+    /// part of the answer; the citations themselves are not mapped.
+    #[serde(default)]
+    pub citations_content: Option<CitationsContent>,
+}
+
+impl ResponseBlock {
+    /// The block's answer text: a text block's, or a cited block's content.
+    pub fn answer_text(&mut self) -> Option<String> {
+        if let Some(t) = self.text.take() {
+            return Some(t);
+        }
+        let cited = self.citations_content.take()?;
+        Some(cited.content.into_iter().filter_map(|c| c.text).collect())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CitationsContent {
+    #[serde(default)]
+    pub content: Vec<CitedText>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CitedText {
+    #[serde(default)]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
