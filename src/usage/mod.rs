@@ -1,0 +1,3 @@
+//! What a request used and what it cost: the price table and the cost of one request.
+
+pub mod prices;
