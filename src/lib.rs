@@ -20,6 +20,8 @@ pub mod providers;
 pub mod routing;
 pub mod settings;
 pub mod stream;
+pub mod trace;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -40,6 +40,25 @@ pub const MAX_STORED_CONVERSATION_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_REFERENCED_RESPONSES: usize = 16;
 /// How long a stored response is kept (OpenAI keeps them 30 days too), in seconds.
 pub const RESPONSE_STORE_TTL_SECONDS: u64 = 30 * 24 * 60 * 60;
+/// A Portkey trace id, span id, parent span id or span name (`x-portkey-trace-id`, ...): printable
+/// ASCII up to this length; anything else is ignored (a new id is generated).
+pub const MAX_TRACE_ID_LEN: usize = 128;
+/// A `tracestate` echoed on the answer (W3C allows 32 members of 256 bytes; real ones are short);
+/// longer → not echoed.
+pub const MAX_TRACESTATE_LEN: usize = 512;
+/// A `baggage` header (W3C's limit); longer → ignored whole.
+pub const MAX_BAGGAGE_BYTES: usize = 8192;
+/// Baggage members read into the metadata (W3C: at least 64 must be supported); the rest ignored.
+pub const MAX_BAGGAGE_MEMBERS: usize = 64;
+/// `x-portkey-metadata`: keys per request (after `baggage` and `_user` are merged in), the length
+/// of a key, of a value. Values must be strings. Beyond → 400 naming the header (baggage members
+/// and `_user` that do not fit are left out instead).
+pub const MAX_METADATA_KEYS: usize = 32;
+pub const MAX_METADATA_KEY_LEN: usize = 128;
+pub const MAX_METADATA_VALUE_LEN: usize = 512;
+/// `ANALYTICS_METADATA_KEYS`: metadata keys written as Analytics Engine blobs (after the 10 fixed
+/// blobs; Analytics Engine takes 20); more are ignored.
+pub const MAX_ANALYTICS_METADATA_KEYS: usize = 10;
 /// An `x-portkey-config` (inline or saved) as JSON text.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// Targets in one `x-portkey-config`, counted over every nesting level.

@@ -195,6 +195,17 @@ pub type Clock = std::rc::Rc<dyn Fn() -> u64>;
 
 /// A `'static` timer: a future that completes after the given milliseconds (see
 /// [`Platform::timer`]).
+/// One Analytics Engine data point: its index, blobs and doubles in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint {
+    pub index: String,
+    pub blobs: Vec<String>,
+    pub doubles: Vec<f64>,
+}
+
+/// Writes data points to the Analytics Engine dataset (outlives the request handler).
+pub type AnalyticsSink = std::rc::Rc<dyn Fn(&DataPoint)>;
+
 /// A KV write that outlives the request handler (a streamed response stored when it ends):
 /// key, value, TTL in seconds.
 pub type KvWriter = std::rc::Rc<
@@ -328,6 +339,9 @@ pub trait Platform {
 
     /// A log that outlives the request handler: streamed answers log their end through it.
     fn log_sink(&self) -> LogSink;
+
+    /// The Analytics Engine dataset, when the Worker has the `ANALYTICS` binding.
+    fn analytics(&self) -> Option<AnalyticsSink>;
 
     /// KV writes for work that outlives the request handler (the end of a stream).
     fn kv_writer(&self) -> KvWriter;

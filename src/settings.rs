@@ -29,6 +29,9 @@ pub struct Settings {
     /// How long an isolate reuses a gateway key or provider record it read from KV (var
     /// `CATALOG_CACHE_TTL_MS`, 0 to 300,000; 0 reads KV on every request).
     pub catalog_cache_ttl_ms: u64,
+    /// Metadata keys whose values become Analytics Engine blobs (var `ANALYTICS_METADATA_KEYS`,
+    /// comma-separated; at most [`crate::limits::MAX_ANALYTICS_METADATA_KEYS`]).
+    pub analytics_metadata_keys: std::rc::Rc<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             upstream_timeout_ms: crate::limits::DEFAULT_UPSTREAM_TIMEOUT_MS,
             stream_idle_timeout_ms: crate::limits::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
             catalog_cache_ttl_ms: crate::limits::DEFAULT_CATALOG_CACHE_TTL_MS,
+            analytics_metadata_keys: Default::default(),
         }
     }
 }
@@ -60,6 +64,7 @@ pub struct Vars<'a> {
     pub upstream_timeout_ms: Option<&'a str>,
     pub stream_idle_timeout_ms: Option<&'a str>,
     pub catalog_cache_ttl_ms: Option<&'a str>,
+    pub analytics_metadata_keys: Option<&'a str>,
 }
 
 impl Settings {
@@ -115,6 +120,16 @@ impl Settings {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .filter(|ms| *ms <= crate::limits::MAX_CATALOG_CACHE_TTL_MS)
                 .unwrap_or(crate::limits::DEFAULT_CATALOG_CACHE_TTL_MS),
+            analytics_metadata_keys: std::rc::Rc::new(
+                vars.analytics_metadata_keys
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty() && k.len() <= crate::limits::MAX_METADATA_KEY_LEN)
+                    .take(crate::limits::MAX_ANALYTICS_METADATA_KEYS)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
         }
     }
 

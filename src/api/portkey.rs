@@ -51,8 +51,8 @@ pub struct PortkeyHeaders {
     pub custom_host: Option<String>,
     /// `x-portkey-config`: inline JSON or a saved config's id.
     pub config: Option<String>,
-    /// `x-portkey-trace-id`
-    pub trace_id: Option<String>,
+    /// `x-portkey-trace-id`, the span headers, `traceparent`, `tracestate`, `baggage`.
+    pub trace: crate::trace::TraceHeaders,
     /// `x-portkey-metadata` (JSON text).
     pub metadata: Option<String>,
     /// `x-portkey-strict-open-ai-compliance` (or `...-openai-...`): strict unless `false`.
@@ -161,7 +161,15 @@ impl PortkeyHeaders {
             },
             custom_host: get("x-portkey-custom-host"),
             config: get("x-portkey-config"),
-            trace_id: get("x-portkey-trace-id"),
+            trace: crate::trace::TraceHeaders {
+                trace_id: get("x-portkey-trace-id"),
+                span_id: get("x-portkey-span-id"),
+                parent_span_id: get("x-portkey-parent-span-id"),
+                span_name: get("x-portkey-span-name"),
+                traceparent: get("traceparent"),
+                tracestate: get("tracestate"),
+                baggage: get("baggage"),
+            },
             metadata: get("x-portkey-metadata"),
             strict,
             request_timeout: get("x-portkey-request-timeout"),

@@ -56,6 +56,10 @@ pub async fn lookup<P: Platform>(
     match platform.kv().get(&entry.key).await {
         Ok(Some(body)) if serde_json::from_str::<serde_json::Value>(&body).is_ok() => {
             outcome.cache = Some(cache::HIT);
+            // What the answer used when it was made (a hit costs nothing upstream).
+            outcome.usage = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| crate::usage::extract::from_answer(&v));
             Some(GatewayResponse {
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],

@@ -84,6 +84,7 @@ async fn run<P: Platform>(
         routing::from_request(platform.kv(), headers, || caller.require().map(|_| ())).await?;
     let body = parse_object(&req.body)?;
     let facts = Facts::new(headers.metadata.as_deref(), &body);
+    outcome.user = body.get("user").and_then(Value::as_str).map(str::to_owned);
     // https images are downloaded once, not once per target.
     let mut downloaded = providers::bedrock::media::Downloaded::new();
     let run = routed::run(
@@ -104,8 +105,9 @@ async fn run<P: Platform>(
             try_target(platform, settings, &call, body, &mut downloaded, outcome).await
         },
     );
-    let (result, routed) = run.await;
+    let (result, routed, attempts) = run.await;
     outcome.routed = routed;
+    outcome.attempts = attempts;
     result
 }
 
@@ -163,9 +165,7 @@ async fn try_target<P: Platform>(
             }
         }),
     };
-    outcome.provider = Some(target.provider_label.clone());
-    outcome.key = target.key_name.clone();
-    outcome.model = Some(target.model_id.clone());
+    outcome.resolved(&target);
     let stream = match &request {
         Request::Typed(chat) => chat.stream.unwrap_or(false),
         Request::Raw(map) => map.get("stream").and_then(Value::as_bool).unwrap_or(false),
@@ -210,6 +210,7 @@ async fn try_target<P: Platform>(
     match answer {
         Answer::Stream(sse) => Ok(GatewayResponse::sse(sse)),
         Answer::Json(value) => {
+            outcome.usage = crate::usage::extract::from_answer(&value);
             if let Some(entry) = &entry {
                 cache::store(platform, entry, &value.to_string()).await;
             }

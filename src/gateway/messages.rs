@@ -147,9 +147,7 @@ async fn prepare<P: Platform>(
         &mut messages.rest,
         &["model", "messages", "stream", "anthropic_beta"],
     );
-    outcome.provider = Some(target.provider_label.clone());
-    outcome.key = target.key_name.clone();
-    outcome.model = Some(target.model_id.clone());
+    outcome.resolved(&target);
     let info = match &target.upstream {
         Upstream::Bedrock(bedrock) => {
             bedrock_messages::check_model(platform, bedrock, &target.model_id).await?
@@ -171,6 +169,11 @@ async fn messages<P: Platform>(
         routing::from_request(platform.kv(), headers, || caller.require().map(|_| ())).await?;
     let body = parse_object(&req.body)?;
     let facts = Facts::new(headers.metadata.as_deref(), &body);
+    // Anthropic's end-user id.
+    outcome.user = body
+        .pointer("/metadata/user_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
     let run = routed::run(
         platform,
         config.as_ref(),
@@ -189,8 +192,9 @@ async fn messages<P: Platform>(
             .await
         },
     );
-    let (result, routed) = run.await;
+    let (result, routed, attempts) = run.await;
     outcome.routed = routed;
+    outcome.attempts = attempts;
     result
 }
 
@@ -234,6 +238,7 @@ async fn try_target<P: Platform>(
     match answer {
         Answer::Stream(sse) => Ok(GatewayResponse::sse(sse)),
         Answer::Json(message) => {
+            outcome.usage = crate::usage::extract::from_answer(&message);
             if let Some(entry) = &entry {
                 cache::store(platform, entry, &message.to_string()).await;
             }
@@ -285,6 +290,12 @@ async fn count_tokens<P: Platform>(
     )
     .await?;
     outcome.model = Some(foundation);
+    // CountTokens is not billed: the tokens are logged, the cost is 0.
+    outcome.billing = Some(crate::gateway::Billing::NotBilled);
+    outcome.usage = Some(crate::usage::prices::Tokens {
+        input: counted,
+        ..Default::default()
+    });
     let answer = serde_json::to_value(MessageTokensCount {
         input_tokens: counted,
     })

@@ -3,18 +3,20 @@
 
 pub mod cache;
 pub mod chat;
+pub mod log;
 pub mod messages;
+pub mod metadata;
 pub mod prompts;
 pub mod responses;
 pub mod routed;
 pub mod target;
 
-use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::{json, Map};
 
 use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, ErrorCode, GatewayError};
 use crate::platform::Platform;
+use crate::trace::TraceContext;
 
 pub use crate::http::{Body, GatewayRequest, GatewayResponse, RequestHeaders};
 pub use crate::settings::{Settings, Vars};
@@ -33,6 +35,38 @@ enum Route {
     },
     MethodNotAllowed,
     NotFound,
+}
+
+impl Route {
+    /// The route's name on the log line.
+    fn name(self) -> &'static str {
+        match self {
+            Route::Health => "health",
+            Route::ChatCompletions => "chat",
+            Route::Messages => "messages",
+            Route::CountTokens => "count_tokens",
+            Route::PromptCompletions => "prompt",
+            Route::Responses => "responses",
+            Route::StoredResponse { delete: false } => "responses.get",
+            Route::StoredResponse { delete: true } => "responses.delete",
+            Route::MethodNotAllowed => "method_not_allowed",
+            Route::NotFound => "not_found",
+        }
+    }
+
+    /// The routes that call a model or read what one answered: the body's size, the metadata
+    /// and the gateway key are checked first.
+    fn admits(self) -> bool {
+        matches!(
+            self,
+            Route::ChatCompletions
+                | Route::Messages
+                | Route::CountTokens
+                | Route::PromptCompletions
+                | Route::Responses
+                | Route::StoredResponse { .. }
+        )
+    }
 }
 
 fn route(method: &str, path: &str) -> Route {
@@ -84,24 +118,28 @@ pub async fn handle<P: Platform>(
     let started = platform.now_millis();
     // The Portkey headers, read once: everything below receives this value.
     let headers = PortkeyHeaders::parse(&req.headers);
-    let trace_id = headers
-        .trace_id
-        .clone()
-        .filter(|t| t.len() <= 128 && t.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or_else(|| random_id(""));
+    let trace = TraceContext::from_headers(&headers.trace);
     let route = route(&req.method, &req.path);
     let mut outcome = Outcome::default();
     let flavor = flavor_of(&req.path);
-    // The model routes: the body's size and the gateway key are checked before anything else
-    // (the body parsed, a saved config or prompt read).
-    let caller = match route {
-        Route::ChatCompletions
-        | Route::Messages
-        | Route::CountTokens
-        | Route::PromptCompletions
-        | Route::Responses
-        | Route::StoredResponse { .. } => Some(admit(platform, settings, &req, &headers).await),
-        _ => None,
+    // The model routes: the body's size, the metadata and the gateway key are checked before
+    // anything else (the body parsed, a saved config or prompt read).
+    let mut metadata = Map::new();
+    let caller = if route.admits() {
+        let admitted = match metadata::parse(headers.metadata.as_deref()) {
+            Ok(m) => {
+                metadata = m;
+                admit(platform, settings, &req, &headers).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Ok(key) = admitted.as_ref().map(target::Caller::key) {
+            outcome.key = key.map(|k| k.name.clone());
+            outcome.key_hash = key.map(|k| k.hash.clone());
+        }
+        Some(admitted)
+    } else {
+        None
     };
     let mut resp = match (route, caller) {
         (_, Some(Err(err))) => respond(flavor, Err(err), &mut outcome),
@@ -149,7 +187,12 @@ pub async fn handle<P: Platform>(
         ),
     };
     resp.headers
-        .push(("x-portkey-trace-id".into(), trace_id.clone()));
+        .push(("x-portkey-trace-id".into(), trace.trace_id.clone()));
+    resp.headers
+        .push(("traceparent".into(), trace.traceparent()));
+    if let Some(state) = &trace.tracestate {
+        resp.headers.push(("tracestate".into(), state.clone()));
+    }
     if let Some(p) = &outcome.provider {
         resp.headers.push(("x-portkey-provider".into(), p.clone()));
     }
@@ -166,20 +209,40 @@ pub async fn handle<P: Platform>(
         resp.headers
             .push(("x-portkey-cache-status".into(), status.to_owned()));
     }
-    let line = request_log(&req, &headers, trace_id, resp.status, outcome, started);
+    let baggage = headers
+        .trace
+        .baggage
+        .as_deref()
+        .map(crate::trace::parse_baggage)
+        .unwrap_or_default();
+    let metadata = metadata::merged(metadata, &baggage, outcome.user.as_deref());
+    let line = log::request_log(
+        &req,
+        route.name(),
+        trace,
+        metadata,
+        resp.status,
+        outcome,
+        started,
+    );
+    let sink = log::LineSink {
+        log: platform.log_sink(),
+        analytics: platform.analytics(),
+        metadata_keys: settings.analytics_metadata_keys.clone(),
+    };
     match resp.body {
         // A stream's line is written when it ends, saying how.
         Body::Stream(stream) => {
             resp.body = Body::Stream(stream.wrap(|inner| {
-                Box::pin(LoggedStream {
+                Box::pin(log::LoggedStream {
                     inner,
-                    sink: platform.log_sink(),
+                    sink,
                     line: Some(line),
                     now: platform.clock(),
                 })
             }));
         }
-        Body::Full(_) => emit(line, platform.now_millis(), |l| platform.log(l)),
+        Body::Full(_) => log::emit(line, platform.now_millis(), &sink),
     }
     resp
 }
@@ -211,55 +274,6 @@ pub fn body_too_large() -> GatewayError {
         ),
     )
     .with_code(ErrorCode::RequestTooLarge)
-}
-
-/// A streamed answer that writes its request's log line when it ends, once, saying how: `complete`,
-/// `error` (an in-stream error was sent after the 200) or `client_closed`.
-struct LoggedStream {
-    inner: crate::stream::driver::SseStream,
-    sink: crate::platform::LogSink,
-    line: Option<RequestLog>,
-    now: crate::platform::Clock,
-}
-
-impl futures_util::Stream for LoggedStream {
-    type Item = Bytes;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Bytes>> {
-        let poll = futures_util::StreamExt::poll_next_unpin(&mut self.inner, cx);
-        if let std::task::Poll::Ready(None) = poll {
-            let how = if self.inner.failed() {
-                "error"
-            } else {
-                "complete"
-            };
-            self.finish(how);
-        }
-        poll
-    }
-}
-
-impl LoggedStream {
-    fn finish(&mut self, how: &'static str) {
-        if let Some(mut line) = self.line.take() {
-            line.end = Some(how);
-            emit(line, (self.now)(), |l| (self.sink)(l));
-        }
-    }
-}
-
-impl Drop for LoggedStream {
-    fn drop(&mut self) {
-        let how = if self.inner.failed() {
-            "error"
-        } else {
-            "client_closed"
-        };
-        self.finish(how);
-    }
 }
 
 /// A handler's result as the answer: an error becomes its API's error shape, and its code is
@@ -295,75 +309,41 @@ pub struct Outcome {
     pub routed: Option<routed::Routed>,
     /// With a config's `cache`: HIT, MISS or DISABLED (`x-portkey-cache-status`).
     pub cache: Option<&'static str>,
+    /// The gateway key's hash (its identity; the log shows a prefix).
+    pub key_hash: Option<String>,
+    /// The body's `user` (the log's metadata `_user` when the caller set none).
+    pub user: Option<String>,
+    /// Every upstream attempt, in order.
+    pub attempts: routed::Attempts,
+    /// The answer's token usage (a stream's is read from the stream when it ends).
+    pub usage: Option<crate::usage::prices::Tokens>,
+    /// Who billed the tokens, for the cost.
+    pub billing: Option<Billing>,
 }
 
-/// The one log line of a request (README: Logs). Never holds secrets.
-#[derive(serde::Serialize)]
-struct RequestLog {
-    trace_id: String,
-    method: String,
-    path: String,
-    status: u16,
-    provider: Option<String>,
-    key: Option<String>,
-    model: Option<String>,
-    stream: bool,
-    error: Option<String>,
-    target: Option<String>,
-    retries: Option<u32>,
-    cache: Option<&'static str>,
-    metadata: Option<Value>,
-    /// Milliseconds from the request's arrival to its answer (a stream: to its end).
-    ms: u64,
-    /// How a stream ended (`complete`, `error`, `client_closed`); absent for other answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<&'static str>,
-    #[serde(skip)]
-    started: u64,
+/// Who billed a request's tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Billing {
+    Bedrock {
+        region: String,
+    },
+    OpenAi,
+    /// `count_tokens`: Bedrock does not bill it.
+    NotBilled,
 }
 
-fn request_log(
-    req: &GatewayRequest,
-    headers: &PortkeyHeaders,
-    trace_id: String,
-    status: u16,
-    outcome: Outcome,
-    started: u64,
-) -> RequestLog {
-    let metadata = headers
-        .metadata
-        .as_deref()
-        .and_then(|m| serde_json::from_str::<Value>(m).ok())
-        .filter(Value::is_object);
-    let (target, retries) = match outcome.routed {
-        Some(r) => (Some(r.index), Some(r.retries)),
-        None => (None, None),
-    };
-    RequestLog {
-        trace_id,
-        method: req.method.clone(),
-        path: req.path.clone(),
-        status,
-        provider: outcome.provider,
-        key: outcome.key,
-        model: outcome.model,
-        stream: outcome.stream,
-        error: outcome.error,
-        target,
-        retries,
-        cache: outcome.cache,
-        metadata,
-        ms: 0,
-        end: None,
-        started,
-    }
-}
-
-/// Writes `line` with its duration up to `now`.
-fn emit(mut line: RequestLog, now: u64, write: impl FnOnce(&str)) {
-    line.ms = now.saturating_sub(line.started);
-    if let Ok(text) = serde_json::to_string(&line) {
-        write(&text);
+impl Outcome {
+    /// The target an attempt resolved to: provider, key, model, billing.
+    pub fn resolved(&mut self, target: &target::Target) {
+        self.provider = Some(target.provider_label.clone());
+        self.key = target.key_name.clone();
+        self.model = Some(target.model_id.clone());
+        self.billing = Some(match &target.upstream {
+            crate::providers::Upstream::Bedrock(b) => Billing::Bedrock {
+                region: b.region.clone(),
+            },
+            crate::providers::Upstream::OpenAi(_) => Billing::OpenAi,
+        });
     }
 }
 

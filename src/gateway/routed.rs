@@ -16,6 +16,32 @@ pub struct Routed {
     pub retries: u32,
 }
 
+/// One upstream attempt (a first try, a retry, a fallback target): its own span, a child of the
+/// gateway's span, on the request's log line.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttemptSpan {
+    /// 16 hex digits (a W3C span id).
+    pub span_id: String,
+    /// The config target (`config.targets[1]`), absent without a config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// 0 for a target's first try.
+    pub retry: u32,
+    /// The answer's status (a stream: 200 once its first event was read).
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// From the attempt's start to its answer (JSON: read whole; a stream: its first event) or
+    /// its failure.
+    pub ms: u64,
+    /// When it started (ms since the epoch).
+    #[serde(skip)]
+    pub started_at: u64,
+}
+
+/// Every attempt of one request, in order.
+pub type Attempts = Vec<AttemptSpan>;
+
 /// A number in [0, 1) from the platform's random source (crypto.getRandomValues in the Worker).
 pub fn random_unit() -> f64 {
     let mut bytes = [0u8; 8];
@@ -26,19 +52,43 @@ pub fn random_unit() -> f64 {
 
 /// Runs `try_target` once without a config, or through the config's targets. A stream counts
 /// as answered once its first frame was read (the stream drivers return `Err` before that).
+/// Every attempt is recorded in the returned [`Attempts`].
 pub async fn run<P: Platform>(
     platform: &P,
     config: Option<&Node>,
     facts: &Facts,
     mut try_target: impl AsyncFnMut(&Attempt) -> Result<GatewayResponse>,
-) -> (Result<GatewayResponse>, Option<Routed>) {
+) -> (Result<GatewayResponse>, Option<Routed>, Attempts) {
+    let mut attempts = Attempts::new();
+    let mut timed = async |attempt: &Attempt, retry: u32, attempts: &mut Attempts| {
+        let started = platform.now_millis();
+        let result = try_target(attempt).await;
+        attempts.push(AttemptSpan {
+            span_id: crate::trace::random_hex(16),
+            target: config.map(|_| attempt.index.clone()),
+            retry,
+            status: match &result {
+                Ok(resp) => resp.status,
+                Err(e) => e.status,
+            },
+            error: result.as_ref().err().map(|e| {
+                e.code
+                    .clone()
+                    .unwrap_or_else(|| e.kind.openai_type().to_owned())
+            }),
+            ms: platform.now_millis().saturating_sub(started),
+            started_at: started,
+        });
+        result
+    };
     let Some(root) = config else {
-        return (try_target(&Attempt::default()).await, None);
+        let result = timed(&Attempt::default(), 0, &mut attempts).await;
+        return (result, None, attempts);
     };
     let mut random = random_unit;
     let mut path = match plan::first(root, facts, &mut random) {
         Ok(path) => path,
-        Err(e) => return (Err(e), None),
+        Err(e) => return (Err(e), None, attempts),
     };
     // Every try (first tries, retries, fallbacks) counts against one budget per request.
     let mut tries = 0u32;
@@ -47,7 +97,7 @@ pub async fn run<P: Platform>(
         let mut retries = 0;
         let result = loop {
             tries += 1;
-            match try_target(&attempt).await {
+            match timed(&attempt, retries, &mut attempts).await {
                 Err(e)
                     if tries < MAX_UPSTREAM_ATTEMPTS
                         && plan::should_retry(attempt.retry.as_ref(), e.status, retries) =>
@@ -63,12 +113,12 @@ pub async fn run<P: Platform>(
             retries,
         });
         match result {
-            Ok(resp) => return (Ok(resp), routed),
-            Err(e) if tries >= MAX_UPSTREAM_ATTEMPTS => return (Err(e), routed),
+            Ok(resp) => return (Ok(resp), routed, attempts),
+            Err(e) if tries >= MAX_UPSTREAM_ATTEMPTS => return (Err(e), routed, attempts),
             Err(e) => match plan::next_after_failure(root, &path, e.status, facts, &mut random) {
                 Ok(Some(next)) => path = next,
-                Ok(None) => return (Err(e), routed),
-                Err(no_match) => return (Err(no_match), routed),
+                Ok(None) => return (Err(e), routed, attempts),
+                Err(no_match) => return (Err(no_match), routed, attempts),
             },
         }
     }

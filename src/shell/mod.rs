@@ -23,7 +23,12 @@ const CATALOG_BINDING: &str = "CATALOG";
 pub struct WorkerPlatform {
     kv: WorkerKv,
     isolate: Rc<IsolateMemory>,
+    /// The `ANALYTICS` Analytics Engine binding, when configured.
+    analytics: Option<worker::AnalyticsEngineDataset>,
 }
+
+/// The Analytics Engine binding's name (README: Analytics).
+const ANALYTICS_BINDING: &str = "ANALYTICS";
 
 thread_local! {
     /// What the isolate keeps across requests (the providers' caches).
@@ -124,6 +129,23 @@ impl Platform for WorkerPlatform {
             Box::pin(async move { kv.put(&key, &value, ttl).await })
                 as Pin<Box<dyn Future<Output = Result<(), String>>>>
         })
+    }
+
+    fn analytics(&self) -> Option<crate::platform::AnalyticsSink> {
+        let dataset = self.analytics.clone()?;
+        Some(Rc::new(move |point: &crate::platform::DataPoint| {
+            let written = worker::AnalyticsEngineDataPointBuilder::new()
+                .indexes([point.index.as_str()])
+                .blobs(point.blobs.iter().map(String::as_str))
+                .doubles(point.doubles.iter().copied())
+                .write_to(&dataset);
+            if let Err(e) = written {
+                worker::console_log!(
+                    "{}",
+                    serde_json::json!({"event": "analytics_write_failed", "why": e.to_string()})
+                );
+            }
+        }))
     }
 
     fn log_sink(&self) -> crate::platform::LogSink {
@@ -348,11 +370,12 @@ fn settings(env: &Env) -> Rc<Settings> {
         read("AWS_SESSION_TOKEN"),
         read("ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY"),
     );
-    let (schema_2, upstream_timeout, idle_timeout, cache_ttl) = (
+    let (schema_2, upstream_timeout, idle_timeout, cache_ttl, analytics_keys) = (
         read("CATALOG_ACCEPT_SCHEMA_2"),
         read("UPSTREAM_TIMEOUT_MS"),
         read("STREAM_IDLE_TIMEOUT_MS"),
         read("CATALOG_CACHE_TTL_MS"),
+        read("ANALYTICS_METADATA_KEYS"),
     );
     let settings = Rc::new(Settings::from_vars(&Vars {
         trusted_custom_hosts: trusted.as_deref(),
@@ -365,6 +388,7 @@ fn settings(env: &Env) -> Rc<Settings> {
         upstream_timeout_ms: upstream_timeout.as_deref(),
         stream_idle_timeout_ms: idle_timeout.as_deref(),
         catalog_cache_ttl_ms: cache_ttl.as_deref(),
+        analytics_metadata_keys: analytics_keys.as_deref(),
     }));
     log_settings_problems(&settings);
     SETTINGS.with(|s| *s.borrow_mut() = Some(settings.clone()));
@@ -377,6 +401,7 @@ pub async fn serve(req: web_sys::Request, env: Env) -> worker::Result<web_sys::R
     let platform = WorkerPlatform {
         kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
         isolate: ISOLATE.with(Rc::clone),
+        analytics: env.analytics_engine(ANALYTICS_BINDING).ok(),
     };
     let settings = settings(&env);
     let headers = RequestHeaders::new(Headers(req.headers()).entries());

@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::error::{ErrorCode, ErrorKind, GatewayError};
 use crate::platform::ByteStream;
+use crate::usage::prices::Tokens;
 
 /// SSE bytes for the caller, and whether the stream ended with an in-stream error (set by the
 /// driver when it reports one; read by the gateway's log line). Not `Send`: the Worker is
@@ -21,6 +22,8 @@ use crate::platform::ByteStream;
 pub struct SseStream {
     bytes: Pin<Box<dyn Stream<Item = Bytes>>>,
     failed: Rc<Cell<bool>>,
+    /// The answer's token usage as far as the stream got (set by the driver from its mapper).
+    usage: Rc<Cell<Option<Tokens>>>,
 }
 
 impl SseStream {
@@ -29,12 +32,20 @@ impl SseStream {
         self.failed.get()
     }
 
-    /// A stream wrapped around this one (a logger, an adapter) that keeps its error flag.
+    /// The token usage the upstream reported so far (all of it once the stream ended).
+    pub fn usage(&self) -> Option<Tokens> {
+        self.usage.get()
+    }
+
+    /// A stream wrapped around this one (a logger, an adapter) that keeps its error flag and
+    /// usage.
     pub fn wrap(self, f: impl FnOnce(Self) -> Pin<Box<dyn Stream<Item = Bytes>>>) -> Self {
         let failed = self.failed.clone();
+        let usage = self.usage.clone();
         SseStream {
             bytes: f(self),
             failed,
+            usage,
         }
     }
 
@@ -43,6 +54,7 @@ impl SseStream {
         SseStream {
             bytes,
             failed: Rc::new(Cell::new(false)),
+            usage: Rc::new(Cell::new(None)),
         }
     }
 }
@@ -145,6 +157,10 @@ pub trait SseMapper {
     fn end(&mut self) -> Vec<u8>;
     /// What a failure after the first bytes becomes: an in-stream error, and the stream's end.
     fn fail(&mut self, err: &GatewayError) -> Vec<u8>;
+    /// The token usage the upstream reported so far (for the log line and cost).
+    fn usage(&self) -> Option<Tokens> {
+        None
+    }
 }
 
 fn failure<M: SseMapper>(f: StreamFailure) -> GatewayError {
@@ -183,9 +199,11 @@ pub async fn sse_stream<M: SseMapper + 'static>(
             // A complete answer without any output of its own (only its stop event): its end.
             None if mapper.finished() => {
                 let end = Bytes::from(mapper.end());
-                return Ok(SseStream::from_bytes(Box::pin(futures_util::stream::iter(
+                let stream = SseStream::from_bytes(Box::pin(futures_util::stream::iter(
                     (!end.is_empty()).then_some(end),
-                ))));
+                )));
+                stream.usage.set(mapper.usage());
+                return Ok(stream);
             }
             None => {
                 return Err(failure::<M>(StreamFailure::Interrupted(
@@ -196,6 +214,7 @@ pub async fn sse_stream<M: SseMapper + 'static>(
     };
     let first = mapper.encode(&first);
     let failed = Rc::new(Cell::new(false));
+    let usage = Rc::new(Cell::new(mapper.usage()));
     let driver = Driver {
         body,
         decoder,
@@ -203,6 +222,7 @@ pub async fn sse_stream<M: SseMapper + 'static>(
         first,
         done: false,
         failed: failed.clone(),
+        usage: usage.clone(),
     };
     let bytes = futures_util::stream::unfold(driver, |mut d| async move {
         let bytes = d.next_bytes().await?;
@@ -211,6 +231,7 @@ pub async fn sse_stream<M: SseMapper + 'static>(
     Ok(SseStream {
         bytes: Box::pin(bytes),
         failed,
+        usage,
     })
 }
 
@@ -222,6 +243,7 @@ struct Driver<M: SseMapper> {
     first: Vec<u8>,
     done: bool,
     failed: Rc<Cell<bool>>,
+    usage: Rc<Cell<Option<Tokens>>>,
 }
 
 impl<M: SseMapper> Driver<M> {
@@ -236,8 +258,12 @@ impl<M: SseMapper> Driver<M> {
             }
             match self.decoder.next_frame() {
                 Ok(Some(frame)) => match self.mapper.map_frame(&frame) {
-                    Ok(items) if items.is_empty() => continue,
+                    Ok(items) if items.is_empty() => {
+                        self.usage.set(self.mapper.usage());
+                        continue;
+                    }
                     Ok(items) => {
+                        self.usage.set(self.mapper.usage());
                         out.extend_from_slice(&self.mapper.encode(&items));
                         continue;
                     }
@@ -273,6 +299,7 @@ impl<M: SseMapper> Driver<M> {
                 None => {
                     self.done = true;
                     let end = self.mapper.end();
+                    self.usage.set(self.mapper.usage());
                     return (!end.is_empty()).then(|| Bytes::from(end));
                 }
             }

@@ -87,7 +87,7 @@ fn conditional() -> Value {
 fn conditional_routes_by_metadata_and_params() {
     let w = world();
     let config = conditional();
-    let cases: [(&str, Value, &str, &str); 5] = [
+    let cases: [(&str, Value, &str, &str); 4] = [
         (
             r#"{"user_plan":"paid"}"#,
             chat(NOVA),
@@ -112,8 +112,6 @@ fn conditional_routes_by_metadata_and_params() {
             "us-east-1",
             "config.targets[0]",
         ),
-        // Not JSON: no metadata, so the default.
-        ("not json", chat(NOVA), "us-east-1", "config.targets[0]"),
     ];
     for (metadata, body, region, index) in cases {
         w.sent.borrow_mut().clear();
@@ -133,6 +131,15 @@ fn conditional_routes_by_metadata_and_params() {
     );
     post(&w, "/v1/chat/completions", &h, &chat(NOVA));
     assert!(w.last_sent().url.contains("claude-sonnet-4"));
+    // Metadata that is not a JSON object of strings is refused before anything is routed.
+    w.sent.borrow_mut().clear();
+    for bad in ["not json", r#"{"user_plan": 1}"#] {
+        let h = headers(&config, &[("x-portkey-metadata", bad)]);
+        let a = post(&w, "/v1/chat/completions", &h, &chat(NOVA));
+        assert_eq!(a.status, 400, "{bad}");
+        assert_eq!(a.json()["error"]["param"], "x-portkey-metadata");
+    }
+    assert!(w.sent.borrow().is_empty());
 }
 
 #[test]

@@ -211,6 +211,7 @@ async fn run<P: Platform>(
         routing::from_request(platform.kv(), headers, || caller.require().map(|_| ())).await?;
     let body = chat::parse_object(&req.body)?;
     let facts = Facts::new(headers.metadata.as_deref(), &body);
+    outcome.user = body.get("user").and_then(Value::as_str).map(str::to_owned);
     let mut stored = Stored {
         scope: store::scope(caller, headers),
         records: HashMap::new(),
@@ -245,8 +246,9 @@ async fn run<P: Platform>(
             .await
         },
     );
-    let (result, routed) = run.await;
+    let (result, routed, attempts) = run.await;
     outcome.routed = routed;
+    outcome.attempts = attempts;
     result
 }
 
@@ -284,9 +286,7 @@ async fn try_target<P: Platform>(
     let target = target::resolve(platform, settings, call.caller, headers, &model).await?;
     target.apply_defaults(&mut body, RESERVED);
     let mut request = convert::read(&body)?;
-    outcome.provider = Some(target.provider_label.clone());
-    outcome.key = target.key_name.clone();
-    outcome.model = Some(target.model_id.clone());
+    outcome.resolved(&target);
     outcome.stream = request.stream;
     let chat_call = ChatCall {
         model_id: &target.model_id,
@@ -302,7 +302,10 @@ async fn try_target<P: Platform>(
                 match providers::openai::responses::complete(platform, openai, &chat_call, body)
                     .await?
                 {
-                    Answer::Json(value) => GatewayResponse::json(200, &value),
+                    Answer::Json(value) => {
+                        outcome.usage = crate::usage::extract::from_answer(&value);
+                        GatewayResponse::json(200, &value)
+                    }
                     Answer::Stream(sse) => GatewayResponse::sse(sse),
                 },
             );
@@ -354,6 +357,12 @@ async fn try_target<P: Platform>(
     let scope = stored.scope.clone().filter(|_| store);
     match answer {
         ResponsesAnswer::Json(finished) => {
+            outcome.usage = finished
+                .response
+                .usage
+                .as_ref()
+                .and_then(|u| serde_json::to_value(u).ok())
+                .and_then(|u| crate::usage::extract::from_answer(&json!({ "usage": u })));
             let response = keep(
                 platform.kv_writer(),
                 platform.log_sink(),

@@ -58,11 +58,42 @@ pub struct InvokeStreamState {
     /// A `message_delta` waiting for the event after it.
     held_delta: Option<HeldDelta>,
     stopped: bool,
+    /// The usage of `message_start`, then each `message_delta` (as the request is priced).
+    tokens: Option<crate::usage::prices::Tokens>,
 }
 
 impl InvokeStreamState {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The usage reported so far.
+    pub fn tokens(&self) -> Option<crate::usage::prices::Tokens> {
+        self.tokens
+    }
+
+    /// Counts from an Anthropic `usage` object; a later event's counts replace earlier ones.
+    fn count(&mut self, usage: Option<&Value>) {
+        let Some(u) = usage.filter(|u| u.is_object()) else {
+            return;
+        };
+        let wrapped = serde_json::json!({ "usage": u });
+        if let Some(new) = crate::usage::extract::from_answer(&wrapped) {
+            let old = self.tokens.unwrap_or_default();
+            let keep =
+                |field: &str, new: u64, old: u64| if u.get(field).is_some() { new } else { old };
+            self.tokens = Some(crate::usage::prices::Tokens {
+                input: keep("input_tokens", new.input, old.input),
+                output: keep("output_tokens", new.output, old.output),
+                cache_read: keep("cache_read_input_tokens", new.cache_read, old.cache_read),
+                cache_write: keep(
+                    "cache_creation_input_tokens",
+                    new.cache_write,
+                    old.cache_write,
+                ),
+                images: 0,
+            });
+        }
     }
 
     /// Whether `message_stop` has been seen (a stream that ends before it was cut short).
@@ -111,7 +142,10 @@ pub fn process_frame(
 
     let mut out = Vec::new();
     match kind.as_str() {
-        "message_start" => changed |= ensure_start_usage(&mut event),
+        "message_start" => {
+            changed |= ensure_start_usage(&mut event);
+            state.count(event.get("message").and_then(|m| m.get("usage")));
+        }
         "message_delta" => {
             flush_delta(state, &mut out);
             state.held_delta = Some(HeldDelta {
@@ -144,6 +178,7 @@ pub fn finish(state: &mut InvokeStreamState) -> Vec<StreamEvent> {
 
 fn flush_delta(state: &mut InvokeStreamState, out: &mut Vec<StreamEvent>) {
     if let Some(held) = state.held_delta.take() {
+        state.count(held.event.get("usage"));
         out.push(StreamEvent {
             name: "message_delta".into(),
             data: if held.changed {
@@ -258,5 +293,9 @@ impl SseMapper for AnthropicMapper {
         let mut out = encode(&finish(&mut self.state)).to_vec();
         out.extend_from_slice(&encode_error(err));
         out
+    }
+
+    fn usage(&self) -> Option<crate::usage::prices::Tokens> {
+        self.state.tokens()
     }
 }

@@ -51,6 +51,17 @@ pub fn usage(u: &TokenUsage) -> Usage {
     }
 }
 
+/// Bedrock's token counts as the usage a request is priced by.
+pub fn tokens(u: &TokenUsage) -> crate::usage::prices::Tokens {
+    crate::usage::prices::Tokens {
+        input: u.input_tokens,
+        output: u.output_tokens,
+        cache_read: u.cache_read_input_tokens,
+        cache_write: u.cache_write_input_tokens,
+        images: 0,
+    }
+}
+
 /// What the caller asked for that shapes the answer.
 #[derive(Debug, Clone)]
 pub struct AnswerContext {

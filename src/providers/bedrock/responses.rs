@@ -659,6 +659,13 @@ impl SseMapper for ResponsesMapper {
         self.encode(&out)
     }
 
+    fn usage(&self) -> Option<crate::usage::prices::Tokens> {
+        self.state
+            .usage
+            .as_ref()
+            .map(crate::providers::bedrock::response::tokens)
+    }
+
     fn fail(&mut self, err: &GatewayError) -> Vec<u8> {
         let mut out = Vec::new();
         self.start(&mut out);

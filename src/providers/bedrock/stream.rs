@@ -68,6 +68,8 @@ pub struct ConverseStreamState {
     /// Bedrock's `trace` (strict compliance off), sent after the finish chunk, before usage.
     pending_trace: Option<Value>,
     usage_sent: bool,
+    /// Bedrock's counts, as the request is priced.
+    tokens: Option<crate::usage::prices::Tokens>,
 }
 
 impl ConverseStreamState {
@@ -206,6 +208,7 @@ pub fn process_frame(
             let event: MetadataEvent = parse(frame, "metadata")?;
             if let Some(u) = event.usage {
                 state.pending_usage = Some(usage(&u));
+                state.tokens = Some(crate::providers::bedrock::response::tokens(&u));
             }
             // Bedrock only sends a trace when the request enabled one (guardrail `trace`).
             if !ctx.strict {
@@ -347,6 +350,10 @@ impl SseMapper for OpenAiMapper {
     /// The in-stream error chunk and `[DONE]`.
     fn fail(&mut self, err: &GatewayError) -> Vec<u8> {
         sse::openai_error_then_done(err)
+    }
+
+    fn usage(&self) -> Option<crate::usage::prices::Tokens> {
+        self.state.tokens
     }
 }
 

@@ -70,6 +70,8 @@ struct Relay {
     done: bool,
     /// The last `sequence_number` seen (our own error event follows it).
     last_sequence: Option<u64>,
+    /// The final response's usage.
+    tokens: Option<crate::usage::prices::Tokens>,
 }
 
 /// One event as it came: its `event:` name and its data.
@@ -125,6 +127,12 @@ impl SseMapper for Relay {
             .or(event.event.as_deref())
             .unwrap_or("");
         let terminal = TERMINAL.contains(&kind);
+        if let Some(tokens) = value
+            .get("response")
+            .and_then(crate::usage::extract::from_answer)
+        {
+            self.tokens = Some(tokens);
+        }
         let failed = kind == "error" || kind == "response.failed";
         if failed && !self.started {
             return Err(errors::scrub(early_failure(&value), &self.api_key));
@@ -170,6 +178,10 @@ impl SseMapper for Relay {
     fn end(&mut self) -> Vec<u8> {
         let held = std::mem::take(&mut self.held);
         self.encode(&held)
+    }
+
+    fn usage(&self) -> Option<crate::usage::prices::Tokens> {
+        self.tokens
     }
 
     /// An `error` event, as OpenAI's Responses stream spells one (flat `code` / `message`).

@@ -32,6 +32,8 @@ struct Relay {
     held: Vec<String>,
     started: bool,
     done: bool,
+    /// The usage chunk's counts (`stream_options.include_usage`).
+    tokens: Option<crate::usage::prices::Tokens>,
 }
 
 /// Whether a chunk says anything a client acts on: content, a tool call, a refusal, a finish
@@ -87,6 +89,9 @@ impl SseMapper for Relay {
                 &self.api_key,
             ));
         }
+        if let Some(tokens) = crate::usage::extract::from_answer(&chunk) {
+            self.tokens = Some(tokens);
+        }
         // At most a few content-less chunks are held (OpenAI sends one); past that the stream
         // counts as started, so an upstream cannot make us buffer without bound.
         if !self.started && !has_content(&chunk) && self.held.len() < MAX_HELD {
@@ -126,6 +131,10 @@ impl SseMapper for Relay {
 
     fn fail(&mut self, err: &GatewayError) -> Vec<u8> {
         sse::openai_error_then_done(err)
+    }
+
+    fn usage(&self) -> Option<crate::usage::prices::Tokens> {
+        self.tokens
     }
 }
 

@@ -159,6 +159,8 @@ pub struct FakeWorld {
     /// When set, the next fetch stalls there (its answer never arrives / its body stops after
     /// the scripted pieces and never ends).
     pub stall_next: RefCell<Option<Stall>>,
+    /// Analytics Engine data points written; `None`: the Worker has no `ANALYTICS` binding.
+    pub analytics: std::rc::Rc<RefCell<Option<Vec<edgeport::platform::DataPoint>>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +180,7 @@ impl Default for FakeWorld {
             logs: Default::default(),
             unreachable: Default::default(),
             stall_next: Default::default(),
+            analytics: Default::default(),
         };
         w.put_key(
             TEST_GATEWAY_KEY,
@@ -317,6 +320,17 @@ impl Platform for FakeWorld {
                 *now.borrow_mut() += ms;
             })
         })
+    }
+    fn analytics(&self) -> Option<edgeport::platform::AnalyticsSink> {
+        let points = self.analytics.clone();
+        points.borrow().as_ref()?;
+        Some(std::rc::Rc::new(
+            move |p: &edgeport::platform::DataPoint| {
+                if let Some(v) = points.borrow_mut().as_mut() {
+                    v.push(p.clone());
+                }
+            },
+        ))
     }
     fn kv_writer(&self) -> edgeport::platform::KvWriter {
         let kv = self.kv.clone();
