@@ -13,6 +13,7 @@ mod hardening;
 mod input_caps;
 mod mapping;
 mod messages;
+mod observability;
 mod openai;
 mod pipeline;
 mod prompts;
