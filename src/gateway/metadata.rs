@@ -41,9 +41,11 @@ pub fn parse(raw: Option<&str>) -> Result<Map<String, Value>> {
         }
         match v {
             Value::String(s) if s.len() <= MAX_METADATA_VALUE_LEN => {}
-            Value::String(_) => return Err(invalid(format!(
+            Value::String(_) => {
+                return Err(invalid(format!(
                 "x-portkey-metadata value of `{k}` is longer than {MAX_METADATA_VALUE_LEN} bytes"
-            ))),
+            )))
+            }
             _ => {
                 return Err(invalid(format!(
                     "x-portkey-metadata value of `{k}` must be a string"

@@ -23,11 +23,34 @@ pub fn data(json: &impl Serialize) -> Bytes {
 /// one: JSON escapes them in strings.)
 pub fn event(name: &str, json: &impl Serialize) -> Bytes {
     let mut out = Vec::with_capacity(128 + name.len());
+    write_event(&mut out, name, json);
+    Bytes::from(out)
+}
+
+/// Appends `event: name\ndata: {json}\n\n` to `out` (see [`event`]).
+pub fn write_event(out: &mut Vec<u8>, name: &str, json: &impl Serialize) {
+    write_name(out, name);
+    write_data(out, json);
+}
+
+fn write_name(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(b"event: ");
     out.extend(name.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
     out.push(b'\n');
-    write_data(&mut out, json);
-    Bytes::from(out)
+}
+
+/// Appends an upstream's event as it came: its `event:` name (when it had one), then its data,
+/// one `data:` line per line (SSE joins them back).
+pub fn write_relayed(out: &mut Vec<u8>, name: Option<&str>, data: &str) {
+    if let Some(name) = name {
+        write_name(out, name);
+    }
+    for line in data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.trim_end_matches('\r').as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
 }
 
 /// Appends `data: {json}\n\n` to `out`, so several events can share one buffer.

@@ -216,13 +216,7 @@ pub fn final_event(finished: &Finished, sequence: u64) -> Vec<u8> {
 /// `event: <type>\ndata: <json>\n\n`, as OpenAI sends Responses events.
 fn write_event(out: &mut Vec<u8>, event: &Value) {
     let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    if serde_json::to_writer(&mut *out, event).is_err() {
-        out.extend_from_slice(b"{}");
-    }
-    out.extend_from_slice(b"\n\n");
+    crate::stream::sse::write_event(out, kind, event);
 }
 
 #[derive(Debug, Default)]

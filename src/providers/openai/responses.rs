@@ -17,6 +17,7 @@ use crate::providers::openai::errors;
 use crate::providers::openai::target::OpenAiTarget;
 use crate::providers::{Answer, ChatCall};
 use crate::stream::driver::{sse_stream, SseMapper, SseStream};
+use crate::stream::sse;
 use crate::stream::sse_decoder::{SseDecoder, SseEvent};
 
 /// One Responses call on OpenAI.
@@ -155,18 +156,7 @@ impl SseMapper for Relay {
     fn encode(&self, items: &[Relayed]) -> Vec<u8> {
         let mut out = Vec::with_capacity(items.iter().map(|i| i.data.len() + 40).sum());
         for item in items {
-            if let Some(name) = &item.event {
-                out.extend_from_slice(b"event: ");
-                out.extend_from_slice(name.as_bytes());
-                out.push(b'\n');
-            }
-            // Data that spans lines is one `data:` line per line (SSE joins them back).
-            for line in item.data.split('\n') {
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(line.trim_end_matches('\r').as_bytes());
-                out.push(b'\n');
-            }
-            out.push(b'\n');
+            sse::write_relayed(&mut out, item.event.as_deref(), &item.data);
         }
         out
     }

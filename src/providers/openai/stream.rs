@@ -107,13 +107,7 @@ impl SseMapper for Relay {
     fn encode(&self, items: &[String]) -> Vec<u8> {
         let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 8).sum());
         for item in items {
-            // Data that spans lines is one `data:` line per line (SSE joins them back).
-            for line in item.split('\n') {
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(line.trim_end_matches('\r').as_bytes());
-                out.push(b'\n');
-            }
-            out.push(b'\n');
+            sse::write_relayed(&mut out, None, item);
         }
         out
     }
