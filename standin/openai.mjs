@@ -610,22 +610,7 @@ async function sendSse(ctx, p) {
     events = chunks.map(sseEvent).concat(s.done === false ? [] : [Buffer.from(SSE_DONE)]);
   }
   const { events: out, dropAfter, stall } = applyChunkFaults(events, s, body.model);
-  res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    ...openaiHeaders(ctx),
-  });
-  res.flushHeaders();
-  record.framesSentAt = [];
-  record.sentAt = record.framesSentAt;
-  record.framesPlanned = out.length;
-  if (dropAfter !== null) record.dropPlanned = true;
-  const onStall = (t) => {
-    record.stalled = "mid-stream";
-    record.stalledAt = t;
-  };
-  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
-  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+  await sendEvents(res, ctx, record, entry, s, out, dropAfter, stall);
 }
 
 async function sendJsonAnswer(ctx, status, json) {
@@ -986,22 +971,7 @@ async function sendResponsesSse(ctx, p) {
   if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) s.pauseMs = state.config.openai.streamPauseMs;
   const events = Array.isArray(s.chunks) ? s.chunks : responseStreamEvents(p, body, { obfuscation: body.stream_options?.include_obfuscation !== false });
   const { events: out, dropAfter, stall } = applyResponsesFaults(events, s, p, body);
-  res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    ...openaiHeaders(ctx),
-  });
-  res.flushHeaders();
-  record.framesSentAt = [];
-  record.sentAt = record.framesSentAt;
-  record.framesPlanned = out.length;
-  if (dropAfter !== null) record.dropPlanned = true;
-  const onStall = (t) => {
-    record.stalled = "mid-stream";
-    record.stalledAt = t;
-  };
-  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
-  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+  await sendEvents(res, ctx, record, entry, s, out, dropAfter, stall);
 }
 
 const responseNotFound = (id) => ({ message: `Response with id '${id}' not found.`, type: "invalid_request_error", param: null, code: null });
@@ -1067,4 +1037,25 @@ async function handleStoredResponse(ctx) {
     return sendOpenAIJson(c, 200, { id, object: "response", deleted: true });
   }
   return sendJsonAnswer(c, 200, stored.response);
+}
+
+/** Writes a planned SSE answer (chat or Responses) with its faults, noting on `record` when each
+ * frame went out and how the stream ended. */
+async function sendEvents(res, ctx, record, entry, s, out, dropAfter, stall) {
+  res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    ...openaiHeaders(ctx),
+  });
+  res.flushHeaders();
+  record.framesSentAt = [];
+  record.sentAt = record.framesSentAt;
+  record.framesPlanned = out.length;
+  if (dropAfter !== null) record.dropPlanned = true;
+  const onStall = (t) => {
+    record.stalled = "mid-stream";
+    record.stalledAt = t;
+  };
+  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
+  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
 }
