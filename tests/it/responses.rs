@@ -1176,31 +1176,6 @@ fn block_stop(index: u32) -> Vec<u8> {
     event("contentBlockStop", json!({"contentBlockIndex": index}))
 }
 
-fn message_stop(reason: &str) -> Vec<u8> {
-    event("messageStop", json!({"stopReason": reason}))
-}
-
-fn metadata(usage: Value) -> Vec<u8> {
-    event(
-        "metadata",
-        json!({"usage": usage, "metrics": {"latencyMs": 12}}),
-    )
-}
-
-fn tool_start(index: u32, id: &str, name: &str) -> Vec<u8> {
-    event(
-        "contentBlockStart",
-        json!({"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
-    )
-}
-
-fn tool_input(index: u32, input: &str) -> Vec<u8> {
-    event(
-        "contentBlockDelta",
-        json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": input}}}),
-    )
-}
-
 #[test]
 fn interleaved_parallel_tool_calls_a_call_without_input_and_max_tokens() {
     let body = [

@@ -577,31 +577,6 @@ fn text(index: u32, t: &str) -> Vec<u8> {
     )
 }
 
-fn message_stop(reason: &str) -> Vec<u8> {
-    event("messageStop", json!({"stopReason": reason}))
-}
-
-fn metadata(usage: Value) -> Vec<u8> {
-    event(
-        "metadata",
-        json!({"usage": usage, "metrics": {"latencyMs": 12}}),
-    )
-}
-
-fn tool_start(index: u32, id: &str, name: &str) -> Vec<u8> {
-    event(
-        "contentBlockStart",
-        json!({"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
-    )
-}
-
-fn tool_input(index: u32, input: &str) -> Vec<u8> {
-    event(
-        "contentBlockDelta",
-        json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": input}}}),
-    )
-}
-
 #[test]
 fn parallel_tool_calls_get_distinct_indexes() {
     let body = concat(&[

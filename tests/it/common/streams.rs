@@ -190,3 +190,34 @@ pub fn split<'a>(body: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
     }
     out
 }
+
+// ---- ConverseStream events, built for tests ----
+
+/// A `messageStop` frame.
+pub fn message_stop(reason: &str) -> Vec<u8> {
+    event("messageStop", serde_json::json!({"stopReason": reason}))
+}
+
+/// A `metadata` frame with `usage`.
+pub fn metadata(usage: serde_json::Value) -> Vec<u8> {
+    event(
+        "metadata",
+        serde_json::json!({"usage": usage, "metrics": {"latencyMs": 12}}),
+    )
+}
+
+/// A `contentBlockStart` frame opening a tool call.
+pub fn tool_start(index: u32, id: &str, name: &str) -> Vec<u8> {
+    event(
+        "contentBlockStart",
+        serde_json::json!({"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+    )
+}
+
+/// A `contentBlockDelta` frame with tool input.
+pub fn tool_input(index: u32, input: &str) -> Vec<u8> {
+    event(
+        "contentBlockDelta",
+        serde_json::json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": input}}}),
+    )
+}
