@@ -31,8 +31,8 @@ mod shell;
 async fn fetch(
     req: worker::web_sys::Request,
     env: worker::Env,
-    _ctx: worker::Context,
+    ctx: worker::Context,
 ) -> worker::Result<worker::web_sys::Response> {
     console_error_panic_hook::set_once();
-    shell::serve(req, env).await
+    shell::serve(req, env, ctx).await
 }

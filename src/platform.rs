@@ -195,6 +195,44 @@ pub type Clock = std::rc::Rc<dyn Fn() -> u64>;
 
 /// A `'static` timer: a future that completes after the given milliseconds (see
 /// [`Platform::timer`]).
+/// Fired when work that outlives the request handler (a streamed answer) is over. The shell keeps
+/// the request alive until then (`waitUntil`), so what runs at a stream's end (its log line, its
+/// data point) is not cut off when the client leaves early.
+#[derive(Clone, Default)]
+pub struct EndSignal(std::rc::Rc<EndState>);
+
+#[derive(Default)]
+struct EndState {
+    done: std::cell::Cell<bool>,
+    waker: std::cell::RefCell<Option<std::task::Waker>>,
+}
+
+impl EndSignal {
+    pub fn fire(&self) {
+        self.0.done.set(true);
+        if let Some(w) = self.0.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub fn fired(&self) -> bool {
+        self.0.done.get()
+    }
+
+    /// Resolves once [`EndSignal::fire`] was called.
+    pub fn wait(&self) -> impl Future<Output = ()> + 'static {
+        let state = self.0.clone();
+        futures_util::future::poll_fn(move |cx| {
+            if state.done.get() {
+                std::task::Poll::Ready(())
+            } else {
+                *state.waker.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+    }
+}
+
 /// One Analytics Engine data point: its index, blobs and doubles in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataPoint {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::gateway::{routed, Billing, Outcome};
 use crate::http::GatewayRequest;
-use crate::platform::{AnalyticsSink, Clock, DataPoint, LogSink};
+use crate::platform::{AnalyticsSink, Clock, DataPoint, EndSignal, LogSink};
 use crate::routing::cache::HIT;
 use crate::trace::TraceContext;
 use crate::usage::prices::{self, Provider, Tokens};
@@ -110,10 +110,12 @@ pub fn request_log(
         Some(r) => (Some(r.index), Some(r.retries)),
         None => (None, None),
     };
-    let answered = outcome
-        .attempts
-        .last()
-        .filter(|a| (200..300).contains(&a.status));
+    let mut attempts = outcome.attempts;
+    // An answer from the cache asked nothing upstream: the attempt that found it is not a span.
+    if outcome.cache == Some(HIT) {
+        attempts.pop();
+    }
+    let answered = attempts.last().filter(|a| (200..300).contains(&a.status));
     RequestLog {
         trace_id: trace.trace_id,
         span_id: trace.span_id,
@@ -144,7 +146,7 @@ pub fn request_log(
         upstream_end_ms: None,
         end: None,
         upstream_started: answered.map(|a| a.started_at),
-        attempts: outcome.attempts,
+        attempts,
         started,
         tokens: outcome.usage,
         billing: outcome.billing,
@@ -287,6 +289,8 @@ pub struct LoggedStream {
     pub sink: LineSink,
     pub line: Option<RequestLog>,
     pub now: Clock,
+    /// Fired once the line is written.
+    pub ended: EndSignal,
 }
 
 impl futures_util::Stream for LoggedStream {
@@ -318,6 +322,7 @@ impl LoggedStream {
             line.set_tokens(self.inner.usage());
             emit(line, now, &self.sink);
         }
+        self.ended.fire();
     }
 }
 

@@ -271,7 +271,27 @@ async fn count_tokens<P: Platform>(
         }
         None => Attempt::default(),
     };
-    let (headers, messages) = overlaid(headers, &body, &attempt)?;
+    let target = config.as_ref().map(|_| attempt.index.clone());
+    let mut attempts = routed::Attempts::new();
+    let once = count_once(
+        platform, settings, caller, headers, &body, &attempt, outcome,
+    );
+    let result = routed::timed(platform, target, 0, &mut attempts, once).await;
+    outcome.attempts = attempts;
+    result
+}
+
+/// count_tokens through one target.
+async fn count_once<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    caller: &Caller,
+    headers: &PortkeyHeaders,
+    body: &serde_json::Value,
+    attempt: &Attempt,
+    outcome: &mut Outcome,
+) -> Result<GatewayResponse> {
+    let (headers, messages) = overlaid(headers, body, attempt)?;
     let headers = &headers;
     let (messages, target, info) =
         prepare(platform, settings, caller, headers, messages, outcome).await?;

@@ -122,15 +122,15 @@ pub async fn handle<P: Platform>(
     let route = route(&req.method, &req.path);
     let mut outcome = Outcome::default();
     let flavor = flavor_of(&req.path);
-    // The model routes: the body's size, the metadata and the gateway key are checked before
+    // The model routes: the body's size, the gateway key and the metadata are checked before
     // anything else (the body parsed, a saved config or prompt read).
     let mut metadata = Map::new();
     let caller = if route.admits() {
-        let admitted = match metadata::parse(headers.metadata.as_deref()) {
-            Ok(m) => {
+        let admitted = match admit(platform, settings, &req, &headers).await {
+            Ok(caller) => metadata::parse(headers.metadata.as_deref()).map(|m| {
                 metadata = m;
-                admit(platform, settings, &req, &headers).await
-            }
+                caller
+            }),
             Err(e) => Err(e),
         };
         if let Ok(key) = admitted.as_ref().map(target::Caller::key) {
@@ -233,14 +233,17 @@ pub async fn handle<P: Platform>(
     match resp.body {
         // A stream's line is written when it ends, saying how.
         Body::Stream(stream) => {
-            resp.body = Body::Stream(stream.wrap(|inner| {
+            let ended = crate::platform::EndSignal::default();
+            let logged = stream.wrap(|inner| {
                 Box::pin(log::LoggedStream {
                     inner,
                     sink,
                     line: Some(line),
                     now: platform.clock(),
+                    ended: ended.clone(),
                 })
-            }));
+            });
+            resp.body = Body::Stream(logged.with_end_signal(ended));
         }
         Body::Full(_) => log::emit(line, platform.now_millis(), &sink),
     }

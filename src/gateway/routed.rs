@@ -42,6 +42,35 @@ pub struct AttemptSpan {
 /// Every attempt of one request, in order.
 pub type Attempts = Vec<AttemptSpan>;
 
+/// Runs one attempt and records it as a span in `attempts`.
+pub async fn timed<P: Platform>(
+    platform: &P,
+    target: Option<String>,
+    retry: u32,
+    attempts: &mut Attempts,
+    attempt: impl std::future::Future<Output = Result<GatewayResponse>>,
+) -> Result<GatewayResponse> {
+    let started = platform.now_millis();
+    let result = attempt.await;
+    attempts.push(AttemptSpan {
+        span_id: crate::trace::random_hex(16),
+        target,
+        retry,
+        status: match &result {
+            Ok(resp) => resp.status,
+            Err(e) => e.status,
+        },
+        error: result.as_ref().err().map(|e| {
+            e.code
+                .clone()
+                .unwrap_or_else(|| e.kind.openai_type().to_owned())
+        }),
+        ms: platform.now_millis().saturating_sub(started),
+        started_at: started,
+    });
+    result
+}
+
 /// A number in [0, 1) from the platform's random source (crypto.getRandomValues in the Worker).
 pub fn random_unit() -> f64 {
     let mut bytes = [0u8; 8];
@@ -61,25 +90,8 @@ pub async fn run<P: Platform>(
 ) -> (Result<GatewayResponse>, Option<Routed>, Attempts) {
     let mut attempts = Attempts::new();
     let mut timed = async |attempt: &Attempt, retry: u32, attempts: &mut Attempts| {
-        let started = platform.now_millis();
-        let result = try_target(attempt).await;
-        attempts.push(AttemptSpan {
-            span_id: crate::trace::random_hex(16),
-            target: config.map(|_| attempt.index.clone()),
-            retry,
-            status: match &result {
-                Ok(resp) => resp.status,
-                Err(e) => e.status,
-            },
-            error: result.as_ref().err().map(|e| {
-                e.code
-                    .clone()
-                    .unwrap_or_else(|| e.kind.openai_type().to_owned())
-            }),
-            ms: platform.now_millis().saturating_sub(started),
-            started_at: started,
-        });
-        result
+        let target = config.map(|_| attempt.index.clone());
+        timed(platform, target, retry, attempts, try_target(attempt)).await
     };
     let Some(root) = config else {
         let result = timed(&Attempt::default(), 0, &mut attempts).await;

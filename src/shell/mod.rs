@@ -397,7 +397,11 @@ fn settings(env: &Env) -> Rc<Settings> {
 
 /// One request, on the runtime's own `Request` and `Response` objects (workers-rs' wrappers read
 /// `request.cf` and copy bodies we do not need).
-pub async fn serve(req: web_sys::Request, env: Env) -> worker::Result<web_sys::Response> {
+pub async fn serve(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::Context,
+) -> worker::Result<web_sys::Response> {
     let platform = WorkerPlatform {
         kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
         isolate: ISOLATE.with(Rc::clone),
@@ -414,6 +418,14 @@ pub async fn serve(req: web_sys::Request, env: Env) -> worker::Result<web_sys::R
         oversized,
     };
     let resp = gateway::handle(&platform, &settings, greq).await;
+    // A stream's end (its log line, its data point) runs after the answer was handed over, also
+    // when the client leaves early and the runtime cancels the body: the request stays alive
+    // until then.
+    if let Body::Stream(stream) = &resp.body {
+        if let Some(ended) = stream.end_signal() {
+            ctx.wait_until(ended.wait());
+        }
+    }
     into_response(resp)
 }
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::error::{ErrorCode, ErrorKind, GatewayError};
-use crate::platform::ByteStream;
+use crate::platform::{ByteStream, EndSignal};
 use crate::usage::prices::Tokens;
 
 /// SSE bytes for the caller, and whether the stream ended with an in-stream error (set by the
@@ -24,6 +24,8 @@ pub struct SseStream {
     failed: Rc<Cell<bool>>,
     /// The answer's token usage as far as the stream got (set by the driver from its mapper).
     usage: Rc<Cell<Option<Tokens>>>,
+    /// Fired when whatever runs at the stream's end has run (see [`EndSignal`]).
+    ended: Option<EndSignal>,
 }
 
 impl SseStream {
@@ -37,16 +39,29 @@ impl SseStream {
         self.usage.get()
     }
 
-    /// A stream wrapped around this one (a logger, an adapter) that keeps its error flag and
-    /// usage.
+    /// A stream wrapped around this one (a logger, an adapter) that keeps its error flag, usage
+    /// and end signal.
     pub fn wrap(self, f: impl FnOnce(Self) -> Pin<Box<dyn Stream<Item = Bytes>>>) -> Self {
         let failed = self.failed.clone();
         let usage = self.usage.clone();
+        let ended = self.ended.clone();
         SseStream {
             bytes: f(self),
             failed,
             usage,
+            ended,
         }
+    }
+
+    /// This stream fires `signal` when it is over (the one who fires it says so).
+    pub fn with_end_signal(mut self, signal: EndSignal) -> Self {
+        self.ended = Some(signal);
+        self
+    }
+
+    /// What the runtime should wait for after the answer is sent, if anything.
+    pub fn end_signal(&self) -> Option<EndSignal> {
+        self.ended.clone()
     }
 
     /// Bytes that never report an in-stream error (cached answers, tests).
@@ -55,6 +70,7 @@ impl SseStream {
             bytes,
             failed: Rc::new(Cell::new(false)),
             usage: Rc::new(Cell::new(None)),
+            ended: None,
         }
     }
 }
@@ -232,6 +248,7 @@ pub async fn sse_stream<M: SseMapper + 'static>(
         bytes: Box::pin(bytes),
         failed,
         usage,
+        ended: None,
     })
 }
 

@@ -449,3 +449,55 @@ fn the_analytics_data_point_layout() {
     assert_eq!(a.status, 200);
     assert!(w.analytics.borrow().is_none());
 }
+
+#[test]
+fn the_key_is_checked_before_the_metadata() {
+    let w = FakeWorld::default();
+    let h = [
+        ("x-portkey-provider", "bedrock"),
+        ("x-portkey-metadata", "nope"),
+    ];
+    let a = run(
+        &w,
+        &settings(),
+        request("/v1/chat/completions", &h, &chat(SONNET)),
+    );
+    assert_eq!(a.status, 401, "{}", a.text());
+}
+
+#[test]
+fn a_cache_hit_is_not_an_upstream_attempt_and_count_tokens_is_one() {
+    let w = FakeWorld::default();
+    w.answer(Canned::json(200, &converse_with_cache()));
+    let config = json!({"cache": {"mode": "simple"}}).to_string();
+    let h = headers(&[("x-portkey-config", &config)]);
+    for _ in 0..2 {
+        run(
+            &w,
+            &settings(),
+            request("/v1/chat/completions", &h, &chat(SONNET)),
+        );
+    }
+    let line = last_line(&w);
+    assert_eq!(line["cache"], "HIT");
+    assert_eq!(line["attempts"], json!([]));
+    assert_eq!(line["upstream_ms"], Value::Null);
+    assert_eq!(
+        (&line["cost_usd"], &line["price"]),
+        (&json!(0.0), &json!("cache_hit"))
+    );
+    assert_eq!(line["usage"]["cache_read_tokens"], 1000);
+    assert_eq!(w.sent.borrow().len(), 1);
+
+    w.answer(Canned::json(200, br#"{"inputTokens": 42}"#));
+    let body = json!({"model": SONNET, "messages": [{"role": "user", "content": "Hi"}]});
+    run(
+        &w,
+        &settings(),
+        request("/v1/messages/count_tokens", &headers(&[]), &body),
+    );
+    let line = last_line(&w);
+    assert_eq!(line["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(line["attempts"][0]["status"], 200);
+    assert!(line["upstream_ms"].is_u64());
+}
