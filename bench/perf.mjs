@@ -159,6 +159,7 @@ function edgeportConfig(port, upstream) {
     name: "edgeport",
     port,
     compatibilityDate: "2026-04-01",
+    flags: ["enable_request_signal"], // as wrangler.toml
     modules: [`(name = "index.js", esModule = embed ${rel(path.join(dir, "index.js"))})`, `(name = "index_bg.wasm", wasm = embed ${rel(path.join(dir, "index_bg.wasm"))})`],
     bindings: [
       `(name = "CATALOG", kvNamespace = "kv")`,

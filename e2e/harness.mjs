@@ -150,6 +150,8 @@ export async function startGateway(opts = {}) {
       modulesRoot: BUILD,
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
       compatibilityDate: "2026-04-01",
+      // As wrangler.toml: the request's signal aborts when the client leaves (a stream is cut then).
+      compatibilityFlags: ["enable_request_signal"],
       kvNamespaces: ["CATALOG"],
       // Trusted entries name scheme, host and port: the stand-in speaks plain http.
       bindings: {

@@ -126,17 +126,15 @@ pub async fn handle<P: Platform>(
     // anything else (the body parsed, a saved config or prompt read).
     let mut metadata = Map::new();
     let caller = if route.admits() {
-        let admitted = match admit(platform, settings, &req, &headers).await {
-            Ok(caller) => metadata::parse(headers.metadata.as_deref()).map(|m| {
-                metadata = m;
-                caller
-            }),
-            Err(e) => Err(e),
-        };
+        let admitted = admit(platform, settings, &req, &headers).await;
         if let Ok(key) = admitted.as_ref().map(target::Caller::key) {
             outcome.key = key.map(|k| k.name.clone());
             outcome.key_hash = key.map(|k| k.hash.clone());
         }
+        let admitted = admitted.and_then(|caller| {
+            metadata = metadata::parse(headers.metadata.as_deref())?;
+            Ok(caller)
+        });
         Some(admitted)
     } else {
         None

@@ -417,16 +417,108 @@ pub async fn serve(
         body,
         oversized,
     };
-    let resp = gateway::handle(&platform, &settings, greq).await;
+    let mut resp = gateway::handle(&platform, &settings, greq).await;
     // A stream's end (its log line, its data point) runs after the answer was handed over, also
-    // when the client leaves early and the runtime cancels the body: the request stays alive
-    // until then.
-    if let Body::Stream(stream) = &resp.body {
-        if let Some(ended) = stream.end_signal() {
-            ctx.wait_until(ended.wait());
+    // when the client leaves early: the request stays alive until then, and the stream is cut when
+    // the client is gone (the request's signal, or nothing read for the idle timeout).
+    if let Body::Stream(stream) = resp.body {
+        let ended = stream.end_signal();
+        let (stream, watch) = cut_when_client_leaves(stream, req.signal());
+        if let Some(ended) = ended {
+            ctx.wait_until(watch.until_ended(ended, settings.stream_idle_timeout_ms));
         }
+        resp.body = Body::Stream(stream);
     }
     into_response(resp)
+}
+
+type StreamSlot = Rc<std::cell::RefCell<Option<Pin<Box<crate::stream::driver::SseStream>>>>>;
+
+/// `stream`, dropped at once when `signal` aborts (the client went away; workerd sets it with the
+/// `enable_request_signal` compatibility flag), or by [`Watch::until_ended`] when the runtime has
+/// not read from it for the idle timeout. Without this, a stream whose reader stopped pulling
+/// (local workerd does not always cancel the body of a client that left) would wait, never
+/// polled and never dropped, and its end (log line, usage) would not run. It then ends as
+/// `client_closed`.
+fn cut_when_client_leaves(
+    stream: crate::stream::driver::SseStream,
+    signal: web_sys::AbortSignal,
+) -> (crate::stream::driver::SseStream, Watch) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    struct Cut {
+        slot: StreamSlot,
+        last_read: Rc<std::cell::Cell<u64>>,
+        signal: web_sys::AbortSignal,
+        _on_abort: Closure<dyn FnMut()>,
+    }
+    impl Stream for Cut {
+        type Item = Bytes;
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+            self.last_read.set(worker::Date::now().as_millis());
+            let mut slot = self.slot.borrow_mut();
+            match slot.as_mut() {
+                Some(inner) => inner.as_mut().poll_next(cx),
+                None => Poll::Ready(None),
+            }
+        }
+    }
+    impl Drop for Cut {
+        fn drop(&mut self) {
+            self.signal.set_onabort(None);
+        }
+    }
+    let slot: StreamSlot = Rc::new(std::cell::RefCell::new(None));
+    let last_read = Rc::new(std::cell::Cell::new(worker::Date::now().as_millis()));
+    let watch = Watch {
+        slot: slot.clone(),
+        last_read: last_read.clone(),
+    };
+    let stream = stream.wrap(|inner| {
+        *slot.borrow_mut() = Some(Box::pin(inner));
+        let cut = slot.clone();
+        let on_abort = Closure::<dyn FnMut()>::new(move || {
+            // Never during a poll: the abort event is its own task.
+            if let Ok(mut s) = cut.try_borrow_mut() {
+                s.take();
+            }
+        });
+        signal.set_onabort(Some(on_abort.as_ref().unchecked_ref()));
+        Box::pin(Cut {
+            slot,
+            last_read,
+            signal,
+            _on_abort: on_abort,
+        })
+    });
+    (stream, watch)
+}
+
+/// Watches a streamed answer for a reader that went away without the runtime saying so.
+struct Watch {
+    slot: StreamSlot,
+    last_read: Rc<std::cell::Cell<u64>>,
+}
+
+impl Watch {
+    /// Resolves when the stream ended; drops it first if nothing read from it for `idle_ms`.
+    async fn until_ended(self, ended: crate::platform::EndSignal, idle_ms: u64) {
+        loop {
+            let tick = worker::Delay::from(std::time::Duration::from_millis(idle_ms));
+            match futures_util::future::select(Box::pin(ended.wait()), tick).await {
+                futures_util::future::Either::Left(_) => return,
+                futures_util::future::Either::Right(_) => {
+                    let now = worker::Date::now().as_millis();
+                    if now.saturating_sub(self.last_read.get()) >= idle_ms {
+                        if let Ok(mut s) = self.slot.try_borrow_mut() {
+                            s.take();
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The request body, kept only up to [`MAX_REQUEST_BODY_BYTES`]. A larger body (by its
