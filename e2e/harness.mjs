@@ -116,7 +116,7 @@ export function isolateFailures(gw) {
  * Starts the stand-in and the Worker. opts.vars: extra Worker vars; opts.trust: more
  * TRUSTED_CUSTOM_HOSTS entries besides the stand-in's own `http://127.0.0.1:PORT`; opts.slugs:
  * {slug: record|true} seeded into the CATALOG KV (true = the stand-in record); opts.miniflare: extra Miniflare options
- * (e.g. outboundService). Returns { url, standin, kv, logs, stdio, bodies, seedProvider, record(body), close }.
+ * (e.g. outboundService); opts.doPersist: the Durable Objects' persist directory. Returns { url, standin, kv, logs, stdio, bodies, seedProvider, record(body), close }.
  * `logs` has every structured log line of workerd ("level: message": console.* of the Worker, the
  * panic hook's console.error included); `stdio` has every raw line workerd wrote on stdout / stderr
  * (also the runtime's own lines that miniflare's structured-log filter drops).
@@ -153,6 +153,12 @@ export async function startGateway(opts = {}) {
       // As wrangler.toml: the request's signal aborts when the client leaves (a stream is cut then).
       compatibilityFlags: ["enable_request_signal"],
       kvNamespaces: ["CATALOG"],
+      // The Limiter Durable Object (wrangler.toml: the LIMITER binding, migration
+      // new_sqlite_classes). useSQLite is what new_sqlite_classes means to workerd: without it
+      // `ctx.storage.sql` throws. opts.doPersist: a directory that keeps the objects' SQLite files
+      // across restarts (otherwise miniflare keeps them in a temporary directory dispose() removes).
+      durableObjects: { LIMITER: { className: "Limiter", useSQLite: true } },
+      ...(opts.doPersist ? { durableObjectsPersist: opts.doPersist } : {}),
       // Trusted entries name scheme, host and port: the stand-in speaks plain http.
       bindings: {
         TRUSTED_CUSTOM_HOSTS: [standin.url, ...(opts.trust ?? [])].join(","),

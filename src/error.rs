@@ -75,6 +75,8 @@ impl ErrorKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BaseCredentialsMissing,
+    BudgetExhausted,
+    BudgetUnpricedModel,
     CatalogRecordInvalid,
     ConversationTooLarge,
     CountTokensModelUnresolved,
@@ -84,6 +86,7 @@ pub enum ErrorCode {
     InvalidGatewayKey,
     InvalidUpstreamAnswer,
     InvalidUpstreamEvent,
+    LimitsUnavailable,
     MissingGatewayKey,
     MissingProvider,
     MissingVariable,
@@ -94,6 +97,7 @@ pub enum ErrorCode {
     PromptRecordInvalid,
     PreviousResponseNotFound,
     PromptTooLarge,
+    RateLimitExceeded,
     ProviderNotGranted,
     ProviderNotSupportedOnRoute,
     RequestTimeout,
@@ -116,6 +120,8 @@ impl ErrorCode {
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BaseCredentialsMissing => "base_credentials_missing",
+            ErrorCode::BudgetExhausted => "budget_exhausted",
+            ErrorCode::BudgetUnpricedModel => "budget_unpriced_model",
             ErrorCode::CatalogRecordInvalid => "catalog_record_invalid",
             ErrorCode::ConversationTooLarge => "conversation_too_large",
             ErrorCode::CountTokensModelUnresolved => "count_tokens_model_unresolved",
@@ -125,6 +131,7 @@ impl ErrorCode {
             ErrorCode::InvalidGatewayKey => "invalid_gateway_key",
             ErrorCode::InvalidUpstreamAnswer => "invalid_upstream_answer",
             ErrorCode::InvalidUpstreamEvent => "invalid_upstream_event",
+            ErrorCode::LimitsUnavailable => "limits_unavailable",
             ErrorCode::MissingGatewayKey => "missing_gateway_key",
             ErrorCode::MissingProvider => "missing_provider",
             ErrorCode::MissingVariable => "missing_variable",
@@ -135,6 +142,7 @@ impl ErrorCode {
             ErrorCode::PromptRecordInvalid => "prompt_record_invalid",
             ErrorCode::PreviousResponseNotFound => "previous_response_not_found",
             ErrorCode::PromptTooLarge => "prompt_too_large",
+            ErrorCode::RateLimitExceeded => "rate_limit_exceeded",
             ErrorCode::ProviderNotGranted => "provider_not_granted",
             ErrorCode::ProviderNotSupportedOnRoute => "provider_not_supported_on_route",
             ErrorCode::RequestTimeout => "request_timeout",
@@ -165,6 +173,8 @@ pub struct GatewayError {
     pub param: Option<String>,
     /// A stable machine-readable code (OpenAI's `code`): ours, or the AWS error type.
     pub code: Option<String>,
+    /// Headers the answer carries (`Retry-After`, `x-ratelimit-*` on a limit's 429).
+    pub headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Display for GatewayError {
@@ -195,7 +205,14 @@ impl GatewayError {
             message: message.into(),
             param: None,
             code: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// A header the answer carries.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {

@@ -76,7 +76,9 @@ impl GatewayResponse {
     /// path the status came by.
     pub fn error(flavor: ApiFlavor, err: &GatewayError) -> Self {
         if (400..=599).contains(&err.status) {
-            return Self::json(err.status, &flavor.error_body(err));
+            let mut resp = Self::json(err.status, &flavor.error_body(err));
+            resp.headers.extend(err.headers.iter().cloned());
+            return resp;
         }
         let replaced = GatewayError::upstream_invalid_status(err.status);
         Self::json(replaced.status, &flavor.error_body(&replaced))

@@ -6,6 +6,7 @@
 //! the Workers runtime.
 
 pub mod api;
+pub mod budget;
 pub mod catalog;
 pub mod crc32;
 pub mod credentials;

@@ -244,6 +244,17 @@ pub struct DataPoint {
 /// Writes data points to the Analytics Engine dataset (outlives the request handler).
 pub type AnalyticsSink = std::rc::Rc<dyn Fn(&DataPoint)>;
 
+/// One operation on a subject's limits (the `Limiter` Durable Object named after the subject).
+pub type LimiterSink = std::rc::Rc<
+    dyn Fn(
+        String,
+        crate::budget::Op,
+    ) -> Pin<Box<dyn Future<Output = Result<crate::budget::Reply, String>>>>,
+>;
+
+/// Runs work after the answer is sent, keeping the request alive until it is done (`waitUntil`).
+pub type Spawner = std::rc::Rc<dyn Fn(Pin<Box<dyn Future<Output = ()>>>)>;
+
 /// A KV write that outlives the request handler (a streamed response stored when it ends):
 /// key, value, TTL in seconds.
 pub type KvWriter = std::rc::Rc<
@@ -377,6 +388,12 @@ pub trait Platform {
 
     /// A log that outlives the request handler: streamed answers log their end through it.
     fn log_sink(&self) -> LogSink;
+
+    /// The limits' Durable Objects, when the Worker has the `LIMITER` binding.
+    fn limiter(&self) -> Option<LimiterSink>;
+
+    /// Work that runs after the answer (recording a request's usage).
+    fn spawner(&self) -> Spawner;
 
     /// The Analytics Engine dataset, when the Worker has the `ANALYTICS` binding.
     fn analytics(&self) -> Option<AnalyticsSink>;

@@ -32,6 +32,9 @@ pub struct Settings {
     /// Metadata keys whose values become Analytics Engine blobs (var `ANALYTICS_METADATA_KEYS`,
     /// comma-separated; at most [`crate::limits::MAX_ANALYTICS_METADATA_KEYS`]).
     pub analytics_metadata_keys: std::rc::Rc<Vec<String>>,
+    /// The secret `ADMIN_TOKEN`: operators' routes (`GET /v1/admin/usage/<subject>`) exist only
+    /// with it.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
             stream_idle_timeout_ms: crate::limits::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
             catalog_cache_ttl_ms: crate::limits::DEFAULT_CATALOG_CACHE_TTL_MS,
             analytics_metadata_keys: Default::default(),
+            admin_token: None,
         }
     }
 }
@@ -65,6 +69,7 @@ pub struct Vars<'a> {
     pub stream_idle_timeout_ms: Option<&'a str>,
     pub catalog_cache_ttl_ms: Option<&'a str>,
     pub analytics_metadata_keys: Option<&'a str>,
+    pub admin_token: Option<&'a str>,
 }
 
 impl Settings {
@@ -130,6 +135,8 @@ impl Settings {
                     .map(str::to_owned)
                     .collect(),
             ),
+            // Short tokens are refused: the route must not be guessable.
+            admin_token: non_empty(vars.admin_token).filter(|t| t.len() >= 16),
         }
     }
 

@@ -32,6 +32,9 @@ pub struct GatewayKeyRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
     pub enabled: bool,
+    /// Rate limits and budgets (README: Limits and budgets); absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::budget::Limits>,
 }
 
 impl GatewayKeyRecord {
@@ -98,6 +101,7 @@ mod tests {
             providers: vec!["prod".into()],
             models: Some(vec!["m1".into()]),
             enabled: true,
+            limits: None,
         };
         assert!(r.allows_provider("prod") && !r.allows_provider("dev"));
         assert!(r.allows_model("m1") && !r.allows_model("m2"));

@@ -63,6 +63,10 @@ pub struct StoredProvider {
     /// Request fields applied when the caller did not send them (e.g. `max_tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_params: Option<Map<String, Value>>,
+    /// Rate limits and budgets for every key using this provider. Plain, not sealed: changing
+    /// them (`catalog.mjs set-limits`) needs no `CATALOG_KEY`, and they open no credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::budget::Limits>,
 }
 
 /// Everything the Worker acts on, sealed together (schema 3): one variant per provider, tagged by
@@ -141,6 +145,7 @@ impl SealedProvider {
             custom_host: None,
             sts_endpoint: None,
             default_params: None,
+            limits: None,
         };
         match self {
             SealedProvider::Bedrock(r) => {
@@ -246,6 +251,8 @@ impl std::fmt::Debug for ProviderAuth {
 pub struct ProviderRecord {
     pub slug: String,
     pub provider: SealedProvider,
+    /// The stored record's limits (plain).
+    pub limits: Option<crate::budget::Limits>,
 }
 
 impl ProviderRecord {
@@ -311,6 +318,7 @@ pub async fn load_provider<K: Kv>(
         })?;
     let stored: StoredProvider =
         serde_json::from_str(&raw).map_err(|_| unreadable(slug, "not a provider record"))?;
+    let limits = stored.limits.filter(|l| !l.is_empty());
     let key = match (access.key, access.key_malformed) {
         (Some(key), _) => key,
         (None, true) => {
@@ -367,5 +375,6 @@ pub async fn load_provider<K: Kv>(
     Ok(ProviderRecord {
         slug: slug.to_owned(),
         provider: record,
+        limits,
     })
 }

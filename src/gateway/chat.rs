@@ -101,6 +101,7 @@ async fn run<P: Platform>(
                 caller,
                 headers: &headers,
                 cache: attempt.cache,
+                body_bytes: req.body.len(),
             };
             try_target(platform, settings, &call, body, &mut downloaded, outcome).await
         },
@@ -116,6 +117,8 @@ struct Call<'a> {
     caller: &'a Caller,
     headers: &'a PortkeyHeaders,
     cache: Option<routing::cache::Cache>,
+    /// The request body's size (the limits' token estimate).
+    body_bytes: usize,
 }
 
 /// One call through one target: resolve, (look in the cache,) map, send, (store,) answer.
@@ -141,6 +144,9 @@ async fn try_target<P: Platform>(
         target.apply_defaults(obj, &["model", "messages"]);
     }
     let strict = headers.strict;
+    let max_out = body
+        .as_object()
+        .and_then(crate::gateway::limits::max_output);
     // Keyed on the body as sent upstream (overrides and defaults applied), before it is mapped;
     // copied only when the call is cacheable.
     let mut material = serde_json::Map::new();
@@ -185,6 +191,8 @@ async fn try_target<P: Platform>(
     if let Some(hit) = hit {
         return Ok(hit);
     }
+    crate::gateway::limits::admit_attempt(platform, outcome, &target, call.body_bytes, max_out)
+        .await?;
     let call = ChatCall {
         model_id: &target.model_id,
         strict,

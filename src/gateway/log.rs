@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::gateway::{routed, Billing, Outcome};
 use crate::http::GatewayRequest;
-use crate::platform::{AnalyticsSink, Clock, DataPoint, EndSignal, LogSink};
+use crate::platform::{AnalyticsSink, Clock, DataPoint, EndSignal, LimiterSink, LogSink, Spawner};
 use crate::routing::cache::HIT;
 use crate::trace::TraceContext;
 use crate::usage::prices::{self, Provider, Tokens};
@@ -94,6 +94,10 @@ pub struct RequestLog {
     /// The gateway key's whole hash (the Analytics Engine index).
     #[serde(skip)]
     key_hash_full: Option<String>,
+    /// What the request reserved under its limits, settled with its usage when the line is
+    /// written.
+    #[serde(skip)]
+    admission: Option<crate::gateway::limits::Admission>,
 }
 
 /// Everything known when the answer's status is: the line, without its times and cost.
@@ -151,6 +155,7 @@ pub fn request_log(
         tokens: outcome.usage,
         billing: outcome.billing,
         key_hash_full: outcome.key_hash,
+        admission: outcome.admission,
     }
 }
 
@@ -262,18 +267,36 @@ fn clip(v: &str) -> String {
     v[..end].to_owned()
 }
 
-/// Where finished lines go: the log, and Analytics Engine when it is bound.
+/// Where finished lines go: the log, and Analytics Engine when it is bound; the limits that
+/// count the request's usage.
 #[derive(Clone)]
 pub struct LineSink {
     pub log: LogSink,
     pub analytics: Option<AnalyticsSink>,
     pub metadata_keys: Rc<Vec<String>>,
+    pub limiter: Option<LimiterSink>,
+    pub spawner: Spawner,
 }
 
-/// Writes `line` with its duration up to `now`, its cost, and its data point.
+/// Writes `line` with its duration up to `now`, its cost, and its data point; settles what the
+/// request reserved under its limits with what it used (nothing for a cache hit).
 pub fn emit(mut line: RequestLog, now: u64, sink: &LineSink) {
     line.ms = now.saturating_sub(line.started);
     line.price();
+    if let Some(admission) = line.admission.take() {
+        let used = match (line.tokens, line.cache == Some(HIT)) {
+            (Some(t), false) => crate::budget::Amount {
+                tokens: t
+                    .input
+                    .saturating_add(t.output)
+                    .saturating_add(t.cache_read)
+                    .saturating_add(t.cache_write),
+                usd: line.cost_usd.unwrap_or(0.0),
+            },
+            _ => crate::budget::Amount::default(),
+        };
+        admission.settle(sink.limiter.clone(), &sink.spawner, now, used);
+    }
     if let Ok(text) = serde_json::to_string(&line) {
         (sink.log)(&text);
     }

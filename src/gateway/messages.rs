@@ -180,16 +180,13 @@ async fn messages<P: Platform>(
         &facts,
         async |attempt: &Attempt| {
             let (headers, messages) = overlaid(headers, &body, attempt)?;
-            try_target(
-                platform,
-                settings,
+            let call = Call {
                 caller,
-                &headers,
-                attempt.cache,
-                messages,
-                outcome,
-            )
-            .await
+                headers: &headers,
+                cache: attempt.cache,
+                body_bytes: req.body.len(),
+            };
+            try_target(platform, settings, call, messages, outcome).await
         },
     );
     let (result, routed, attempts) = run.await;
@@ -198,16 +195,29 @@ async fn messages<P: Platform>(
     result
 }
 
+/// What one attempt brings besides the body: who calls, its headers, its cache settings and the
+/// body's size (the limits' estimate).
+struct Call<'a> {
+    caller: &'a Caller,
+    headers: &'a PortkeyHeaders,
+    cache: Option<Cache>,
+    body_bytes: usize,
+}
+
 /// One call through one target.
 async fn try_target<P: Platform>(
     platform: &P,
     settings: &Settings,
-    caller: &Caller,
-    headers: &PortkeyHeaders,
-    cache: Option<Cache>,
+    call: Call<'_>,
     messages: MessagesRequest,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
+    let Call {
+        caller,
+        headers,
+        cache,
+        body_bytes,
+    } = call;
     let (messages, target, _) =
         prepare(platform, settings, caller, headers, messages, outcome).await?;
     // A previous target's cache status says nothing about this one.
@@ -231,6 +241,11 @@ async fn try_target<P: Platform>(
     if let Some(hit) = hit {
         return Ok(hit);
     }
+    let max_out = messages
+        .rest
+        .get("max_tokens")
+        .and_then(serde_json::Value::as_u64);
+    crate::gateway::limits::admit_attempt(platform, outcome, &target, body_bytes, max_out).await?;
     let opts = UpstreamOptions::from_headers(headers, settings)?;
     let answer =
         bedrock_messages::invoke(platform, bedrock, &target.model_id, &opts, &native, stream)

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod chat;
+pub mod limits;
 pub mod log;
 pub mod messages;
 pub mod metadata;
@@ -33,6 +34,10 @@ enum Route {
     StoredResponse {
         delete: bool,
     },
+    /// `GET /v1/usage`: the gateway key's counts and limits.
+    Usage,
+    /// `GET /v1/admin/usage/<subject>`: any subject's, for operators (`ADMIN_TOKEN`).
+    AdminUsage,
     MethodNotAllowed,
     NotFound,
 }
@@ -49,6 +54,8 @@ impl Route {
             Route::Responses => "responses",
             Route::StoredResponse { delete: false } => "responses.get",
             Route::StoredResponse { delete: true } => "responses.delete",
+            Route::Usage => "usage",
+            Route::AdminUsage => "admin.usage",
             Route::MethodNotAllowed => "method_not_allowed",
             Route::NotFound => "not_found",
         }
@@ -65,6 +72,7 @@ impl Route {
                 | Route::PromptCompletions
                 | Route::Responses
                 | Route::StoredResponse { .. }
+                | Route::Usage
         )
     }
 }
@@ -78,6 +86,8 @@ fn route(method: &str, path: &str) -> Route {
         "/messages" => ("POST", Route::Messages),
         "/messages/count_tokens" => ("POST", Route::CountTokens),
         "/responses" => ("POST", Route::Responses),
+        "/usage" => ("GET", Route::Usage),
+        p if p.starts_with("/admin/usage/") => ("GET", Route::AdminUsage),
         p if responses::stored_id(p).is_some() => {
             return if method.eq_ignore_ascii_case("DELETE") {
                 Route::StoredResponse { delete: true }
@@ -164,7 +174,20 @@ pub async fn handle<P: Platform>(
             let id = responses::stored_id(path.strip_prefix("/v1").unwrap_or(path)).unwrap_or("");
             responses::handle_stored(platform, &caller, &headers, id, delete, &mut outcome).await
         }
-        (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions | Route::Responses | Route::StoredResponse { .. }, None) => {
+        (Route::Usage, Some(Ok(caller))) => {
+            let result = match caller.require() {
+                Ok(key) => limits::usage_of_key(platform, key).await,
+                Err(e) => Err(e),
+            };
+            respond(ApiFlavor::OpenAi, result.map(|v| GatewayResponse::json(200, &v)), &mut outcome)
+        }
+        (Route::AdminUsage, _) => {
+            let path = req.path.trim_end_matches('/');
+            let subject = path.rsplit('/').next().unwrap_or("");
+            let result = limits::usage_of_subject(platform, settings, &req.headers, subject).await;
+            respond(ApiFlavor::OpenAi, result.map(|v| GatewayResponse::json(200, &v)), &mut outcome)
+        }
+        (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions | Route::Responses | Route::StoredResponse { .. } | Route::Usage, None) => {
             respond(flavor, Err(GatewayError::internal("the request was not admitted")), &mut outcome)
         }
         (Route::MethodNotAllowed, _) => GatewayResponse::error(
@@ -178,7 +201,7 @@ pub async fn handle<P: Platform>(
         (Route::NotFound, _) => GatewayResponse::error(
             flavor_of(&req.path),
             &GatewayError::not_found(format!(
-                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{{id}}, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/health",
+                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{{id}}, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/usage and GET /v1/health",
                 req.method, req.path
             ))
             .with_code(ErrorCode::RouteNotFound),
@@ -201,6 +224,14 @@ pub async fn handle<P: Platform>(
         ));
         resp.headers
             .push(("x-portkey-last-used-option-index".into(), r.index.clone()));
+    }
+    if let Some(rate) = outcome
+        .admission
+        .as_ref()
+        .and_then(|a| a.rate.as_ref())
+        .filter(|_| (200..300).contains(&resp.status))
+    {
+        resp.headers.extend(limits::rate_headers(rate));
     }
     // Error answers are never cached, and say nothing about the cache.
     if let Some(status) = outcome.cache.filter(|_| (200..300).contains(&resp.status)) {
@@ -227,6 +258,8 @@ pub async fn handle<P: Platform>(
         log: platform.log_sink(),
         analytics: platform.analytics(),
         metadata_keys: settings.analytics_metadata_keys.clone(),
+        limiter: platform.limiter(),
+        spawner: platform.spawner(),
     };
     match resp.body {
         // A stream's line is written when it ends, saying how.
@@ -320,6 +353,8 @@ pub struct Outcome {
     pub usage: Option<crate::usage::prices::Tokens>,
     /// Who billed the tokens, for the cost.
     pub billing: Option<Billing>,
+    /// What the answering attempt reserved under its limits (settled when the request ends).
+    pub admission: Option<limits::Admission>,
 }
 
 /// Who billed a request's tokens.

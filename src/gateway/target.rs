@@ -29,6 +29,8 @@ pub struct Target {
     pub key_name: Option<String>,
     /// The gateway key's hash (its identity: names are labels and may repeat).
     pub key_hash: Option<String>,
+    /// The limits this call is under: the key's, the provider slug's.
+    pub limits: Vec<crate::budget::Subject>,
 }
 
 impl Target {
@@ -203,6 +205,7 @@ pub async fn resolve<P: Platform>(
                 default_params: None,
                 key_name: key.map(|k| k.name.clone()),
                 key_hash: key.map(|k| k.hash.clone()),
+                limits: key_limits(key),
             })
         }
         Some(p) if p.eq_ignore_ascii_case("openai") => {
@@ -223,6 +226,7 @@ pub async fn resolve<P: Platform>(
                 default_params: None,
                 key_name: key.map(|k| k.name.clone()),
                 key_hash: key.map(|k| k.hash.clone()),
+                limits: key_limits(key),
             })
         }
         Some("") | None => Err(GatewayError::invalid_param(
@@ -289,7 +293,18 @@ async fn from_catalog<P: Platform>(
         default_params: record.default_params(),
         key_name: Some(key.name.clone()),
         key_hash: Some(key.hash.clone()),
+        limits: key_limits(Some(key))
+            .into_iter()
+            .chain(crate::budget::Subject::slug(slug, record.limits))
+            .collect(),
     })
+}
+
+/// The gateway key's limits, as a subject.
+fn key_limits(key: Option<&GatewayKeyRecord>) -> Vec<crate::budget::Subject> {
+    key.and_then(|k| crate::budget::Subject::key(&k.hash, k.limits))
+        .into_iter()
+        .collect()
 }
 
 /// The caller's `x-portkey-custom-host`, checked (see [`caller_host`]).

@@ -25,7 +25,13 @@ pub struct WorkerPlatform {
     isolate: Rc<IsolateMemory>,
     /// The `ANALYTICS` Analytics Engine binding, when configured.
     analytics: Option<worker::AnalyticsEngineDataset>,
+    /// The `LIMITER` Durable Object namespace is read from it on use.
+    env: Rc<Env>,
+    /// `waitUntil`, for work after the answer.
+    ctx: Rc<worker::Context>,
 }
+
+mod limiter;
 
 /// The Analytics Engine binding's name (README: Analytics).
 const ANALYTICS_BINDING: &str = "ANALYTICS";
@@ -129,6 +135,21 @@ impl Platform for WorkerPlatform {
             Box::pin(async move { kv.put(&key, &value, ttl).await })
                 as Pin<Box<dyn Future<Output = Result<(), String>>>>
         })
+    }
+
+    fn limiter(&self) -> Option<crate::platform::LimiterSink> {
+        self.env.durable_object(limiter::LIMITER_BINDING).ok()?;
+        let env = self.env.clone();
+        Some(Rc::new(move |subject: String, op: crate::budget::Op| {
+            let env = env.clone();
+            Box::pin(async move { limiter::call(&env, &subject, &op).await })
+                as Pin<Box<dyn Future<Output = Result<crate::budget::Reply, String>>>>
+        }))
+    }
+
+    fn spawner(&self) -> crate::platform::Spawner {
+        let ctx = self.ctx.clone();
+        Rc::new(move |work| ctx.wait_until(work))
     }
 
     fn analytics(&self) -> Option<crate::platform::AnalyticsSink> {
@@ -370,6 +391,7 @@ fn settings(env: &Env) -> Rc<Settings> {
         read("AWS_SESSION_TOKEN"),
         read("ALLOW_HEADER_CREDENTIALS_WITHOUT_KEY"),
     );
+    let admin_token = read("ADMIN_TOKEN");
     let (schema_2, upstream_timeout, idle_timeout, cache_ttl, analytics_keys) = (
         read("CATALOG_ACCEPT_SCHEMA_2"),
         read("UPSTREAM_TIMEOUT_MS"),
@@ -389,6 +411,7 @@ fn settings(env: &Env) -> Rc<Settings> {
         stream_idle_timeout_ms: idle_timeout.as_deref(),
         catalog_cache_ttl_ms: cache_ttl.as_deref(),
         analytics_metadata_keys: analytics_keys.as_deref(),
+        admin_token: admin_token.as_deref(),
     }));
     log_settings_problems(&settings);
     SETTINGS.with(|s| *s.borrow_mut() = Some(settings.clone()));
@@ -402,10 +425,14 @@ pub async fn serve(
     env: Env,
     ctx: worker::Context,
 ) -> worker::Result<web_sys::Response> {
+    let ctx = Rc::new(ctx);
+    let env = Rc::new(env);
     let platform = WorkerPlatform {
         kv: WorkerKv(env.kv(CATALOG_BINDING).ok()),
         isolate: ISOLATE.with(Rc::clone),
         analytics: env.analytics_engine(ANALYTICS_BINDING).ok(),
+        env: env.clone(),
+        ctx: ctx.clone(),
     };
     let settings = settings(&env);
     let headers = RequestHeaders::new(Headers(req.headers()).entries());

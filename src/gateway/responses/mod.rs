@@ -233,6 +233,7 @@ async fn run<P: Platform>(
                 caller,
                 headers: &headers,
                 cached: attempt.cache.is_some(),
+                body_bytes: req.body.len(),
             };
             try_target(
                 platform,
@@ -257,6 +258,8 @@ struct Call<'a> {
     headers: &'a PortkeyHeaders,
     /// The config asked for the cache (which does not apply here).
     cached: bool,
+    /// The request body's size (the limits' token estimate).
+    body_bytes: usize,
 }
 
 /// Fields a catalog record's defaults never set on this route.
@@ -288,6 +291,9 @@ async fn try_target<P: Platform>(
     let mut request = convert::read(&body)?;
     outcome.resolved(&target);
     outcome.stream = request.stream;
+    let max_out = crate::gateway::limits::max_output(&body);
+    crate::gateway::limits::admit_attempt(platform, outcome, &target, call.body_bytes, max_out)
+        .await?;
     let chat_call = ChatCall {
         model_id: &target.model_id,
         strict,

@@ -161,6 +161,37 @@ pub struct FakeWorld {
     pub stall_next: RefCell<Option<Stall>>,
     /// Analytics Engine data points written; `None`: the Worker has no `ANALYTICS` binding.
     pub analytics: std::rc::Rc<RefCell<Option<Vec<edgeport::platform::DataPoint>>>>,
+    /// The limits' Durable Objects: one state per subject, run by the same core as the real
+    /// object (`budget::State::apply`); `None`: the Worker has no `LIMITER` binding.
+    pub limiter: std::rc::Rc<RefCell<Option<HashMap<String, edgeport::budget::State>>>>,
+    /// Every op the limiter got, in order (subject, op).
+    pub limiter_ops: std::rc::Rc<RefCell<Vec<(String, edgeport::budget::Op)>>>,
+    /// Work left to run after the answer (`Platform::spawner`).
+    pub spawned: std::rc::Rc<RefCell<Vec<Spawned>>>,
+}
+
+/// Work a test world runs after the answer.
+pub type Spawned = Pin<Box<dyn Future<Output = ()>>>;
+
+impl FakeWorld {
+    /// Runs what was spawned (and what that spawned), as the runtime's waitUntil would.
+    pub async fn drain_spawned(&self) {
+        loop {
+            let batch: Vec<_> = self.spawned.borrow_mut().drain(..).collect();
+            if batch.is_empty() {
+                return;
+            }
+            for f in batch {
+                f.await;
+            }
+        }
+    }
+
+    /// Gives the world a `LIMITER` binding.
+    pub fn with_limiter(self) -> Self {
+        *self.limiter.borrow_mut() = Some(HashMap::new());
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +212,9 @@ impl Default for FakeWorld {
             unreachable: Default::default(),
             stall_next: Default::default(),
             analytics: Default::default(),
+            limiter: Default::default(),
+            limiter_ops: Default::default(),
+            spawned: Default::default(),
         };
         w.put_key(
             TEST_GATEWAY_KEY,
@@ -321,6 +355,27 @@ impl Platform for FakeWorld {
             })
         })
     }
+    fn limiter(&self) -> Option<edgeport::platform::LimiterSink> {
+        self.limiter.borrow().as_ref()?;
+        let states = self.limiter.clone();
+        let ops = self.limiter_ops.clone();
+        Some(std::rc::Rc::new(
+            move |subject: String, op: edgeport::budget::Op| {
+                let states = states.clone();
+                let ops = ops.clone();
+                Box::pin(async move {
+                    ops.borrow_mut().push((subject.clone(), op.clone()));
+                    let mut states = states.borrow_mut();
+                    let map = states.as_mut().ok_or("no LIMITER binding")?;
+                    Ok(map.entry(subject).or_default().apply(&op))
+                })
+            },
+        ))
+    }
+    fn spawner(&self) -> edgeport::platform::Spawner {
+        let spawned = self.spawned.clone();
+        std::rc::Rc::new(move |f| spawned.borrow_mut().push(f))
+    }
     fn analytics(&self) -> Option<edgeport::platform::AnalyticsSink> {
         let points = self.analytics.clone();
         points.borrow().as_ref()?;
@@ -420,6 +475,8 @@ pub fn run(world: &FakeWorld, settings: &Settings, req: GatewayRequest) -> Answe
                 out
             }
         };
+        // What the gateway left to run after the answer (usage records), as waitUntil would.
+        world.drain_spawned().await;
         Answer {
             status,
             headers,
