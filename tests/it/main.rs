@@ -11,6 +11,7 @@ mod access;
 mod features;
 mod hardening;
 mod input_caps;
+mod limits;
 mod mapping;
 mod messages;
 mod observability;

@@ -424,6 +424,17 @@ pub fn request(path: &str, headers: &[(&str, &str)], body: &Value) -> GatewayReq
     }
 }
 
+/// A request without a body (`GET`, `DELETE`).
+pub fn request_method(method: &str, path: &str, headers: &[(&str, &str)]) -> GatewayRequest {
+    GatewayRequest {
+        method: method.into(),
+        path: path.into(),
+        headers: RequestHeaders::new(headers.iter().map(|(k, v)| (*k, (*v).to_owned()))),
+        body: Bytes::new(),
+        oversized: false,
+    }
+}
+
 pub const HEADER_CREDS: &[(&str, &str)] = &[
     ("x-portkey-api-key", TEST_GATEWAY_KEY),
     ("x-portkey-provider", "bedrock"),
