@@ -93,13 +93,16 @@ pub enum Op {
         now_ms: u64,
         estimate: Amount,
     },
-    /// An admitted request ended: `used` replaces what it `reserved` (a refused or failed one
-    /// records nothing used).
+    /// An admitted request ended: `used` replaces what it `reserved` (a failed one records
+    /// nothing used). `cancelled`: it never started (another subject refused it), so its request
+    /// is given back too.
     Record {
         limits: Limits,
         now_ms: u64,
         reserved: Amount,
         used: Amount,
+        #[serde(default)]
+        cancelled: bool,
     },
     /// The counts, without changing them.
     View { limits: Limits, now_ms: u64 },
@@ -250,8 +253,17 @@ impl State {
                 now_ms,
                 reserved,
                 used,
+                cancelled,
             } => {
                 self.roll(now_ms);
+                if cancelled {
+                    self.day_requests = self.day_requests.saturating_sub(1);
+                    self.month_requests = self.month_requests.saturating_sub(1);
+                    if let Some(rpm) = limits.rpm {
+                        self.requests.refill(rpm, now_ms);
+                        self.requests.level = (self.requests.level + 1.0).min(rpm as f64);
+                    }
+                }
                 self.reserved_tokens = self.reserved_tokens.saturating_sub(reserved.tokens);
                 self.reserved_usd = (self.reserved_usd - reserved.usd.max(0.0)).max(0.0);
                 self.day_tokens = self.day_tokens.saturating_add(used.tokens);
@@ -469,6 +481,7 @@ mod tests {
                     tokens: 100,
                     usd: 0.0,
                 },
+                cancelled: false,
             });
         }
         let v = s.apply(&Op::View { limits, now_ms: T0 });
@@ -545,6 +558,7 @@ mod tests {
                     tokens: 10,
                     usd: 0.1,
                 },
+                cancelled: false,
             });
         }
         let v = s.apply(&Op::View { limits, now_ms: T0 });
@@ -565,6 +579,28 @@ mod tests {
         });
         assert_eq!(v.usage.usd_this_month, 0.0);
         assert_eq!(v.usage.month_resets_at_ms, feb + 28 * 86_400_000);
+    }
+
+    #[test]
+    fn a_cancelled_request_gives_its_request_back() {
+        let limits = Limits {
+            rpm: Some(1),
+            ..Limits::default()
+        };
+        let mut s = State::default();
+        let r = admit(&mut s, limits, T0, 5);
+        assert!(r.admitted);
+        assert!(!admit(&mut s, limits, T0, 5).admitted);
+        s.apply(&Op::Record {
+            limits,
+            now_ms: T0,
+            reserved: r.reserved,
+            used: Amount::default(),
+            cancelled: true,
+        });
+        let v = s.apply(&Op::View { limits, now_ms: T0 });
+        assert_eq!((v.usage.requests_today, v.usage.tokens_reserved), (0, 0));
+        assert!(admit(&mut s, limits, T0, 5).admitted);
     }
 
     #[test]

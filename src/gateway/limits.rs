@@ -13,6 +13,18 @@ use crate::usage::prices::{self, Provider, Tokens};
 /// Output tokens reserved for a request that sets no maximum.
 pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 4096;
 
+/// How an admitted request ended, for its subjects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Settled {
+    /// It used this much.
+    Used(Amount),
+    /// It was answered but its usage is unknown (a stream that never reported it, a client that
+    /// left before it did): what it reserved is counted as used.
+    AsReserved,
+    /// It never started (another subject refused it): the request itself is given back too.
+    Cancelled,
+}
+
 /// What a request reserved at each of its subjects; released or settled when it ends.
 #[derive(Debug, Clone, Default)]
 pub struct Admission {
@@ -22,19 +34,23 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Settles every reservation with what the request used (nothing, for a request that failed
-    /// or was answered from the cache), after the answer.
+    /// Settles every reservation with how the request ended, after the answer.
     pub fn settle(
         self,
         limiter: Option<LimiterSink>,
         spawner: &Spawner,
         now_ms: u64,
-        used: Amount,
+        how: Settled,
     ) {
         let Some(limiter) = limiter else {
             return;
         };
         for (subject, reserved) in self.held {
+            let (used, cancelled) = match how {
+                Settled::Used(used) => (used, false),
+                Settled::AsReserved => (reserved, false),
+                Settled::Cancelled => (Amount::default(), true),
+            };
             let call = limiter(
                 subject.name,
                 Op::Record {
@@ -42,6 +58,7 @@ impl Admission {
                     now_ms,
                     reserved,
                     used,
+                    cancelled,
                 },
             );
             spawner(Box::pin(async move {
@@ -100,7 +117,13 @@ pub async fn admit_attempt<P: Platform>(
     max_out: Option<u64>,
 ) -> Result<()> {
     if let Some(earlier) = outcome.admission.take() {
-        release(platform, earlier);
+        // The earlier attempt went upstream and failed: nothing used.
+        earlier.settle(
+            platform.limiter(),
+            &platform.spawner(),
+            platform.now_millis(),
+            Settled::Used(Amount::default()),
+        );
     }
     if target.limits.is_empty() {
         return Ok(());
@@ -164,13 +187,13 @@ pub async fn admit<P: Platform>(
     Ok(admission)
 }
 
-/// Gives back what `admission` reserved (the request did not go ahead).
+/// Gives back what `admission` reserved, the request included (it did not go ahead).
 pub fn release<P: Platform>(platform: &P, admission: Admission) {
     admission.settle(
         platform.limiter(),
         &platform.spawner(),
         platform.now_millis(),
-        Amount::default(),
+        Settled::Cancelled,
     );
 }
 

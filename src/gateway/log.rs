@@ -284,18 +284,24 @@ pub fn emit(mut line: RequestLog, now: u64, sink: &LineSink) {
     line.ms = now.saturating_sub(line.started);
     line.price();
     if let Some(admission) = line.admission.take() {
-        let used = match (line.tokens, line.cache == Some(HIT)) {
-            (Some(t), false) => crate::budget::Amount {
+        use crate::gateway::limits::Settled;
+        let answered = (200..300).contains(&line.status);
+        let how = match (line.tokens, line.cache == Some(HIT)) {
+            // Nothing was asked upstream.
+            (_, true) => Settled::Used(crate::budget::Amount::default()),
+            (Some(t), false) => Settled::Used(crate::budget::Amount {
                 tokens: t
                     .input
                     .saturating_add(t.output)
                     .saturating_add(t.cache_read)
                     .saturating_add(t.cache_write),
                 usd: line.cost_usd.unwrap_or(0.0),
-            },
-            _ => crate::budget::Amount::default(),
+            }),
+            // Answered without a usage report: counted as reserved, never as free.
+            (None, false) if answered => Settled::AsReserved,
+            (None, false) => Settled::Used(crate::budget::Amount::default()),
         };
-        admission.settle(sink.limiter.clone(), &sink.spawner, now, used);
+        admission.settle(sink.limiter.clone(), &sink.spawner, now, how);
     }
     if let Ok(text) = serde_json::to_string(&line) {
         (sink.log)(&text);

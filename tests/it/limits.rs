@@ -308,3 +308,73 @@ fn limits_without_the_binding_fail_closed() {
     assert_eq!(a.json()["error"]["code"], "limits_unavailable");
     assert!(w.sent.borrow().is_empty());
 }
+
+#[test]
+fn a_stream_without_a_usage_report_counts_what_it_reserved() {
+    let w = world(json!({"tokens_per_day": 1000000}));
+    // No metadata event: the stream ends after messageStop without usage.
+    let mut body = streams::event("messageStart", json!({"role": "assistant"}));
+    body.extend(streams::event(
+        "contentBlockDelta",
+        json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}}),
+    ));
+    body.extend(streams::message_stop("end_turn"));
+    w.answer(Canned::stream(&body));
+    let mut req = chat();
+    req["stream"] = json!(true);
+    let bytes = req.to_string().len() as u64;
+    assert_eq!(post(&w, LIMITED_KEY, &req).status, 200);
+    let u = usage(&w, LIMITED_KEY);
+    // ceil(bytes / 4) + max_tokens 50: never free.
+    assert_eq!(u["tokens_today"], bytes.div_ceil(4) + 50);
+    assert_eq!(u["tokens_reserved"], 0);
+}
+
+#[test]
+fn a_request_another_subject_refuses_gives_the_key_its_request_back() {
+    let w = world(json!({"rpm": 3}));
+    w.put_record(
+        "capped",
+        json!({"provider": "bedrock", "aws_region": "us-east-1",
+            "auth": {"type": "access_key", "access_key_id": "AKIDCATALOG", "secret_access_key": "catalog/secret/never-shown"}}),
+    );
+    let raw = w.kv.0.borrow().get("provider:capped").cloned().unwrap();
+    let mut stored: Value = serde_json::from_str(&raw).unwrap();
+    stored["limits"] = json!({"tokens_per_day": 1});
+    w.kv.0
+        .borrow_mut()
+        .insert("provider:capped".into(), stored.to_string());
+    let h = [
+        ("x-portkey-api-key", LIMITED_KEY),
+        ("x-portkey-provider", "@capped"),
+    ];
+    w.answer(answer(5, 5));
+    assert_eq!(
+        run(
+            &w,
+            &settings(),
+            request("/v1/chat/completions", &h, &chat())
+        )
+        .status,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            run(
+                &w,
+                &settings(),
+                request("/v1/chat/completions", &h, &chat())
+            )
+            .status,
+            412
+        );
+    }
+    // The slug refused them: the key's minute still has two requests.
+    let u = usage(&w, LIMITED_KEY);
+    assert_eq!(
+        (u["requests_today"].clone(), u["remaining_requests"].clone()),
+        (json!(1), json!(2))
+    );
+    w.answer(answer(1, 1));
+    assert_eq!(post(&w, LIMITED_KEY, &chat()).status, 200);
+}
