@@ -524,10 +524,6 @@ test("usd_per_month: recorded cost crosses it; then 412 budget_exhausted naming 
 
 test(
   "a stream from an OpenAI target without stream_options.include_usage is counted against tokens_per_day",
-  {
-    todo:
-      "BUG: POST /v1/chat/completions {model: gpt-4o-mini, stream: true, max_tokens: 16} (no stream_options) through an OpenAI slug, key limits {tokens_per_day: 1000}, the stand-in's usage 600+400: expected tokens_today > 0 after the stream (its usage, or at least its estimate); actual tokens_today 0 and usd_this_month 0 (the log line has usage null: the gateway does not ask OpenAI for include_usage, and a request whose usage is unknown records nothing) — so streaming without include_usage never spends a token or USD budget",
-  },
   async () => {
     const oa = newSlug("oa");
     await seedSlug(gw, oa, "openai");
@@ -587,10 +583,6 @@ test("a slug budget (provider record `limits`) counts every key using the slug a
 
 test(
   "a request the slug's budget refuses takes nothing from the key's own limits (rpm, requests_today)",
-  {
-    todo:
-      "BUG: key limits {rpm: 3}; its slug @capped limits {tokens_per_day: 100}, used up by one request (200 tokens recorded). 2 × POST /v1/chat/completions via @capped answer 412 budget_exhausted (right), but each took a request from the key's rpm bucket and counted in its requests_today (the key's object admits before the slug's refuses; the release gives back only the token/USD reservation). Then POST /v1/chat/completions via @free (unlimited): expected 200 (the key's 2nd admitted request) and GET /v1/usage requests_today 2; actual 429 rate_limit_exceeded ('3 requests per minute', retry in ~20 s) and requests_today 3. Likewise a fallback config [@capped (exhausted), @free] with key rpm 10: one client request answers 200 with x-ratelimit-remaining-requests 8 and requests_today 2 (expected 9 and 1)",
-  },
   async () => {
     const capped = newSlug("kcapped");
     const free = newSlug("kfree");

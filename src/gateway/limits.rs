@@ -150,7 +150,7 @@ pub async fn admit<P: Platform>(
     };
     for subject in subjects {
         if subject.limits.usd_per_month.is_some() && !priced {
-            release(platform, admission);
+            release(platform, admission).await;
             return Err(GatewayError::new(
                 412,
                 ErrorKind::RateLimit,
@@ -166,12 +166,12 @@ pub async fn admit<P: Platform>(
         let reply = match limiter(subject.name.clone(), op).await {
             Ok(reply) => reply,
             Err(why) => {
-                release(platform, admission);
+                release(platform, admission).await;
                 return Err(unavailable(&why));
             }
         };
         if let Some(refusal) = reply.refusal.filter(|_| !reply.admitted) {
-            release(platform, admission);
+            release(platform, admission).await;
             return Err(refused(
                 subject,
                 &refusal,
@@ -187,14 +187,23 @@ pub async fn admit<P: Platform>(
     Ok(admission)
 }
 
-/// Gives back what `admission` reserved, the request included (it did not go ahead).
-pub fn release<P: Platform>(platform: &P, admission: Admission) {
-    admission.settle(
-        platform.limiter(),
-        &platform.spawner(),
-        platform.now_millis(),
-        Settled::Cancelled,
-    );
+/// Gives back what `admission` reserved, the request included (it did not go ahead). Awaited, so
+/// the next attempt of the same request (a fallback target) already sees it given back.
+pub async fn release<P: Platform>(platform: &P, admission: Admission) {
+    let Some(limiter) = platform.limiter() else {
+        return;
+    };
+    for (subject, reserved) in admission.held {
+        let op = Op::Record {
+            limits: subject.limits,
+            now_ms: platform.now_millis(),
+            reserved,
+            used: Amount::default(),
+            cancelled: true,
+        };
+        // A lost record only leaves the reservation until the period ends.
+        let _ = limiter(subject.name, op).await;
+    }
 }
 
 fn unavailable(why: &str) -> GatewayError {
