@@ -11,8 +11,13 @@
 //   "sealed"} with sealed = the JSON of {provider: "openai", auth: {type: "api_key", api_key}, base_url?,
 //   organization?, project?, default_params?}; base_url includes /v1 (the Worker's default is
 //   https://api.openai.com/v1).
-// - gateway_key:<sha256> {"schema":1,"hash","name","providers":[...],"models"?:[...],"enabled"}
+//   Both may carry a PLAIN `limits` object beside `sealed` (not sealed: changing it needs no
+//   CATALOG_KEY and leaves `sealed` byte-identical), see LIMIT_FIELDS.
+// - gateway_key:<sha256> {"schema":1,"hash","name","providers":[...],"models"?:[...],"enabled","limits"?}
+// - limits (src/budget/mod.rs `Limits`): {"rpm"?, "tpm"?, "tokens_per_day"?: whole numbers > 0,
+//   "usd_per_month"?: a number > 0}; absent (or {}) = unlimited.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 
 export const PROVIDER_SCHEMA = 3;
 export const KEY_SCHEMA = 1;
@@ -68,7 +73,15 @@ export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
  * defaultParams?}. baseUrl is the API's base URL including /v1 (an OpenAI-compatible endpoint, a proxy);
  * absent: OPENAI_DEFAULT_BASE_URL.
  */
-export function providerRecord(catalogKeyB64, slug, opts) {
+export function providerRecord(catalogKeyB64, slug, { limits, ...opts }) {
+  if (limits !== undefined) checkLimits(limits);
+  const record = sealedProviderRecord(catalogKeyB64, slug, opts);
+  // Plain, after `sealed`: the Worker reads it beside the sealed record, never inside it.
+  if (limits && Object.keys(limits).length) record.limits = limits;
+  return record;
+}
+
+function sealedProviderRecord(catalogKeyB64, slug, opts) {
   const provider = opts.provider ?? "bedrock";
   if (provider === "openai") return openaiRecord(catalogKeyB64, slug, opts);
   if (provider !== "bedrock") throw new Error(`unknown provider "${provider}" (one of ${PROVIDERS.join(", ")})`);
@@ -154,11 +167,161 @@ export function newGatewayKey() {
   return "ek_" + randomBytes(32).toString("base64url");
 }
 
-export function gatewayKeyRecord(key, { name, providers = [], models, enabled = true }) {
+export function gatewayKeyRecord(key, { name, providers = [], models, enabled = true, limits }) {
+  if (limits !== undefined) checkLimits(limits);
   const hash = hashKey(key);
   const record = { schema: KEY_SCHEMA, hash, name, providers, enabled };
   if (models && models.length) record.models = models;
+  if (limits && Object.keys(limits).length) record.limits = limits;
   return { kvKey: `gateway_key:${hash}`, record };
+}
+
+// ------------------------------------------------------------------ limits
+
+/**
+ * The limits a key or provider record may carry (src/budget/mod.rs `Limits`), with the CLI option
+ * that sets each: rpm / tpm / tokens_per_day are whole numbers (u64 in the Worker) > 0,
+ * usd_per_month a number > 0.
+ */
+export const LIMIT_FIELDS = Object.freeze([
+  { field: "rpm", option: "rpm", integer: true, what: "requests per minute" },
+  { field: "tpm", option: "tpm", integer: true, what: "tokens per minute" },
+  { field: "tokens_per_day", option: "tokens-per-day", integer: true, what: "tokens per UTC day" },
+  { field: "usd_per_month", option: "usd-per-month", integer: false, what: "USD per UTC month" },
+]);
+
+/** Whether `v` is a usable value for `spec` (a LIMIT_FIELDS entry). */
+function limitOk(spec, v) {
+  if (spec.integer) return Number.isSafeInteger(v) && v > 0;
+  return typeof v === "number" && Number.isFinite(v) && v > 0;
+}
+
+function limitRule(spec) {
+  return spec.integer ? `a whole number > 0 (at most ${Number.MAX_SAFE_INTEGER})` : "a number > 0 (e.g. 25 or 12.50)";
+}
+
+/**
+ * The value of `--<option> <text>`: decimal digits only for the whole numbers, a plain decimal for
+ * USD (no sign, exponent, hex, Infinity). Throws a message naming the option.
+ */
+export function parseLimitValue(spec, text) {
+  const s = String(text);
+  const v = (spec.integer ? /^[0-9]+$/ : /^([0-9]+\.?[0-9]*|\.[0-9]+)$/).test(s) ? Number(s) : NaN;
+  if (!limitOk(spec, v)) throw new Error(`--${spec.option} ${JSON.stringify(s)}: ${spec.what} must be ${limitRule(spec)}`);
+  return v;
+}
+
+/** Throws unless `limits` is an object whose known fields are valid (unknown fields are left alone). */
+export function checkLimits(limits) {
+  if (!limits || typeof limits !== "object" || Array.isArray(limits)) throw new Error("limits must be an object");
+  for (const spec of LIMIT_FIELDS) {
+    const v = limits[spec.field];
+    if (v !== undefined && !limitOk(spec, v)) throw new Error(`limits.${spec.field} is ${JSON.stringify(v)}: it must be ${limitRule(spec)}`);
+  }
+  return limits;
+}
+
+/** `rpm=60,tpm=100000,tokens_per_day=2000000,usd_per_month=12.5`, or "-" for none. */
+export function formatLimits(limits) {
+  if (!limits || typeof limits !== "object") return "-";
+  const known = LIMIT_FIELDS.map((s) => s.field).filter((f) => limits[f] !== undefined);
+  const other = Object.keys(limits).filter((f) => !known.includes(f)).sort();
+  const parts = [...known, ...other].map((f) => `${f}=${typeof limits[f] === "object" ? JSON.stringify(limits[f]) : limits[f]}`);
+  return parts.length ? parts.join(",") : "-";
+}
+
+/**
+ * The top-level members of the JSON object `text`: [{key, start, valueStart, valueEnd}] (start: the
+ * key's opening quote; valueEnd: just past the value), and where its braces are. `text` must parse.
+ */
+function topLevelMembers(text) {
+  let i = 0;
+  const fail = () => { throw new Error("the record is not a JSON object"); };
+  const ws = () => { while (i < text.length && " \t\n\r".includes(text[i])) i++; };
+  const str = () => {
+    const start = i++;
+    while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+    if (i >= text.length) fail();
+    i++;
+    return JSON.parse(text.slice(start, i));
+  };
+  const value = () => {
+    if (text[i] === '"') return void str();
+    if (text[i] === "{" || text[i] === "[") {
+      let depth = 0;
+      do {
+        const c = text[i];
+        if (c === '"') { str(); continue; }
+        if (c === "{" || c === "[") depth++;
+        else if (c === "}" || c === "]") depth--;
+        i++;
+      } while (depth > 0 && i < text.length);
+      if (depth) fail();
+      return;
+    }
+    while (i < text.length && !",}] \t\n\r".includes(text[i])) i++;
+  };
+  ws();
+  if (text[i] !== "{") fail();
+  const open = i++;
+  const members = [];
+  ws();
+  if (text[i] !== "}") {
+    for (;;) {
+      ws();
+      if (text[i] !== '"') fail();
+      const start = i;
+      const key = str();
+      ws();
+      if (text[i++] !== ":") fail();
+      ws();
+      const valueStart = i;
+      value();
+      members.push({ key, start, valueStart, valueEnd: i });
+      ws();
+      if (text[i] === ",") { i++; continue; }
+      if (text[i] === "}") break;
+      fail();
+    }
+  }
+  return { open, close: i, members };
+}
+
+/**
+ * `raw` (a stored record's exact text) with its top-level `limits` member set to `limits`, or removed
+ * when `limits` is undefined. Every other byte is kept: the sealed value, and the plain copies the
+ * Worker compares with it (a JSON round trip could rewrite `1.0` as `1`, and the Worker would then
+ * refuse the record). A new member goes last. Throws if the edit would change anything else.
+ */
+export function setRecordLimits(raw, limits) {
+  const before = JSON.parse(raw);
+  if (!before || typeof before !== "object" || Array.isArray(before)) throw new Error("the record is not a JSON object");
+  const { close, members } = topLevelMembers(raw);
+  const at = members.map((m, j) => (m.key === "limits" ? j : -1)).filter((j) => j >= 0);
+  if (at.length > 1) throw new Error("the record has `limits` twice; rewrite it");
+  const j = at[0];
+  const json = limits === undefined ? undefined : JSON.stringify(limits);
+  let text;
+  if (j === undefined) {
+    if (json === undefined) return raw;
+    const last = members[members.length - 1];
+    text = last
+      ? raw.slice(0, last.valueEnd) + `,"limits":${json}` + raw.slice(last.valueEnd)
+      : raw.slice(0, close) + `"limits":${json}` + raw.slice(close);
+  } else if (json !== undefined) {
+    text = raw.slice(0, members[j].valueStart) + json + raw.slice(members[j].valueEnd);
+  } else if (members.length === 1) {
+    text = raw.slice(0, members[0].start) + raw.slice(close);
+  } else if (j > 0) {
+    text = raw.slice(0, members[j - 1].valueEnd) + raw.slice(members[j].valueEnd);
+  } else {
+    text = raw.slice(0, members[0].start) + raw.slice(members[1].start);
+  }
+  const expected = { ...before };
+  delete expected.limits;
+  if (limits !== undefined) expected.limits = limits;
+  if (!isDeepStrictEqual(JSON.parse(text), expected)) throw new Error("could not edit the record's limits in place");
+  return text;
 }
 
 // Stored prompts (plain JSON, no secrets): the same checks the Worker makes when it reads one
