@@ -269,6 +269,22 @@ export async function stallFor(res, ms) {
  * If stall ({after, ms}) is set, pauses once after `after` frames are written (ms null: until the client
  * goes away; then returns false). onStall(ms) is called when the pause begins.
  */
+/** Writes a planned answer's frames with their faults (writeFrames), noting on `record` when each frame
+ * went out, what was planned, a stall, and how the stream ended (complete, dropped, aborted). The
+ * headers must have been written. */
+export async function sendPlanned(res, record, out, s, dropAfter, stall) {
+  record.framesSentAt = [];
+  record.sentAt = record.framesSentAt;
+  record.framesPlanned = out.length;
+  if (dropAfter !== null) record.dropPlanned = true;
+  const onStall = (t) => {
+    record.stalled = "mid-stream";
+    record.stalledAt = t;
+  };
+  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
+  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+}
+
 export async function writeFrames(res, frames, opts = {}, onFrameSent = () => {}, dropAfter = null, stall = null, onStall = () => {}) {
   const ends = [];
   let total = 0;

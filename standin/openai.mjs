@@ -3,7 +3,7 @@
 // port) as the Bedrock routes; routes.mjs sends every /v1/* request here (handleOpenAI).
 import crypto from "node:crypto";
 import { OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT } from "./credentials.mjs";
-import { writeFrames, garbageBytes } from "./eventstream.mjs";
+import { sendPlanned, garbageBytes } from "./eventstream.mjs";
 import { takeScript, beforeAnswer, dripJson } from "./routes.mjs";
 
 /** The operation name of POST /v1/chat/completions (request records, counters, `match.operation`). */
@@ -1048,14 +1048,5 @@ async function sendEvents(res, ctx, record, entry, s, out, dropAfter, stall) {
     ...openaiHeaders(ctx),
   });
   res.flushHeaders();
-  record.framesSentAt = [];
-  record.sentAt = record.framesSentAt;
-  record.framesPlanned = out.length;
-  if (dropAfter !== null) record.dropPlanned = true;
-  const onStall = (t) => {
-    record.stalled = "mid-stream";
-    record.stalledAt = t;
-  };
-  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
-  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+  await sendPlanned(res, record, out, s, dropAfter, stall);
 }

@@ -10,7 +10,7 @@ import {
   encodeChunk,
   splitFrames,
   applyFrameFaults,
-  writeFrames,
+  sendPlanned,
   stallFor,
 } from "./eventstream.mjs";
 import { fixtureJson, fixtureFrames, loadFixture, DEFAULT_CONVERSE_FIXTURE, DEFAULT_STREAM_FIXTURE } from "./fixtures.mjs";
@@ -408,16 +408,7 @@ async function sendStream(ctx) {
   if (route.operation === "invoke-with-response-stream") headers["x-amzn-bedrock-content-type"] = "application/json";
   res.writeHead(entry?.status && entry.status < 400 ? entry.status : 200, headers);
   res.flushHeaders();
-  record.framesSentAt = [];
-  record.sentAt = record.framesSentAt;
-  record.framesPlanned = out.length;
-  if (dropAfter !== null) record.dropPlanned = true;
-  const onStall = (t) => {
-    record.stalled = "mid-stream";
-    record.stalledAt = t;
-  };
-  const done = await writeFrames(res, out, s, (_i, t) => record.framesSentAt.push(t), dropAfter, stall, onStall);
-  record.streamEnd = done ? "complete" : dropAfter !== null ? "dropped" : "aborted";
+  await sendPlanned(res, record, out, s, dropAfter, stall);
 }
 
 /**
