@@ -24,6 +24,21 @@ fn world(limits: Value) -> FakeWorld {
     w
 }
 
+/// A provider `@capped` with `limits`: a plain field beside the sealed record.
+fn cap_slug(w: &FakeWorld, limits: Value) {
+    w.put_record(
+        "capped",
+        json!({"provider": "bedrock", "aws_region": "us-east-1",
+            "auth": {"type": "access_key", "access_key_id": "AKIDCATALOG", "secret_access_key": "catalog/secret/never-shown"}}),
+    );
+    let raw = w.kv.0.borrow().get("provider:capped").cloned().unwrap();
+    let mut stored: Value = serde_json::from_str(&raw).unwrap();
+    stored["limits"] = limits;
+    w.kv.0
+        .borrow_mut()
+        .insert("provider:capped".into(), stored.to_string());
+}
+
 fn chat() -> Value {
     json!({"model": NOVA, "max_tokens": 50, "messages": [{"role": "user", "content": "Hello!"}]})
 }
@@ -187,18 +202,7 @@ fn a_usd_budget_counts_cost_and_refuses_models_without_a_price() {
 #[test]
 fn a_slug_budget_applies_to_every_key_and_a_fallback_moves_past_it() {
     let w = world(json!({}));
-    w.put_record(
-        "capped",
-        json!({"provider": "bedrock", "aws_region": "us-east-1",
-            "auth": {"type": "access_key", "access_key_id": "AKIDCATALOG", "secret_access_key": "catalog/secret/never-shown"}}),
-    );
-    // The limits are a plain field beside the sealed record.
-    let raw = w.kv.0.borrow().get("provider:capped").cloned().unwrap();
-    let mut stored: Value = serde_json::from_str(&raw).unwrap();
-    stored["limits"] = json!({"rpm": 1});
-    w.kv.0
-        .borrow_mut()
-        .insert("provider:capped".into(), stored.to_string());
+    cap_slug(&w, json!({"rpm": 1}));
     let capped = |key: &str| -> Vec<(String, String)> {
         vec![
             ("x-portkey-api-key".into(), key.into()),
@@ -333,17 +337,7 @@ fn a_stream_without_a_usage_report_counts_what_it_reserved() {
 #[test]
 fn a_request_another_subject_refuses_gives_the_key_its_request_back() {
     let w = world(json!({"rpm": 3}));
-    w.put_record(
-        "capped",
-        json!({"provider": "bedrock", "aws_region": "us-east-1",
-            "auth": {"type": "access_key", "access_key_id": "AKIDCATALOG", "secret_access_key": "catalog/secret/never-shown"}}),
-    );
-    let raw = w.kv.0.borrow().get("provider:capped").cloned().unwrap();
-    let mut stored: Value = serde_json::from_str(&raw).unwrap();
-    stored["limits"] = json!({"tokens_per_day": 1});
-    w.kv.0
-        .borrow_mut()
-        .insert("provider:capped".into(), stored.to_string());
+    cap_slug(&w, json!({"tokens_per_day": 1}));
     let h = [
         ("x-portkey-api-key", LIMITED_KEY),
         ("x-portkey-provider", "@capped"),
