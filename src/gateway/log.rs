@@ -160,6 +160,11 @@ pub fn request_log(
 }
 
 impl RequestLog {
+    /// Whether the request holds reservations under limits (settled when the line is written).
+    pub fn has_admission(&self) -> bool {
+        self.admission.is_some()
+    }
+
     /// A stream's usage, read when it ends.
     pub fn set_tokens(&mut self, tokens: Option<Tokens>) {
         if tokens.is_some() {

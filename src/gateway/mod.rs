@@ -258,7 +258,8 @@ pub async fn handle<P: Platform>(
         log: platform.log_sink(),
         analytics: platform.analytics(),
         metadata_keys: settings.analytics_metadata_keys.clone(),
-        limiter: platform.limiter(),
+        // The limiter is only looked up when there is something to settle.
+        limiter: line.has_admission().then(|| platform.limiter()).flatten(),
         spawner: platform.spawner(),
     };
     match resp.body {
