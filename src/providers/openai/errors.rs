@@ -60,6 +60,18 @@ fn from_parts(status: u16, body: Option<Body>) -> GatewayError {
     err
 }
 
+/// One stream event's data as JSON; anything else is a 502 (both OpenAI relays read events so).
+pub fn event_json(data: &str) -> Result<serde_json::Value, GatewayError> {
+    serde_json::from_str(data).map_err(|_| {
+        GatewayError::new(
+            502,
+            ErrorKind::Upstream,
+            "OpenAI sent a stream event that is not JSON",
+        )
+        .with_code(crate::error::ErrorCode::InvalidUpstreamEvent)
+    })
+}
+
 /// The key is the caller's or the operator's secret: never in a message, even if the upstream
 /// echoed it.
 pub fn scrub(mut err: GatewayError, api_key: &str) -> GatewayError {

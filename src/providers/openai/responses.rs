@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::error::{ErrorCode, ErrorKind, GatewayError, Result};
+use crate::error::{GatewayError, Result};
 use crate::platform::{ByteStream, Platform};
 use crate::providers::openai::chat::{read_object, send};
 use crate::providers::openai::errors;
@@ -111,14 +111,7 @@ impl SseMapper for Relay {
             return Ok(Vec::new());
         }
         let data = event.data.trim();
-        let value: Value = serde_json::from_str(data).map_err(|_| {
-            GatewayError::new(
-                502,
-                ErrorKind::Upstream,
-                "OpenAI sent a stream event that is not JSON",
-            )
-            .with_code(ErrorCode::InvalidUpstreamEvent)
-        })?;
+        let value = errors::event_json(data)?;
         if let Some(n) = value.get("sequence_number").and_then(Value::as_u64) {
             self.last_sequence = Some(n);
         }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ErrorCode, ErrorKind, GatewayError};
+use crate::error::GatewayError;
 use crate::platform::ByteStream;
 use crate::providers::openai::errors;
 use crate::stream::driver::{sse_stream, SseMapper, SseStream};
@@ -75,14 +75,7 @@ impl SseMapper for Relay {
             self.done = true;
             return Ok(Vec::new());
         }
-        let chunk: Value = serde_json::from_str(data).map_err(|_| {
-            GatewayError::new(
-                502,
-                ErrorKind::Upstream,
-                "OpenAI sent a stream event that is not JSON",
-            )
-            .with_code(ErrorCode::InvalidUpstreamEvent)
-        })?;
+        let chunk = errors::event_json(data)?;
         if chunk.get("error").is_some() {
             return Err(errors::scrub(
                 errors::from_stream_event(&chunk),
