@@ -305,35 +305,46 @@ fn refused(subject: &Subject, refusal: &Refusal, usage: &Usage, now_ms: u64) -> 
     err
 }
 
+/// A subject's counts now (no change to them).
+async fn view<P: Platform>(
+    platform: &P,
+    limiter: &LimiterSink,
+    subject: String,
+    limits: crate::budget::Limits,
+) -> Result<Usage> {
+    let op = Op::View {
+        limits,
+        now_ms: platform.now_millis(),
+    };
+    let reply: Reply = limiter(subject, op)
+        .await
+        .map_err(|why| unavailable(&why))?;
+    Ok(reply.usage)
+}
+
+/// `usage` as the answer's object, named by `(field, value)` (`key` or `subject`).
+fn usage_object(usage: &Usage, (field, value): (&str, &str)) -> Result<Value> {
+    let mut out = serde_json::to_value(usage)
+        .map_err(|_| GatewayError::internal("could not encode the usage"))?;
+    if let Some(o) = out.as_object_mut() {
+        o.insert("object".into(), json!("usage"));
+        o.insert(field.into(), json!(value));
+    }
+    Ok(out)
+}
+
 /// `GET /v1/usage`: the gateway key's counts and limits.
 pub async fn usage_of_key<P: Platform>(
     platform: &P,
     key: &crate::catalog::keys::GatewayKeyRecord,
 ) -> Result<Value> {
     let limits = key.limits.unwrap_or_default();
-    let view = match platform.limiter() {
-        Some(limiter) => {
-            let reply: Reply = limiter(
-                format!("key:{}", key.hash),
-                Op::View {
-                    limits,
-                    now_ms: platform.now_millis(),
-                },
-            )
-            .await
-            .map_err(|why| unavailable(&why))?;
-            reply.usage
-        }
+    let usage = match platform.limiter() {
+        Some(limiter) => view(platform, &limiter, format!("key:{}", key.hash), limits).await?,
         // Without the binding nothing is counted.
         None => Usage::default(),
     };
-    let mut out = serde_json::to_value(&view)
-        .map_err(|_| GatewayError::internal("could not encode the usage"))?;
-    if let Some(o) = out.as_object_mut() {
-        o.insert("object".into(), json!("usage"));
-        o.insert("key".into(), json!(key.name));
-    }
-    Ok(out)
+    usage_object(&usage, ("key", &key.name))
 }
 
 /// `GET /v1/admin/usage/<subject>` (`key:<hash>` or `slug:<slug>`), for operators (the catalog
@@ -382,26 +393,17 @@ pub async fn usage_of_subject<P: Platform>(
             ))
         }
     };
-    let limits = limits.unwrap_or_default();
     let Some(limiter) = platform.limiter() else {
         return Err(unavailable("the LIMITER Durable Object binding is missing"));
     };
-    let reply = limiter(
+    let usage = view(
+        platform,
+        &limiter,
         subject.to_owned(),
-        Op::View {
-            limits,
-            now_ms: platform.now_millis(),
-        },
+        limits.unwrap_or_default(),
     )
-    .await
-    .map_err(|why| unavailable(&why))?;
-    let mut out = serde_json::to_value(&reply.usage)
-        .map_err(|_| GatewayError::internal("could not encode the usage"))?;
-    if let Some(o) = out.as_object_mut() {
-        o.insert("object".into(), json!("usage"));
-        o.insert("subject".into(), json!(subject));
-    }
-    Ok(out)
+    .await?;
+    usage_object(&usage, ("subject", subject))
 }
 
 #[cfg(test)]
