@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 
-use crate::api::openai::responses::ResponseObject;
+use crate::api::openai::responses::{OutputItem, ResponseObject};
 use crate::api::openai::ChatCompletionRequest;
 use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, ErrorCode, GatewayError, Result};
@@ -363,18 +363,19 @@ async fn try_target<P: Platform>(
     let scope = stored.scope.clone().filter(|_| store);
     match answer {
         ResponsesAnswer::Json(finished) => {
-            outcome.usage = finished
-                .response
-                .usage
-                .as_ref()
-                .and_then(|u| serde_json::to_value(u).ok())
-                .and_then(|u| crate::usage::extract::from_answer(&json!({ "usage": u })));
+            let Finished {
+                response,
+                items,
+                tokens,
+            } = *finished;
+            outcome.usage = tokens;
             let response = keep(
                 platform.kv_writer(),
                 platform.log_sink(),
                 scope,
                 conversation,
-                *finished,
+                response,
+                &items,
             )
             .await;
             let value = serde_json::to_value(&response)
@@ -389,11 +390,16 @@ async fn try_target<P: Platform>(
             let last = futures_util::stream::once(async move {
                 let finished = end.borrow_mut().finished.take();
                 let sequence = end.borrow().next_sequence;
-                let finished = finished?;
-                let response = keep(writer, log, scope, conversation, finished.clone()).await;
+                let Finished {
+                    response,
+                    items,
+                    tokens,
+                } = finished?;
+                let response = keep(writer, log, scope, conversation, response, &items).await;
                 let finished = Finished {
                     response,
-                    items: finished.items,
+                    items,
+                    tokens,
                 };
                 Some(Bytes::from(final_event(&finished, sequence)))
             })
@@ -412,19 +418,14 @@ async fn keep(
     log: crate::platform::LogSink,
     scope: Option<String>,
     mut conversation: Vec<Value>,
-    finished: Finished,
+    mut response: ResponseObject,
+    items: &[OutputItem],
 ) -> ResponseObject {
-    let mut response = finished.response;
     let Some(scope) = scope else {
         response.echo.store = false;
         return response;
     };
-    conversation.extend(
-        finished
-            .items
-            .iter()
-            .filter_map(|i| serde_json::to_value(i).ok()),
-    );
+    conversation.extend(items.iter().filter_map(|i| serde_json::to_value(i).ok()));
     let record = Record {
         response: serde_json::to_value(&response).unwrap_or(Value::Null),
         items: conversation,

@@ -108,6 +108,8 @@ impl ResponsesContext {
 pub struct Finished {
     pub response: ResponseObject,
     pub items: Vec<OutputItem>,
+    /// Bedrock's counts, as the request is priced and limited.
+    pub tokens: Option<crate::usage::prices::Tokens>,
 }
 
 fn status_of(stop_reason: &str) -> (&'static str, Option<&'static str>) {
@@ -170,7 +172,14 @@ pub fn to_response(resp: ConverseResponse, ctx: &ResponsesContext) -> Finished {
     }
     let usage = resp.usage.as_ref().map(response_usage);
     let response = ctx.finish(&items, &resp.stop_reason, usage);
-    Finished { response, items }
+    Finished {
+        response,
+        items,
+        tokens: resp
+            .usage
+            .as_ref()
+            .map(crate::providers::bedrock::response::tokens),
+    }
 }
 
 /// What a Responses stream leaves behind when it ends: the finished answer, and the next
@@ -559,7 +568,11 @@ impl ResponsesMapper {
         let usage = self.state.usage.as_ref().map(response_usage);
         let stop = self.state.stop_reason.clone().unwrap_or_default();
         let response = self.ctx.finish(&items, &stop, usage);
-        Finished { response, items }
+        Finished {
+            response,
+            items,
+            tokens: self.usage(),
+        }
     }
 }
 
