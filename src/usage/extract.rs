@@ -13,7 +13,14 @@ fn n(v: &Value, path: &str) -> u64 {
 /// cache-written tokens), an Anthropic message (`input_tokens` without them), or a Responses
 /// `response` (`input_tokens` with them, `input_tokens_details`). `None` without usage.
 pub fn from_answer(answer: &Value) -> Option<Tokens> {
-    let u = answer.get("usage").filter(|u| u.is_object())?;
+    from_usage(answer.get("usage")?)
+}
+
+/// A `usage` object of any of those shapes (see [`from_answer`]).
+pub fn from_usage(u: &Value) -> Option<Tokens> {
+    if !u.is_object() {
+        return None;
+    }
     if u.get("prompt_tokens").is_some() {
         let cache_read = n(u, "/prompt_tokens_details/cached_tokens");
         let cache_write = n(u, "/cache_creation_input_tokens");

@@ -77,8 +77,7 @@ impl InvokeStreamState {
         let Some(u) = usage.filter(|u| u.is_object()) else {
             return;
         };
-        let wrapped = serde_json::json!({ "usage": u });
-        if let Some(new) = crate::usage::extract::from_answer(&wrapped) {
+        if let Some(new) = crate::usage::extract::from_usage(u) {
             let old = self.tokens.unwrap_or_default();
             let keep =
                 |field: &str, new: u64, old: u64| if u.get(field).is_some() { new } else { old };
