@@ -153,3 +153,35 @@ impl Settings {
         self.trusted_custom_hosts.allows(url)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analytics_keys_and_the_admin_token_are_bounded() {
+        let keys: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
+        let long = "k".repeat(crate::limits::MAX_METADATA_KEY_LEN + 1);
+        let list = format!("{}, ,{long}", keys.join(","));
+        let s = Settings::from_vars(&Vars {
+            analytics_metadata_keys: Some(&list),
+            admin_token: Some("short-token"),
+            ..Vars::default()
+        });
+        assert_eq!(
+            *s.analytics_metadata_keys,
+            keys[..crate::limits::MAX_ANALYTICS_METADATA_KEYS]
+        );
+        assert_eq!(
+            s.admin_token, None,
+            "a token under 16 characters is refused"
+        );
+        let s = Settings::from_vars(&Vars {
+            analytics_metadata_keys: Some(&format!("{long},team")),
+            admin_token: Some(" 0123456789abcdef "),
+            ..Vars::default()
+        });
+        assert_eq!(*s.analytics_metadata_keys, vec!["team".to_owned()]);
+        assert_eq!(s.admin_token.as_deref(), Some("0123456789abcdef"));
+    }
+}

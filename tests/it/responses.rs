@@ -2656,3 +2656,18 @@ mod pipeline {
         }
     }
 }
+
+#[test]
+fn an_answer_larger_than_the_json_limit_fails_in_stream_instead_of_growing() {
+    // 17 deltas of 1,000,000 bytes each pass the frame cap but not the 16 MiB a response may hold.
+    let chunk = "x".repeat(1_000_000);
+    let mut body = message_start();
+    for _ in 0..17 {
+        body.extend(text(0, &chunk));
+    }
+    body.extend(message_stop("end_turn"));
+    let failed = assert_failed(whole(&body), &ctx(true, true));
+    assert_eq!(failed["error"]["code"], "server_error");
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(message.contains("larger than 16777216 bytes"), "{message}");
+}
