@@ -87,17 +87,38 @@ function catalogKey(flags) {
   die("set CATALOG_KEY in the environment (the same value as the Worker secret)");
 }
 
+/**
+ * What wrangler prints when its own local runtime lost the store for a moment: the local KV store is
+ * one SQLite database, and a `wrangler dev` (or test Worker) running on the same directory may hold
+ * its lock while this command's runtime opens it. Remotely, a dropped connection to the API.
+ */
+const TRANSIENT = /Network connection lost|SQLITE_BUSY|database is locked|ECONNRESET/;
+/** Attempts per wrangler command, and the pause before each retry (ms, doubling). */
+const WRANGLER_ATTEMPTS = 4;
+const RETRY_PAUSE_MS = 500;
+
+/**
+ * Runs one `wrangler kv ...` command. Every command the CLI runs is idempotent (a put of the same
+ * value, a get, a list, a delete), so a transient failure is retried, at most WRANGLER_ATTEMPTS times.
+ */
 function wrangler(flags, args, input) {
   const where = flags.remote ? ["--remote"] : ["--local"];
   if (flags["persist-to"]) where.push("--persist-to", flags["persist-to"]);
   const bin = path.join(ROOT, "node_modules", ".bin", "wrangler");
-  return execFileSync(bin, [...args, "--binding", "CATALOG", ...where], {
-    cwd: ROOT,
-    encoding: "utf8",
-    input,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return execFileSync(bin, [...args, "--binding", "CATALOG", ...where], {
+        cwd: ROOT,
+        encoding: "utf8",
+        input,
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+    } catch (e) {
+      if (attempt >= WRANGLER_ATTEMPTS || !TRANSIENT.test(`${e.stderr ?? ""}${e.stdout ?? ""}`)) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_PAUSE_MS * 2 ** (attempt - 1));
+    }
+  }
 }
 
 const kv = {
