@@ -59,6 +59,23 @@ pub const MAX_METADATA_VALUE_LEN: usize = 512;
 /// `ANALYTICS_METADATA_KEYS`: metadata keys written as Analytics Engine blobs (after the 10 fixed
 /// blobs; Analytics Engine takes 20); more are ignored.
 pub const MAX_ANALYTICS_METADATA_KEYS: usize = 10;
+/// `/v1/embeddings`: inputs in one request (OpenAI's own limit).
+pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+/// `/v1/embeddings`: one inline image (Cohere Embed's limit, the smallest of the families).
+pub const MAX_EMBEDDING_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+/// `/v1/embeddings`: InvokeModel calls one request may make (models that embed one input per call,
+/// Titan and Nova, make one per input; Cohere one per 96). Each call is a Worker subrequest.
+pub const MAX_EMBEDDING_CALLS: usize = 256;
+/// `/v1/embeddings`: InvokeModel calls in flight at once (a Worker keeps six connections open).
+pub const EMBEDDING_CONCURRENCY: usize = 6;
+/// `/v1/embeddings`: numbers in one answer (inputs × dimensions), checked before Bedrock is called
+/// (with the dimensions asked for, or the model's default) and on what it answers.
+pub const MAX_EMBEDDING_VALUES: usize = 1024 * 1024;
+/// `/v1/images/generations`: `n` (Nova Canvas' and Titan's own limit per call).
+pub const MAX_IMAGES_PER_REQUEST: usize = 5;
+/// `/v1/images/generations`: the prompt, in characters (Stability's limit; Nova Canvas and Titan
+/// take fewer and say so).
+pub const MAX_IMAGE_PROMPT_CHARS: usize = 10_000;
 /// An `x-portkey-config` (inline or saved) as JSON text.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// Targets in one `x-portkey-config`, counted over every nesting level.
@@ -76,6 +93,8 @@ pub const MAX_REQUEST_TIMEOUT_MS: u64 = 60 * 60 * 1000;
 
 /// A JSON answer (Converse, InvokeModel, count tokens) read whole.
 pub const MAX_UPSTREAM_JSON_BYTES: usize = 16 * 1024 * 1024;
+/// An image generation answer (base64 images) read whole.
+pub const MAX_UPSTREAM_IMAGES_BYTES: usize = 24 * 1024 * 1024;
 /// An error body, an STS answer, a GetInferenceProfile answer.
 pub const MAX_UPSTREAM_SMALL_BYTES: usize = 256 * 1024;
 /// Upstream JSON and error bodies of known length up to this size (and not compressed) are read in

@@ -69,28 +69,18 @@ impl Admission {
     }
 }
 
-/// What a request is expected to use: its body's bytes / 4 as input tokens (a generous count for
-/// JSON text), plus its maximum output (`max_tokens`, `max_completion_tokens`,
-/// `max_output_tokens`; [`DEFAULT_OUTPUT_ESTIMATE`] when it sets none), priced like the answer
-/// will be. Also whether the model has a price.
-pub fn estimate(
-    body_bytes: usize,
-    max_output: Option<u64>,
-    upstream: &Upstream,
-    model: &str,
-) -> (Amount, bool) {
-    let tokens = Tokens {
-        input: (body_bytes as u64).div_ceil(4),
-        output: max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
-        ..Tokens::default()
-    };
+/// What a request is expected to use, as an amount priced like the answer will be; also whether
+/// the model has a price. A chat request's expectation: its body's bytes / 4 as input tokens (a
+/// generous count for JSON text), plus its maximum output (`max_tokens`, `max_completion_tokens`,
+/// `max_output_tokens`; [`DEFAULT_OUTPUT_ESTIMATE`] when it sets none).
+pub fn estimate_usage(tokens: &Tokens, upstream: &Upstream, model: &str) -> (Amount, bool) {
     let provider = match upstream {
         Upstream::Bedrock(b) => Provider::Bedrock {
             region: Some(b.region.as_str()),
         },
         Upstream::OpenAi(_) => Provider::OpenAi,
     };
-    let cost = prices::cost(provider, model, &tokens);
+    let cost = prices::cost(provider, model, tokens);
     (
         Amount {
             tokens: tokens.input.saturating_add(tokens.output),
@@ -116,8 +106,23 @@ pub async fn admit_attempt<P: Platform>(
     body_bytes: usize,
     max_out: Option<u64>,
 ) -> Result<()> {
+    let expected = Tokens {
+        input: (body_bytes as u64).div_ceil(4),
+        output: max_out.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+        ..Tokens::default()
+    };
+    admit_usage(platform, outcome, target, expected).await
+}
+
+/// [`admit_attempt`] for a request whose expected usage is not read from its body's size (an
+/// image generation: its images).
+pub async fn admit_usage<P: Platform>(
+    platform: &P,
+    outcome: &mut crate::gateway::Outcome,
+    target: &crate::gateway::target::Target,
+    expected: Tokens,
+) -> Result<()> {
     if let Some(earlier) = outcome.admission.take() {
-        // The earlier attempt went upstream and failed: nothing used.
         earlier.settle(
             platform.limiter(),
             &platform.spawner(),
@@ -128,7 +133,7 @@ pub async fn admit_attempt<P: Platform>(
     if target.limits.is_empty() {
         return Ok(());
     }
-    let (estimate, priced) = estimate(body_bytes, max_out, &target.upstream, &target.model_id);
+    let (estimate, priced) = estimate_usage(&expected, &target.upstream, &target.model_id);
     outcome.admission = Some(admit(platform, &target.limits, estimate, priced).await?);
     Ok(())
 }

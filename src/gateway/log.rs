@@ -23,6 +23,13 @@ pub struct UsageLog {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Images generated (image models; absent from the line when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub images: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<Tokens> for UsageLog {
@@ -32,6 +39,7 @@ impl From<Tokens> for UsageLog {
             output_tokens: t.output,
             cache_read_tokens: t.cache_read,
             cache_write_tokens: t.cache_write,
+            images: t.images,
         }
     }
 }
@@ -216,6 +224,7 @@ impl RequestLog {
             output_tokens: 0,
             cache_read_tokens: 0,
             cache_write_tokens: 0,
+            images: 0,
         });
         let text = |v: Option<&str>| clip(v.unwrap_or(""));
         let mut blobs = vec![
@@ -256,6 +265,7 @@ impl RequestLog {
                 n(self.attempts.len() as u64),
                 f64::from(self.status),
                 if self.stream { 1.0 } else { 0.0 },
+                n(usage.images),
             ],
         }
     }

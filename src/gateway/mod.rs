@@ -3,6 +3,9 @@
 
 pub mod cache;
 pub mod chat;
+pub mod embeddings;
+pub mod images;
+pub mod json_route;
 pub mod limits;
 pub mod log;
 pub mod messages;
@@ -30,6 +33,8 @@ enum Route {
     CountTokens,
     PromptCompletions,
     Responses,
+    Embeddings,
+    Images,
     /// `GET` (or `DELETE`) `/v1/responses/{id}`.
     StoredResponse {
         delete: bool,
@@ -52,6 +57,8 @@ impl Route {
             Route::CountTokens => "count_tokens",
             Route::PromptCompletions => "prompt",
             Route::Responses => "responses",
+            Route::Embeddings => "embeddings",
+            Route::Images => "images",
             Route::StoredResponse { delete: false } => "responses.get",
             Route::StoredResponse { delete: true } => "responses.delete",
             Route::Usage => "usage",
@@ -71,6 +78,8 @@ impl Route {
                 | Route::CountTokens
                 | Route::PromptCompletions
                 | Route::Responses
+                | Route::Embeddings
+                | Route::Images
                 | Route::StoredResponse { .. }
                 | Route::Usage
         )
@@ -86,6 +95,8 @@ fn route(method: &str, path: &str) -> Route {
         "/messages" => ("POST", Route::Messages),
         "/messages/count_tokens" => ("POST", Route::CountTokens),
         "/responses" => ("POST", Route::Responses),
+        "/embeddings" => ("POST", Route::Embeddings),
+        "/images/generations" => ("POST", Route::Images),
         "/usage" => ("GET", Route::Usage),
         p if p.starts_with("/admin/usage/") => ("GET", Route::AdminUsage),
         p if responses::stored_id(p).is_some() => {
@@ -169,6 +180,12 @@ pub async fn handle<P: Platform>(
         (Route::Responses, Some(Ok(caller))) => {
             responses::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
         }
+        (Route::Embeddings, Some(Ok(caller))) => {
+            embeddings::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
+        }
+        (Route::Images, Some(Ok(caller))) => {
+            images::handle(platform, settings, &caller, &req, &headers, &mut outcome).await
+        }
         (Route::StoredResponse { delete }, Some(Ok(caller))) => {
             let path = req.path.trim_end_matches('/');
             let id = responses::stored_id(path.strip_prefix("/v1").unwrap_or(path)).unwrap_or("");
@@ -187,7 +204,7 @@ pub async fn handle<P: Platform>(
             let result = limits::usage_of_subject(platform, settings, &req.headers, subject).await;
             respond(ApiFlavor::OpenAi, result.map(|v| GatewayResponse::json(200, &v)), &mut outcome)
         }
-        (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions | Route::Responses | Route::StoredResponse { .. } | Route::Usage, None) => {
+        (Route::ChatCompletions | Route::Messages | Route::CountTokens | Route::PromptCompletions | Route::Responses | Route::Embeddings | Route::Images | Route::StoredResponse { .. } | Route::Usage, None) => {
             respond(flavor, Err(GatewayError::internal("the request was not admitted")), &mut outcome)
         }
         (Route::MethodNotAllowed, _) => GatewayResponse::error(
@@ -201,7 +218,7 @@ pub async fn handle<P: Platform>(
         (Route::NotFound, _) => GatewayResponse::error(
             flavor_of(&req.path),
             &GatewayError::not_found(format!(
-                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{{id}}, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/usage and GET /v1/health",
+                "no route {} {}; edgeport serves POST /v1/chat/completions, POST /v1/responses, GET and DELETE /v1/responses/{{id}}, POST /v1/embeddings, POST /v1/images/generations, POST /v1/prompts/{{id}}/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/usage and GET /v1/health",
                 req.method, req.path
             ))
             .with_code(ErrorCode::RouteNotFound),
@@ -444,6 +461,11 @@ mod tests {
             Route::MethodNotAllowed
         );
         assert_eq!(route("GET", "/v1/responses/a/b"), Route::NotFound);
+        assert_eq!(route("POST", "/v1/embeddings"), Route::Embeddings);
+        assert_eq!(route("POST", "/embeddings"), Route::Embeddings);
+        assert_eq!(route("GET", "/v1/embeddings"), Route::MethodNotAllowed);
+        assert_eq!(route("POST", "/v1/images/generations"), Route::Images);
+        assert_eq!(route("POST", "/v1/images/edits"), Route::NotFound);
         assert_eq!(flavor_of("/v1/messages/batches"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/messages"), ApiFlavor::Anthropic);
         assert_eq!(flavor_of("/v1/messagesx"), ApiFlavor::OpenAi);

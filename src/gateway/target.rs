@@ -48,6 +48,24 @@ impl Target {
         }
     }
 
+    /// [`Target::apply_defaults`] for the routes that read only some fields (embeddings,
+    /// images): a default the route does not read (a chat record's `max_tokens`) is not applied.
+    pub fn apply_route_defaults(
+        &self,
+        body: &mut serde_json::Map<String, serde_json::Value>,
+        reads: &[&str],
+        reserved: &[&str],
+    ) {
+        for (k, v) in self.default_params.iter().flatten() {
+            if reads.contains(&k.as_str())
+                && !reserved.contains(&k.as_str())
+                && !body.contains_key(k)
+            {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
     /// Who the cache files answers under: the gateway key, or for a caller without one, a
     /// digest of the credentials it sends upstream (never the credentials).
     pub fn cache_caller(&self) -> String {

@@ -13,6 +13,7 @@ mod hardening;
 mod input_caps;
 mod limits;
 mod mapping;
+mod media;
 mod messages;
 mod observability;
 mod openai;

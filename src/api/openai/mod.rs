@@ -1,5 +1,7 @@
-//! The OpenAI-compatible surface: `POST /v1/chat/completions`.
+//! The OpenAI-compatible surface: chat completions, responses, embeddings, image generation.
 
+pub mod embeddings;
+pub mod images;
 pub mod responses;
 pub mod types;
 

@@ -2,8 +2,10 @@
 
 pub mod call;
 pub mod chat;
+pub mod embeddings;
 pub mod endpoint;
 pub mod errors;
+pub mod images;
 pub mod inference_profile;
 pub mod invoke;
 pub mod invoke_stream;

@@ -30,6 +30,8 @@ pub enum Family {
     MiniMax,
     Gemma,
     Nemotron,
+    /// Stability AI's image models.
+    Stability,
     /// An id edgeport cannot place (an unresolved application profile, a custom model ARN).
     Unknown,
 }
@@ -55,6 +57,7 @@ const PROVIDERS: &[(&str, Family)] = &[
     ("minimax", Family::MiniMax),
     ("google", Family::Gemma),
     ("nvidia", Family::Nemotron),
+    ("stability", Family::Stability),
 ];
 
 /// How a family takes `top_k` inside `additionalModelRequestFields` (recorded in
@@ -205,7 +208,7 @@ impl ModelInfo {
             // An unresolved model: let Bedrock decide rather than refuse a model that may work.
             Family::Unknown => true,
             Family::Nova | Family::Titan | Family::Llama | Family::Cohere | Family::Ai21 => false,
-            Family::Writer => false,
+            Family::Writer | Family::Stability => false,
         }
     }
 

@@ -138,14 +138,16 @@ pub async fn send<P: Platform>(
 
 /// A JSON answer's body: one object (`what` names it in the error).
 pub async fn read_object(resp: UpstreamResponse, what: &str) -> Result<Value> {
-    let raw = resp
-        .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
-        .await
-        .map_err(|e| {
-            GatewayError::bad_gateway(format!(
-                "the connection to OpenAI failed while reading the answer: {e}"
-            ))
-        })?;
+    read_object_within(resp, what, crate::limits::MAX_UPSTREAM_JSON_BYTES).await
+}
+
+/// [`read_object`] with another size limit.
+pub async fn read_object_within(resp: UpstreamResponse, what: &str, limit: usize) -> Result<Value> {
+    let raw = resp.collect(limit).await.map_err(|e| {
+        GatewayError::bad_gateway(format!(
+            "the connection to OpenAI failed while reading the answer: {e}"
+        ))
+    })?;
     match serde_json::from_slice::<Value>(&raw) {
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(GatewayError::bad_gateway(format!(

@@ -68,6 +68,16 @@ impl OpenAiTarget {
         format!("{}/responses", self.base.as_str())
     }
 
+    /// `{base}/embeddings`
+    pub fn embeddings_url(&self) -> String {
+        format!("{}/embeddings", self.base.as_str())
+    }
+
+    /// `{base}/images/generations`
+    pub fn images_url(&self) -> String {
+        format!("{}/images/generations", self.base.as_str())
+    }
+
     /// `{base}/chat/completions`
     pub fn chat_url(&self) -> String {
         format!("{}/chat/completions", self.base.as_str())
