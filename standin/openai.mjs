@@ -5,6 +5,7 @@ import crypto from "node:crypto";
 import { OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT } from "./credentials.mjs";
 import { sendPlanned, garbageBytes } from "./eventstream.mjs";
 import { takeScript, beforeAnswer, dripJson } from "./routes.mjs";
+import { embeddingFor, float32Base64, tokenCountFor, seedFor, colourFor, makePng } from "./media.mjs";
 
 /** The operation name of POST /v1/chat/completions (request records, counters, `match.operation`). */
 export const OPENAI_CHAT_OPERATION = "openai-chat";
@@ -54,6 +55,22 @@ export const OPENAI_RESPONSES_FIELDS = Object.freeze([
   "top_p", "truncation", "user",
 ]);
 
+/** The operation names of POST /v1/embeddings and POST /v1/images/generations. */
+export const OPENAI_EMBEDDINGS_OPERATION = "openai-embeddings";
+export const OPENAI_IMAGES_OPERATION = "openai-images";
+
+/** The request fields of POST /v1/embeddings (the `openai` package's EmbeddingCreateParams). */
+export const OPENAI_EMBEDDINGS_FIELDS = Object.freeze(["input", "model", "dimensions", "encoding_format", "user"]);
+
+/** The request fields of POST /v1/images/generations (the `openai` package's ImageGenerateParams). */
+export const OPENAI_IMAGES_FIELDS = Object.freeze([
+  "prompt", "background", "model", "moderation", "n", "output_compression", "output_format", "partial_images", "quality",
+  "response_format", "size", "stream", "style", "user",
+]);
+
+/** The embedding length when the request has no `dimensions`. */
+export const OPENAI_DEFAULT_EMBEDDING_DIMENSIONS = 1536;
+
 /** The SSE terminator OpenAI sends after the last chunk. */
 export const SSE_DONE = "data: [DONE]\n\n";
 
@@ -77,6 +94,8 @@ export function openaiConfig(o = {}) {
 export function openaiRoute(method, path) {
   if (path === "/v1/chat/completions" && method === "POST") return { operation: OPENAI_CHAT_OPERATION, service: "openai", path };
   if (path === "/v1/responses" && method === "POST") return { operation: OPENAI_RESPONSES_OPERATION, service: "openai", path };
+  if (path === "/v1/embeddings" && method === "POST") return { operation: OPENAI_EMBEDDINGS_OPERATION, service: "openai", path };
+  if (path === "/v1/images/generations" && method === "POST") return { operation: OPENAI_IMAGES_OPERATION, service: "openai", path };
   const m = /^\/v1\/responses\/([^/]+)$/.exec(path);
   if (m && (method === "GET" || method === "DELETE")) {
     let responseId = m[1];
@@ -653,6 +672,7 @@ export async function handleOpenAI(ctx) {
   if (!a.ok) return sendBareError(ctx, a.status, a.error);
 
   if (route.operation === OPENAI_RESPONSES_OPERATION) return handleResponsesCreate(ctx);
+  if (route.operation === OPENAI_EMBEDDINGS_OPERATION || route.operation === OPENAI_IMAGES_OPERATION) return handleMedia(ctx);
   if (route.operation === OPENAI_RESPONSES_RETRIEVE_OPERATION || route.operation === OPENAI_RESPONSES_DELETE_OPERATION) {
     return handleStoredResponse(ctx);
   }
@@ -1049,4 +1069,203 @@ async function sendEvents(res, ctx, record, entry, s, out, dropAfter, stall) {
   });
   res.flushHeaders();
   await sendPlanned(res, record, out, s, dropAfter, stall);
+}
+
+// ---------------------------------------------------------------- /v1/embeddings and /v1/images/generations
+
+const INVALID_EMBEDDING_INPUT = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.";
+
+/** `input` as a list of {key (embeddingFor's input), tokens}, or null when OpenAI would refuse it. */
+export function embeddingInputs(input) {
+  const isTokens = (a) => Array.isArray(a) && a.length > 0 && a.every((t) => Number.isInteger(t) && t >= 0);
+  if (typeof input === "string") return input.length ? [{ key: input, tokens: tokenCountFor(input) }] : null;
+  if (!Array.isArray(input) || input.length === 0 || input.length > 2048) return null;
+  if (input.every((x) => typeof x === "string")) return input.every((x) => x.length) ? input.map((x) => ({ key: x, tokens: tokenCountFor(x) })) : null;
+  if (isTokens(input)) return [{ key: `tokens:${input.join(",")}`, tokens: input.length }];
+  if (input.every(isTokens)) return input.map((a) => ({ key: `tokens:${a.join(",")}`, tokens: a.length }));
+  return null;
+}
+
+const intOutOfRange = (param, v, min, max) =>
+  v < min
+    ? err(400, `Invalid '${param}': integer below minimum value. Expected a value >= ${min}, but got ${v} instead.`, param, "integer_below_min_value")
+    : err(400, `Invalid '${param}': integer above maximum value. Expected a value <= ${max}, but got ${v} instead.`, param, "integer_above_max_value");
+
+const supported = (values) => (values.length === 1 ? `'${values[0]}'` : `${values.slice(0, -1).map((v) => `'${v}'`).join(", ")}${values.length > 2 ? "," : ""} and '${values[values.length - 1]}'`);
+const invalidValue = (param, v, values) => err(400, `Invalid value: '${v}'. Supported values are: ${supported(values)}.`, param, "invalid_value");
+
+/** The common part: body parse errors, unknown fields, `model`. */
+function validateCommon(body, fields, strictFields, { modelRequired = true } = {}) {
+  if (body === undefined || body === null || typeof body === "string") return err(400, PARSE_ERROR);
+  if (typeof body !== "object" || Array.isArray(body)) return err(400, `Invalid type for request body: expected an object, but got ${typeName(body)} instead.`, null, "invalid_type");
+  if (strictFields) {
+    const unknown = Object.keys(body).filter((k) => !fields.includes(k));
+    if (unknown.length === 1) return err(400, `Unrecognized request argument supplied: ${unknown[0]}`);
+    if (unknown.length > 1) return err(400, `Unrecognized request arguments supplied: ${unknown.join(", ")}`);
+  }
+  if (modelRequired && (body.model === undefined || body.model === null || body.model === "")) return err(400, "you must provide a model parameter");
+  if (body.model !== undefined && body.model !== null && typeof body.model !== "string") {
+    return err(400, `Invalid type for 'model': expected a string, but got ${typeName(body.model)} instead.`, "model", "invalid_type");
+  }
+  if (body.user !== undefined && body.user !== null && typeof body.user !== "string") {
+    return err(400, `Invalid type for 'user': expected a string, but got ${typeName(body.user)} instead.`, "user", "invalid_type");
+  }
+  return null;
+}
+
+/** Validates a POST /v1/embeddings body like OpenAI. Returns null or {status: 400, error}. */
+export function validateEmbeddingsRequest(body, { strictFields = true } = {}) {
+  const common = validateCommon(body, OPENAI_EMBEDDINGS_FIELDS, strictFields);
+  if (common) return common;
+  if (body.input === undefined || body.input === null) return err(400, "Missing required parameter: 'input'.", "input", "missing_required_parameter");
+  if (!embeddingInputs(body.input)) return err(400, INVALID_EMBEDDING_INPUT);
+  const f = body.encoding_format;
+  if (f !== undefined && f !== null && f !== "float" && f !== "base64") return invalidValue("encoding_format", f, ["float", "base64"]);
+  const d = body.dimensions;
+  if (d !== undefined && d !== null) {
+    if (typeof d !== "number" || !Number.isInteger(d)) return err(400, `Invalid type for 'dimensions': expected an integer, but got ${typeName(d)} instead.`, "dimensions", "invalid_type");
+    if (d < 1) return intOutOfRange("dimensions", d, 1);
+    if (body.model === "text-embedding-ada-002") return err(400, "This model does not support specifying dimensions.");
+  }
+  return null;
+}
+
+/** The /v1/embeddings answer: one embeddingFor("openai:" + model, input, dimensions ?? 1536) per input. */
+export function embeddingsJson(body) {
+  const dims = body.dimensions ?? OPENAI_DEFAULT_EMBEDDING_DIMENSIONS;
+  const inputs = embeddingInputs(body.input);
+  const tokens = inputs.reduce((n, x) => n + x.tokens, 0);
+  return {
+    object: "list",
+    data: inputs.map((x, index) => {
+      const v = embeddingFor(`openai:${body.model}`, x.key, dims);
+      return { object: "embedding", index, embedding: body.encoding_format === "base64" ? float32Base64(v) : v };
+    }),
+    model: body.model,
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
+}
+
+const IMAGE_MODELS = {
+  "dall-e-2": { sizes: ["256x256", "512x512", "1024x1024"], maxN: 10, maxPrompt: 1000, quality: ["standard"] },
+  "dall-e-3": { sizes: ["1024x1024", "1792x1024", "1024x1792"], maxN: 1, maxPrompt: 4000, quality: ["standard", "hd"], style: true },
+  "gpt-image-1": { sizes: ["auto", "1024x1024", "1536x1024", "1024x1536"], maxN: 10, maxPrompt: 32000, quality: ["auto", "low", "medium", "high"], gptImage: true },
+};
+/** The rules for a model: its own, gpt-image-1's for other gpt-image-* models, lenient ones for others. */
+function imageModelRules(model) {
+  if (IMAGE_MODELS[model]) return IMAGE_MODELS[model];
+  if (/^gpt-image-/.test(model)) return { ...IMAGE_MODELS["gpt-image-1"] };
+  return { sizes: null, maxN: 10, maxPrompt: 32000, quality: ["auto", "standard", "hd", "low", "medium", "high"], style: true };
+}
+
+/** Validates a POST /v1/images/generations body like OpenAI. Returns null or {status: 400, error}. */
+export function validateImagesRequest(body, { strictFields = true } = {}) {
+  const common = validateCommon(body, OPENAI_IMAGES_FIELDS, strictFields, { modelRequired: false });
+  if (common) return common;
+  const model = body.model ?? "dall-e-2";
+  const rules = imageModelRules(model);
+  const p = body.prompt;
+  if (p === undefined || p === null) return err(400, "Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+  if (typeof p !== "string") return err(400, `Invalid type for 'prompt': expected a string, but got ${typeName(p)} instead.`, "prompt", "invalid_type");
+  if (!p.length) return err(400, "Invalid 'prompt': empty string. Expected a string with minimum length 1, but got an empty string instead.", "prompt", "empty_string");
+  if (p.length > rules.maxPrompt) {
+    return err(400, `Invalid 'prompt': string too long. Expected a string with maximum length ${rules.maxPrompt}, but got a string with length ${p.length} instead.`, "prompt", "string_above_max_length");
+  }
+  const n = body.n;
+  if (n !== undefined && n !== null) {
+    if (typeof n !== "number" || !Number.isInteger(n)) return err(400, `Invalid type for 'n': expected an integer, but got ${typeName(n)} instead.`, "n", "invalid_type");
+    if (n < 1 || n > rules.maxN) return intOutOfRange("n", n, 1, rules.maxN);
+  }
+  const size = body.size;
+  if (size !== undefined && size !== null) {
+    if (rules.sizes ? !rules.sizes.includes(size) : !(size === "auto" || (/^(\d+)x(\d+)$/.test(size) && size.split("x").every((x) => +x >= 16 && +x <= 4096)))) {
+      return invalidValue("size", size, rules.sizes ?? ["auto", "<width>x<height>"]);
+    }
+  }
+  const enums = [
+    ["quality", rules.quality],
+    ["response_format", ["url", "b64_json"]],
+    ["output_format", ["png", "jpeg", "webp"]],
+    ["background", ["transparent", "opaque", "auto"]],
+    ["moderation", ["low", "auto"]],
+    ["style", ["vivid", "natural"]],
+  ];
+  for (const [k, values] of enums) if (body[k] !== undefined && body[k] !== null && !values.includes(body[k])) return invalidValue(k, body[k], values);
+  if (body.style !== undefined && body.style !== null && !rules.style) return err(400, `The 'style' parameter is not supported for ${model}.`, "style");
+  const c = body.output_compression;
+  if (c !== undefined && c !== null && !(Number.isInteger(c) && c >= 0 && c <= 100)) return intOutOfRange("output_compression", c, 0, 100);
+  if (body.stream === true || (body.partial_images ?? 0) > 0) {
+    return err(400, "Streaming image generation (stream, partial_images) is not supported by the stand-in.", "stream");
+  }
+  return null;
+}
+
+/** The /v1/images/generations answer (PNGs from media.mjs; `url` items are served by the stand-in until reset). */
+export function imagesJson(body, { now, store, baseUrl } = {}) {
+  const model = body.model ?? "dall-e-2";
+  const rules = imageModelRules(model);
+  const size = body.size && body.size !== "auto" ? body.size : "1024x1024";
+  const [width, height] = size.split("x").map(Number);
+  const prompt = body.prompt;
+  const seed = seedFor(prompt);
+  const data = [];
+  for (let index = 0; index < (body.n ?? 1); index++) {
+    const png = makePng(width, height, {
+      rgb: colourFor(`openai:${model}`, prompt, seed, index),
+      text: { prompt, seed, index, model, quality: body.quality, style: body.style, output_format: body.output_format, background: body.background, width, height },
+    });
+    const item = {};
+    if (body.response_format === "url" && store) {
+      const id = crypto.randomBytes(12).toString("hex");
+      store.set(id, png);
+      if (store.size > 256) store.delete(store.keys().next().value);
+      item.url = `${baseUrl}/__standin/media/${id}.png`;
+    } else {
+      item.b64_json = png.toString("base64");
+    }
+    if (model === "dall-e-3") item.revised_prompt = prompt;
+    data.push(item);
+  }
+  const json = { created: Math.floor((now ?? Date.now()) / 1000), data };
+  if (rules.gptImage) {
+    const input = tokenCountFor(prompt);
+    const output = 1056 * data.length;
+    Object.assign(json, {
+      background: body.background ?? "opaque",
+      output_format: body.output_format ?? "png",
+      quality: body.quality ?? "medium",
+      size: `${width}x${height}`,
+      usage: { input_tokens: input, input_tokens_details: { text_tokens: input, image_tokens: 0 }, output_tokens: output, total_tokens: input + output },
+    });
+  }
+  return json;
+}
+
+/** POST /v1/embeddings and /v1/images/generations (authenticated): validation, script, answer. */
+async function handleMedia(ctx) {
+  const { state, req, res, route, record } = ctx;
+  const cfg = state.config.openai;
+  const images = route.operation === OPENAI_IMAGES_OPERATION;
+  const body = ctx.rawBody && typeof ctx.body === "string" ? null : ctx.body;
+  const invalid = (images ? validateImagesRequest : validateEmbeddingsRequest)(ctx.rawBody ? body : undefined, cfg);
+  if (body && typeof body === "object" && typeof body.model === "string") record.model = body.model;
+  else if (images && body && typeof body === "object" && body.model === undefined) record.model = "dall-e-2";
+  if (invalid) {
+    record.openai.validationError = invalid.error.message;
+    return sendBareError(ctx, invalid.status, invalid.error);
+  }
+  if (images) record.openai.images = { n: body.n ?? 1, size: body.size ?? null, responseFormat: body.response_format ?? null };
+  else record.openai.embeddings = { inputs: embeddingInputs(body.input).length, dimensions: body.dimensions ?? OPENAI_DEFAULT_EMBEDDING_DIMENSIONS, encodingFormat: body.encoding_format ?? "float" };
+
+  const entry = takeScript(state, { ...route, model: record.model, stream: false });
+  record.scripted = !!entry;
+  const c = { ...ctx, body, entry };
+  if (!(await beforeAnswer(res, entry, record))) return;
+  if (entry?.raw) return sendRaw(c);
+  if (scriptedError(c)) return;
+  const status = entry?.status ?? 200;
+  if (entry?.json !== undefined) return sendJsonAnswer(c, status, entry.json);
+  if (!images) return sendJsonAnswer(c, status, embeddingsJson(body));
+  const host = req.headers.host ?? "127.0.0.1";
+  return sendJsonAnswer(c, status, imagesJson(body, { now: state.now(), store: state.mediaStore, baseUrl: `http://${host}` }));
 }

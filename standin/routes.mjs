@@ -22,6 +22,7 @@ import {
   anthropicStreamEvents,
 } from "./answers.mjs";
 import { openaiRoute, openaiConfig, handleOpenAI } from "./openai.mjs";
+import { mediaModelOf, mediaInvokeAnswer, MediaValidationError } from "./media.mjs";
 
 export const ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.coral.service/";
 export const ACCOUNT_ID = "123456789012";
@@ -84,6 +85,7 @@ export function resetState(state) {
   state.log.length = 0;
   state.issued.length = 0; // the issued credentials themselves stay valid until they expire
   state.openaiResponses = new Map(); // stored Responses API answers: id → {response, key, items}
+  state.mediaStore = new Map(); // generated images served at /__standin/media/<id>.png (OpenAI `response_format: "url"`)
   state.counters = { sts: 0, getInferenceProfile: 0, byOperation: {} };
   state.profiles = new Map(Object.entries(o.inferenceProfiles ?? {}));
   state.roles = new Map(Object.entries(o.roles ?? {}));
@@ -479,6 +481,17 @@ function runtime(ctx) {
     if (err && !entry?.json) return sendJsonError(res, 400, "ValidationException", err, baseHeaders(entry));
   }
 
+  // Embedding and image models (media.mjs): InvokeModel only. Converse / streaming on them is refused as
+  // Bedrock does, unless a script entry says what to answer.
+  const media = op === "count-tokens" ? null : mediaOf(ctx);
+  if (media && !entry && (op === "converse" || op === "converse-stream")) {
+    return sendJsonError(res, 400, "ValidationException", "This action doesn't support the model that you provided. Try again with a supported text or chat model.", baseHeaders());
+  }
+  if (media && !entry && op === "invoke-with-response-stream") {
+    return sendJsonError(res, 400, "ValidationException", "The model is unsupported for streaming.", baseHeaders());
+  }
+  if (media && op === "invoke" && !entry?.fixture) return invokeMedia(ctx, media);
+
   const wantsStream = STREAMING.has(op) && !(entry && entry.json !== undefined && !entry.stream);
   if (entry?.fixture && !entry.stream) {
     const it = fixtureInteraction(entry.fixture, op, entry.fixtureIndex ?? 0);
@@ -509,6 +522,53 @@ function runtime(ctx) {
     default:
       return replyJson(ctx, status, {});
   }
+}
+
+/**
+ * The embedding / image model a runtime request names ({model, family} from media.mjs), or null: the path's
+ * id (foundation id, system profile, ARN), or an application inference profile whose scripted `modelArn`
+ * (setInferenceProfile) names one.
+ */
+function mediaOf(ctx) {
+  const direct = mediaModelOf(ctx.route.model);
+  if (direct) return direct;
+  const { found, value } = findProfile(ctx.state, ctx.route.model ?? "");
+  const arn = found && value ? value.modelArn ?? value.models?.[0]?.modelArn : null;
+  return arn ? mediaModelOf(arn) : null;
+}
+
+/**
+ * InvokeModel on an embedding / image model: the body validated as Bedrock does (400 ValidationException),
+ * then the deterministic answer of media.mjs, with `x-amzn-bedrock-invocation-latency` and (embeddings)
+ * `x-amzn-bedrock-input-token-count`. A script entry's `json` is sent as is (even for an invalid body);
+ * `finishReason` (Stability) answers `{"finish_reasons": [reason]}` like a filtered request.
+ */
+async function invokeMedia(ctx, media) {
+  const { res, entry, record } = ctx;
+  record.media = { model: media.model, family: media.family };
+  let answer = null;
+  try {
+    answer = mediaInvokeAnswer(media, ctx.body);
+  } catch (e) {
+    if (!(e instanceof MediaValidationError)) throw e;
+    record.media.validationError = e.message;
+    if (entry?.json === undefined && entry?.finishReason === undefined) {
+      return sendJsonError(res, 400, "ValidationException", e.message, baseHeaders(entry));
+    }
+  }
+  const headers = { "x-amzn-requestid": requestId(), "x-amzn-bedrock-invocation-latency": String(Math.max(1, Date.now() - record.at)) };
+  if (answer?.kind === "embedding") {
+    headers["x-amzn-bedrock-input-token-count"] = String(answer.inputTokens);
+    record.media.inputTokens = answer.inputTokens;
+  }
+  if (answer?.kind === "image") record.media.imageCount = answer.imageCount;
+  Object.assign(headers, entry?.headers ?? {});
+  let json = answer?.json;
+  if (entry?.finishReason !== undefined) json = { finish_reasons: [entry.finishReason] };
+  if (entry?.json !== undefined) json = entry.json;
+  const status = entry?.status ?? 200;
+  if (entry?.drip) return dripJson(ctx, status, json, headers);
+  return sendJson(res, status, json, headers);
 }
 
 /** CountTokens input: {"input":{"invokeModel":{"body":"<base64 JSON>"}}} or {"input":{"converse":{"messages":[...]}}}. */

@@ -55,6 +55,14 @@ export async function startStandin(opts = {}) {
       if (req.method === "GET" && p === "/counters") return sendJson(res, 200, api.counters);
       if (req.method === "GET" && p === "/pending") return sendJson(res, 200, api.pending());
       if (req.method === "GET" && p === "/issued") return sendJson(res, 200, api.issuedCredentials());
+      const media = /^\/media\/([A-Za-z0-9_-]+)\.png$/.exec(p);
+      if (req.method === "GET" && media) {
+        // an image generated for an OpenAI `response_format: "url"` request (until reset)
+        const png = state.mediaStore.get(media[1]);
+        if (!png) return sendJson(res, 404, { message: `no stored image ${media[1]}` });
+        res.writeHead(200, { "content-type": "image/png", "content-length": png.length });
+        return res.end(png);
+      }
       if (req.method === "POST" && p === "/reset") return api.reset(), sendJson(res, 200, { ok: true });
       if (req.method === "POST" && p === "/script") {
         for (const e of Array.isArray(json) ? json : [json]) api.script(e);
