@@ -372,3 +372,60 @@ fn a_request_another_subject_refuses_gives_the_key_its_request_back() {
     w.answer(answer(1, 1));
     assert_eq!(post(&w, LIMITED_KEY, &chat()).status, 200);
 }
+
+#[test]
+fn image_requests_record_the_images_made_against_a_usd_budget() {
+    // Stable Image Core: 0.04 USD per image. A budget is checked against what was recorded: the
+    // first request (2 images, 0.08) is admitted under 0.05, the next one is not.
+    let w = world(json!({"usd_per_month": 0.05}));
+    let image = |seed: u64| {
+        Canned::json(
+            200,
+            json!({"seeds": [seed], "finish_reasons": [null], "images": ["AAAA"]})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    w.answer(image(1));
+    w.answer(image(2));
+    let body = json!({"model": "stability.stable-image-core-v1:1", "prompt": "p", "n": 2});
+    let post_image = |body: &Value| {
+        run(
+            &w,
+            &settings(),
+            request("/v1/images/generations", &headers(LIMITED_KEY), body),
+        )
+    };
+    let a = post_image(&body);
+    assert_eq!(a.status, 200, "{}", a.text());
+    let u = usage(&w, LIMITED_KEY);
+    assert!(
+        (u["usd_this_month"].as_f64().unwrap() - 0.08).abs() < 1e-12,
+        "{u}"
+    );
+    // 0.08 spent ≥ 0.05: refused before anything is sent.
+    let sent = w.sent.borrow().len();
+    let a = post_image(&body);
+    assert_eq!(a.status, 412, "{}", a.text());
+    assert_eq!(w.sent.borrow().len(), sent);
+
+    // Embeddings count their input tokens against a token budget.
+    let w = world(json!({"tokens_per_day": 1000}));
+    let mut c = Canned::json(
+        200,
+        json!({"embedding": [0.5], "inputTextTokenCount": 700})
+            .to_string()
+            .as_bytes(),
+    );
+    c.headers
+        .push(("x-amzn-bedrock-input-token-count".into(), "700".into()));
+    w.answer(c);
+    let embed = json!({"model": "amazon.titan-embed-text-v2:0", "input": "x"});
+    let a = run(
+        &w,
+        &settings(),
+        request("/v1/embeddings", &headers(LIMITED_KEY), &embed),
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(usage(&w, LIMITED_KEY)["tokens_today"], 700);
+}
