@@ -435,6 +435,7 @@ fn the_analytics_data_point_layout() {
             0.0,
             1.0,
             200.0,
+            0.0,
             0.0
         ]
     );

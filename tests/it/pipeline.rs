@@ -593,7 +593,7 @@ fn routes_and_health() {
     let a = run(
         &world,
         &settings(),
-        request("/v1/embeddings", &[], &json!({})),
+        request("/v1/images/variations", &[], &json!({})),
     );
     assert_eq!(a.status, 404);
     assert_eq!(a.json()["error"]["code"], "route_not_found");
