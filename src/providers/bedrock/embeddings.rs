@@ -129,22 +129,25 @@ pub struct EmbedCall {
     pub inputs: Vec<usize>,
 }
 
+/// The dimensions of the vectors `req` asks for (the model's default when it names none).
+pub fn dimension(model: EmbedModel, req: &EmbeddingsRequest) -> Result<u64> {
+    let dims = model.dimensions();
+    match req.dimensions {
+        None => Ok(dims[0]),
+        Some(d) if dims.contains(&d) => Ok(d),
+        Some(d) => Err(GatewayError::invalid_param(
+            "dimensions",
+            format!(
+                "dimensions {d} is not available for this model: it answers {}",
+                list(dims)
+            ),
+        )),
+    }
+}
+
 /// The calls that embed every input of `req`, checked against the model's options first.
 pub fn plan(model: EmbedModel, req: &EmbeddingsRequest) -> Result<Vec<EmbedCall>> {
-    let dims = model.dimensions();
-    let dimension = match req.dimensions {
-        None => dims[0],
-        Some(d) if dims.contains(&d) => d,
-        Some(d) => {
-            return Err(GatewayError::invalid_param(
-                "dimensions",
-                format!(
-                    "dimensions {d} is not available for this model: it answers {}",
-                    list(dims)
-                ),
-            ))
-        }
-    };
+    let dimension = dimension(model, req)?;
     let values = req.input.len().saturating_mul(dimension as usize);
     if values > MAX_EMBEDDING_VALUES {
         return Err(GatewayError::invalid_param(
@@ -420,6 +423,7 @@ pub fn read_answer(
     answer: &Value,
     expected: usize,
     kind: &str,
+    dimension: u64,
 ) -> Result<(Vec<Vector>, Option<u64>)> {
     let bad = || invalid_answer("a body that is not this embedding model's answer");
     let (vectors, tokens) = match model {
@@ -465,6 +469,14 @@ pub fn read_answer(
             vectors.len()
         )));
     }
+    // A vector is never longer than the dimensions asked (packed binary ones are shorter): what
+    // an upstream answers beyond that is not held.
+    if let Some(long) = vectors.iter().find(|v| v.len() as u64 > dimension) {
+        return Err(invalid_answer(&format!(
+            "a vector of {} numbers for {dimension} dimensions",
+            long.len()
+        )));
+    }
     Ok((vectors, tokens))
 }
 
@@ -485,6 +497,7 @@ pub async fn embed<P: Platform>(
     req: &EmbeddingsRequest,
 ) -> Result<Embedded> {
     let calls = plan(model, req)?;
+    let dimension = dimension(model, req)?;
     let kind = req.embedding_type();
     let answers: Vec<(Vec<usize>, Vec<Vector>, u64)> =
         stream::iter(calls.into_iter().map(|call| async move {
@@ -513,7 +526,8 @@ pub async fn embed<P: Platform>(
                 })?;
             let answer: Value = serde_json::from_slice(&raw)
                 .map_err(|_| invalid_answer("a body that is not JSON"))?;
-            let (vectors, body_tokens) = read_answer(model, &answer, call.inputs.len(), kind)?;
+            let (vectors, body_tokens) =
+                read_answer(model, &answer, call.inputs.len(), kind, dimension)?;
             Ok::<_, GatewayError>((
                 call.inputs,
                 vectors,
@@ -791,19 +805,19 @@ mod tests {
     fn answers_of_every_shape() {
         let titan = json!({"embedding": [0.5, -0.25], "inputTextTokenCount": 3, "embeddingsByType": {"float": [0.5, -0.25]}});
         assert_eq!(
-            read_answer(EmbedModel::TitanText, &titan, 1, "float").expect("titan"),
+            read_answer(EmbedModel::TitanText, &titan, 1, "float", 1024).expect("titan"),
             (vec![Vector::Floats(vec![0.5, -0.25])], Some(3))
         );
         let binary = json!({"embeddingsByType": {"binary": [1, 0, 1]}, "inputTextTokenCount": 2});
         assert_eq!(
-            read_answer(EmbedModel::TitanText, &binary, 1, "binary")
+            read_answer(EmbedModel::TitanText, &binary, 1, "binary", 1024)
                 .expect("binary")
                 .0,
             vec![Vector::Ints(vec![1, 0, 1])]
         );
         let floats_v3 = json!({"id": "x", "response_type": "embeddings_floats", "embeddings": [[0.1], [0.2]], "texts": ["a", "b"]});
         assert_eq!(
-            read_answer(EmbedModel::CohereV3, &floats_v3, 2, "float")
+            read_answer(EmbedModel::CohereV3, &floats_v3, 2, "float", 1024)
                 .expect("v3")
                 .0,
             vec![Vector::Floats(vec![0.1]), Vector::Floats(vec![0.2])]
@@ -811,14 +825,14 @@ mod tests {
         let by_type =
             json!({"response_type": "embeddings_by_type", "embeddings": {"int8": [[-3, 4]]}});
         assert_eq!(
-            read_answer(EmbedModel::CohereV4, &by_type, 1, "int8")
+            read_answer(EmbedModel::CohereV4, &by_type, 1, "int8", 1536)
                 .expect("v4")
                 .0,
             vec![Vector::Ints(vec![-3, 4])]
         );
         let nova = json!({"embeddings": [{"embeddingType": "TEXT", "embedding": [0.75]}]});
         assert_eq!(
-            read_answer(EmbedModel::NovaMultimodal, &nova, 1, "float")
+            read_answer(EmbedModel::NovaMultimodal, &nova, 1, "float", 3072)
                 .expect("nova")
                 .0,
             vec![Vector::Floats(vec![0.75])]
@@ -829,8 +843,13 @@ mod tests {
             (EmbedModel::CohereV3, json!({"embeddings": "x"}), 1),
             (EmbedModel::TitanText, json!({"embedding": ["a"]}), 1),
             (EmbedModel::NovaMultimodal, json!({"embeddings": []}), 1),
+            (
+                EmbedModel::TitanText,
+                json!({"embedding": [0.5, 0.5, 0.5]}),
+                1,
+            ),
         ] {
-            let err = read_answer(m, &answer, n, "float").expect_err(&answer.to_string());
+            let err = read_answer(m, &answer, n, "float", 2).expect_err(&answer.to_string());
             assert_eq!(err.status, 502, "{answer}");
         }
     }
