@@ -717,7 +717,6 @@ test("Stable Image Ultra: aspect_ratio given wins over size; n=3 → three calls
 
 test(
   "Stability: seed + i past the largest seed stays a fixed seed (never 0, which Stability reads as 'random')",
-  { todo: "README: 'seed, then seed + 1... for the next images'. stability_bodies() wraps (seed + i) % 4294967295, so seed 4294967294 with n=2 sends seed 0 for the second image — Stability's 'pick a random seed' — and that image cannot be reproduced from the request (the stand-in answers seedFor(prompt) for it)." },
   async () => {
     const prompt = "wrap around";
     const out = await sdk().images.generate({ model: CORE, prompt, n: 2, seed: 4294967294 });
@@ -924,7 +923,6 @@ test("refused before any call: token arrays (400 naming input), a chat model (40
 
 test(
   "truncate (a Cohere / Nova field) sent to Titan is ignored like input_type, so one body goes through a fallback list of families",
-  { todo: "README: 'Fields meant for another family (input_type sent to Titan) are ignored, so one body can go through a fallback list of different families' — but Titan Text v2 / Titan Multimodal answer 400 `truncate ... is not available for this model` (EmbedModel::truncations() is empty for Titan, and plan() refuses any truncate). A [Cohere v3 (throttled), Titan] fallback with truncate: END fails on Titan." },
   async () => {
     const plain = await post("/v1/embeddings", { model: TITAN, input: "x", truncate: "END", encoding_format: "float" });
     assert.equal(plain.status, 200, plain.text);
