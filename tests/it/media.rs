@@ -476,3 +476,38 @@ fn chat_defaults_of_a_catalog_record_do_not_reach_an_embeddings_body() {
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(w.last_body(), json!({"inputText": "x", "dimensions": 512}));
 }
+
+#[test]
+fn an_upstream_cannot_make_the_gateway_hold_more_than_the_vectors_it_owes() {
+    // 256 dimensions: the call's answer is read up to 256 × 32 bytes + 64 KiB; this one is larger.
+    let w = FakeWorld::default();
+    let huge: Vec<f64> = (0..20_000).map(|i| i as f64 + 0.123_456_789).collect();
+    w.answer(invoke_answer(
+        json!({"embedding": huge, "inputTextTokenCount": 1}),
+        1,
+    ));
+    let a = post(
+        &w,
+        "/v1/embeddings",
+        &[],
+        &json!({"model": TITAN, "input": "x", "dimensions": 256}),
+    );
+    assert_eq!(a.status, 502, "{}", a.text());
+    // Within the bound but longer than the dimensions asked: a 502 too.
+    let w = FakeWorld::default();
+    w.answer(invoke_answer(
+        json!({"embedding": vec![0.5; 300], "inputTextTokenCount": 1}),
+        1,
+    ));
+    let a = post(
+        &w,
+        "/v1/embeddings",
+        &[],
+        &json!({"model": TITAN, "input": "x", "dimensions": 256}),
+    );
+    assert_eq!(a.status, 502, "{}", a.text());
+    assert!(a.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("300 numbers for 256 dimensions"));
+}

@@ -11,7 +11,10 @@
 
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 use crate::api::openai::embeddings::{EmbeddingInput, EmbeddingsRequest, Vector};
 use crate::error::{ErrorCode, GatewayError, Result};
@@ -398,35 +401,90 @@ fn invalid_answer(what: &str) -> GatewayError {
         .with_code(ErrorCode::InvalidUpstreamAnswer)
 }
 
-fn floats(v: &Value) -> Option<Vector> {
-    v.as_array()?
-        .iter()
-        .map(Value::as_f64)
-        .collect::<Option<Vec<_>>>()
-        .map(Vector::Floats)
+/// Titan's answer (text and multimodal): one vector.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TitanAnswer {
+    embedding: Option<Vec<f64>>,
+    input_text_token_count: Option<u64>,
+    embeddings_by_type: Option<HashMap<String, Vec<f64>>>,
 }
 
-fn ints(v: &Value) -> Option<Vector> {
-    v.as_array()?
-        .iter()
-        .map(Value::as_i64)
+/// Nova's answer: `embeddings: [{embeddingType, embedding}]`.
+#[derive(Deserialize)]
+struct NovaAnswer {
+    embeddings: Vec<NovaEmbedding>,
+}
+
+#[derive(Deserialize)]
+struct NovaEmbedding {
+    embedding: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct CohereAnswer {
+    embeddings: CohereEmbeddings,
+}
+
+/// Cohere's `embeddings`: a list of float vectors (`embeddings_floats`), or one list per type
+/// (`embeddings_by_type`). Read straight into vectors: an answer of 96 × 1536 numbers is never
+/// held as generic JSON values.
+enum CohereEmbeddings {
+    Floats(Vec<Vec<f64>>),
+    ByType(HashMap<String, Vec<Vec<f64>>>),
+}
+
+impl<'de> Deserialize<'de> for CohereEmbeddings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = CohereEmbeddings;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of vectors or an object of lists by type")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<Vec<f64>>()? {
+                    out.push(v);
+                }
+                Ok(CohereEmbeddings::Floats(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = HashMap::new();
+                while let Some((k, v)) = map.next_entry::<String, Vec<Vec<f64>>>()? {
+                    out.insert(k, v);
+                }
+                Ok(CohereEmbeddings::ByType(out))
+            }
+        }
+        d.deserialize_any(Shape)
+    }
+}
+
+/// A vector of the kind asked: floats as they are, integer kinds as integers (a number that is
+/// not one is a bad answer).
+fn vector(values: Vec<f64>, kind: &str) -> Option<Vector> {
+    if kind == "float" {
+        return Some(Vector::Floats(values));
+    }
+    values
+        .into_iter()
+        .map(|v| (v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i64))
         .collect::<Option<Vec<_>>>()
         .map(Vector::Ints)
-}
-
-fn vector(v: &Value, kind: &str) -> Option<Vector> {
-    if kind == "float" {
-        floats(v)
-    } else {
-        ints(v)
-    }
 }
 
 /// The vectors one call answered (as many as it embedded inputs), and the token count its body
 /// states (Titan's `inputTextTokenCount`), if any.
 pub fn read_answer(
     model: EmbedModel,
-    answer: &Value,
+    raw: &[u8],
     expected: usize,
     kind: &str,
     dimension: u64,
@@ -434,35 +492,32 @@ pub fn read_answer(
     let bad = || invalid_answer("a body that is not this embedding model's answer");
     let (vectors, tokens) = match model {
         EmbedModel::TitanText | EmbedModel::TitanMultimodal => {
+            let mut answer: TitanAnswer = serde_json::from_slice(raw).map_err(|_| bad())?;
+            let mut by_type = answer.embeddings_by_type.take().unwrap_or_default();
             let v = if kind == "float" {
-                answer
-                    .get("embedding")
-                    .or_else(|| answer.pointer("/embeddingsByType/float"))
+                answer.embedding.take().or_else(|| by_type.remove("float"))
             } else {
-                answer.pointer(&format!("/embeddingsByType/{kind}"))
+                by_type.remove(kind)
             };
-            let tokens = answer.get("inputTextTokenCount").and_then(Value::as_u64);
             (
                 vec![v.and_then(|v| vector(v, kind)).ok_or_else(bad)?],
-                tokens,
+                answer.input_text_token_count,
             )
         }
         EmbedModel::NovaMultimodal => {
-            let v = answer.pointer("/embeddings/0/embedding").and_then(floats);
-            (vec![v.ok_or_else(bad)?], None)
+            let answer: NovaAnswer = serde_json::from_slice(raw).map_err(|_| bad())?;
+            let v = answer.embeddings.into_iter().next().ok_or_else(bad)?;
+            (vec![Vector::Floats(v.embedding)], None)
         }
         EmbedModel::CohereV3 | EmbedModel::CohereV4 => {
-            let list = match answer.get("embeddings") {
-                // `embeddings_floats`: the list itself; `embeddings_by_type`: one list per type.
-                Some(Value::Array(list)) if kind == "float" => list,
-                Some(Value::Object(by_type)) => by_type
-                    .get(kind)
-                    .and_then(Value::as_array)
-                    .ok_or_else(bad)?,
-                _ => return Err(bad()),
+            let answer: CohereAnswer = serde_json::from_slice(raw).map_err(|_| bad())?;
+            let list = match answer.embeddings {
+                CohereEmbeddings::Floats(list) if kind == "float" => list,
+                CohereEmbeddings::ByType(mut by_type) => by_type.remove(kind).ok_or_else(bad)?,
+                CohereEmbeddings::Floats(_) => return Err(bad()),
             };
             let vectors = list
-                .iter()
+                .into_iter()
                 .map(|v| vector(v, kind))
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(bad)?;
@@ -522,18 +577,22 @@ pub async fn embed<P: Platform>(
             let header_tokens = upstream
                 .header("x-amzn-bedrock-input-token-count")
                 .and_then(|t| t.trim().parse::<u64>().ok());
-            let raw = upstream
-                .collect(crate::limits::MAX_UPSTREAM_JSON_BYTES)
-                .await
-                .map_err(|e| {
-                    GatewayError::bad_gateway(format!(
-                        "the connection to Bedrock failed while reading the answer: {e}"
-                    ))
-                })?;
-            let answer: Value = serde_json::from_slice(&raw)
-                .map_err(|_| invalid_answer("a body that is not JSON"))?;
+            // What the call's vectors can take as JSON (a number is at most ~24 characters), and
+            // room for the rest of the answer: an upstream sending more is cut there.
+            let room = call
+                .inputs
+                .len()
+                .saturating_mul(dimension as usize)
+                .saturating_mul(32)
+                .saturating_add(64 * 1024)
+                .min(crate::limits::MAX_UPSTREAM_JSON_BYTES);
+            let raw = upstream.collect(room).await.map_err(|e| {
+                GatewayError::bad_gateway(format!(
+                    "the connection to Bedrock failed while reading the answer: {e}"
+                ))
+            })?;
             let (vectors, body_tokens) =
-                read_answer(model, &answer, call.inputs.len(), kind, dimension)?;
+                read_answer(model, &raw, call.inputs.len(), kind, dimension)?;
             Ok::<_, GatewayError>((
                 call.inputs,
                 vectors,
@@ -836,36 +895,67 @@ mod tests {
     fn answers_of_every_shape() {
         let titan = json!({"embedding": [0.5, -0.25], "inputTextTokenCount": 3, "embeddingsByType": {"float": [0.5, -0.25]}});
         assert_eq!(
-            read_answer(EmbedModel::TitanText, &titan, 1, "float", 1024).expect("titan"),
+            read_answer(
+                EmbedModel::TitanText,
+                titan.to_string().as_bytes(),
+                1,
+                "float",
+                1024
+            )
+            .expect("titan"),
             (vec![Vector::Floats(vec![0.5, -0.25])], Some(3))
         );
         let binary = json!({"embeddingsByType": {"binary": [1, 0, 1]}, "inputTextTokenCount": 2});
         assert_eq!(
-            read_answer(EmbedModel::TitanText, &binary, 1, "binary", 1024)
-                .expect("binary")
-                .0,
+            read_answer(
+                EmbedModel::TitanText,
+                binary.to_string().as_bytes(),
+                1,
+                "binary",
+                1024
+            )
+            .expect("binary")
+            .0,
             vec![Vector::Ints(vec![1, 0, 1])]
         );
         let floats_v3 = json!({"id": "x", "response_type": "embeddings_floats", "embeddings": [[0.1], [0.2]], "texts": ["a", "b"]});
         assert_eq!(
-            read_answer(EmbedModel::CohereV3, &floats_v3, 2, "float", 1024)
-                .expect("v3")
-                .0,
+            read_answer(
+                EmbedModel::CohereV3,
+                floats_v3.to_string().as_bytes(),
+                2,
+                "float",
+                1024
+            )
+            .expect("v3")
+            .0,
             vec![Vector::Floats(vec![0.1]), Vector::Floats(vec![0.2])]
         );
         let by_type =
             json!({"response_type": "embeddings_by_type", "embeddings": {"int8": [[-3, 4]]}});
         assert_eq!(
-            read_answer(EmbedModel::CohereV4, &by_type, 1, "int8", 1536)
-                .expect("v4")
-                .0,
+            read_answer(
+                EmbedModel::CohereV4,
+                by_type.to_string().as_bytes(),
+                1,
+                "int8",
+                1536
+            )
+            .expect("v4")
+            .0,
             vec![Vector::Ints(vec![-3, 4])]
         );
         let nova = json!({"embeddings": [{"embeddingType": "TEXT", "embedding": [0.75]}]});
         assert_eq!(
-            read_answer(EmbedModel::NovaMultimodal, &nova, 1, "float", 3072)
-                .expect("nova")
-                .0,
+            read_answer(
+                EmbedModel::NovaMultimodal,
+                nova.to_string().as_bytes(),
+                1,
+                "float",
+                3072
+            )
+            .expect("nova")
+            .0,
             vec![Vector::Floats(vec![0.75])]
         );
         // Wrong counts and shapes are a 502, never a panic or a short answer.
@@ -880,7 +970,8 @@ mod tests {
                 1,
             ),
         ] {
-            let err = read_answer(m, &answer, n, "float", 2).expect_err(&answer.to_string());
+            let err = read_answer(m, answer.to_string().as_bytes(), n, "float", 2)
+                .expect_err(&answer.to_string());
             assert_eq!(err.status, 502, "{answer}");
         }
     }
