@@ -1,5 +1,5 @@
 // The Python SDKs (openai, anthropic, portkey-ai from PyPI) against the real Worker: runs
-// e2e/python/smoke.py, e2e/python/openai_fallback.py and e2e/python/responses.py in the virtualenv scripts/setup.sh made (pinned
+// e2e/python/smoke.py, e2e/python/openai_fallback.py, e2e/python/responses.py and e2e/python/media.py in the virtualenv scripts/setup.sh made (pinned
 // by requirements.txt).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -43,6 +43,12 @@ test("the OpenAI → Bedrock fallback from Python (openai + createHeaders(config
 test("the Responses API from Python: responses.create, responses.stream (events, get_final_response()), previous_response_id", async () => {
   const out = await runPython("e2e/python/responses.py");
   assert.match(out, /all Python Responses API checks passed/);
+  gw.bodies.push(out);
+});
+
+test("embeddings and image generation from Python: openai (+ createHeaders, a fallback config) and portkey_ai.Portkey on /v1/embeddings and /v1/images/generations", async () => {
+  const out = await runPython("e2e/python/media.py");
+  assert.match(out, /all Python media checks passed/);
   gw.bodies.push(out);
 });
 

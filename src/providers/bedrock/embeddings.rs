@@ -98,14 +98,6 @@ impl EmbedModel {
         }
     }
 
-    fn truncations(self) -> &'static [&'static str] {
-        match self {
-            EmbedModel::CohereV3 | EmbedModel::NovaMultimodal => &["NONE", "START", "END"],
-            EmbedModel::CohereV4 => &["NONE", "LEFT", "RIGHT"],
-            EmbedModel::TitanText | EmbedModel::TitanMultimodal => &[],
-        }
-    }
-
     fn takes_images(self) -> bool {
         !matches!(self, EmbedModel::TitanText)
     }
@@ -168,20 +160,7 @@ pub fn plan(model: EmbedModel, req: &EmbeddingsRequest) -> Result<Vec<EmbedCall>
             ),
         ));
     }
-    if let Some(t) = &req.truncate {
-        if !model.truncations().contains(&t.as_str()) {
-            return Err(GatewayError::invalid_param(
-                "truncate",
-                format!(
-                    "truncate `{t}` is not available for this model{}",
-                    match model.truncations() {
-                        [] => String::new(),
-                        some => format!(": use {}", some.join(", ")),
-                    }
-                ),
-            ));
-        }
-    }
+    truncation(model, req.truncate.as_deref())?;
     for (i, input) in req.input.iter().enumerate() {
         let at = format!("input[{i}]");
         if input.image().is_some() && !model.takes_images() {
@@ -252,7 +231,7 @@ pub fn plan(model: EmbedModel, req: &EmbeddingsRequest) -> Result<Vec<EmbedCall>
                     ),
                     other => params.insert(
                         "text".into(),
-                        json!({"truncationMode": req.truncate.as_deref().unwrap_or("END"),
+                        json!({"truncationMode": truncation(model, req.truncate.as_deref()).ok().flatten().unwrap_or("END"),
                             "value": other.text().unwrap_or_default()}),
                     ),
                 };
@@ -270,6 +249,32 @@ pub fn plan(model: EmbedModel, req: &EmbeddingsRequest) -> Result<Vec<EmbedCall>
         ));
     }
     Ok(calls)
+}
+
+/// `truncate` as the model spells it: Cohere v4 says LEFT / RIGHT where Cohere v3 and Nova say
+/// START / END (the same sides), so either spelling goes through a fallback list; Titan has no such
+/// option and ignores it. `None`: send nothing.
+fn truncation(model: EmbedModel, asked: Option<&str>) -> Result<Option<&'static str>> {
+    let Some(asked) = asked else {
+        return Ok(None);
+    };
+    let side = match asked {
+        "NONE" => "NONE",
+        "START" | "LEFT" => "START",
+        "END" | "RIGHT" => "END",
+        other => {
+            return Err(GatewayError::invalid_param(
+                "truncate",
+                format!("truncate `{other}` is not one of NONE, START (LEFT), END (RIGHT)"),
+            ))
+        }
+    };
+    Ok(match (model, side) {
+        (EmbedModel::TitanText | EmbedModel::TitanMultimodal, _) => None,
+        (EmbedModel::CohereV4, "START") => Some("LEFT"),
+        (EmbedModel::CohereV4, "END") => Some("RIGHT"),
+        (_, side) => Some(side),
+    })
 }
 
 fn list(dims: &[u64]) -> String {
@@ -310,6 +315,7 @@ fn cohere_calls(
             ),
         ));
     }
+    let truncate = truncation(model, req.truncate.as_deref())?;
     let common = |body: &mut Map<String, Value>, images_only: bool| {
         // Cohere v3 marks image calls with input_type `image`.
         let t = if images_only && model == EmbedModel::CohereV3 {
@@ -318,7 +324,7 @@ fn cohere_calls(
             input_type
         };
         body.insert("input_type".into(), json!(t));
-        if let Some(t) = &req.truncate {
+        if let Some(t) = truncate {
             body.insert("truncate".into(), json!(t));
         }
         if let Some(types) = &req.embedding_types {
@@ -744,15 +750,9 @@ mod tests {
             ),
             (
                 EmbedModel::CohereV4,
-                json!({"model": "m", "input": "a", "truncate": "END"}),
+                json!({"model": "m", "input": "a", "truncate": "MIDDLE"}),
                 "truncate",
-                "LEFT",
-            ),
-            (
-                EmbedModel::TitanText,
-                json!({"model": "m", "input": "a", "truncate": "END"}),
-                "truncate",
-                "not available",
+                "NONE, START (LEFT), END (RIGHT)",
             ),
             (
                 EmbedModel::TitanMultimodal,
@@ -799,6 +799,37 @@ mod tests {
         )
         .expect_err("too many values");
         assert!(err.message.contains("numbers"), "{}", err.message);
+    }
+
+    #[test]
+    fn truncate_is_spelled_as_each_model_spells_it_and_ignored_by_titan() {
+        let r = req(json!({"model": "m", "input": "a", "truncate": "END"}));
+        assert_eq!(
+            plan(EmbedModel::CohereV4, &r).expect("v4")[0].body["truncate"],
+            "RIGHT"
+        );
+        assert_eq!(
+            plan(EmbedModel::CohereV3, &r).expect("v3")[0].body["truncate"],
+            "END"
+        );
+        assert_eq!(
+            plan(EmbedModel::TitanText, &r).expect("titan")[0].body,
+            json!({"inputText": "a"})
+        );
+        let r = req(json!({"model": "m", "input": "a", "truncate": "LEFT"}));
+        assert_eq!(
+            plan(EmbedModel::CohereV3, &r).expect("v3")[0].body["truncate"],
+            "START"
+        );
+        assert_eq!(
+            plan(EmbedModel::NovaMultimodal, &r).expect("nova")[0].body["singleEmbeddingParams"]
+                ["text"]["truncationMode"],
+            "START"
+        );
+        assert_eq!(
+            plan(EmbedModel::TitanMultimodal, &r).expect("titan mm")[0].body,
+            json!({"inputText": "a"})
+        );
     }
 
     #[test]

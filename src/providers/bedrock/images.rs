@@ -309,9 +309,15 @@ fn stability_bodies(req: &ImageGenerationRequest) -> Result<Vec<Value>> {
             if let Some(negative) = &req.negative_prompt {
                 body.insert("negative_prompt".into(), json!(negative));
             }
-            // One image per call: the seed given numbers the first, the others follow it.
+            // One image per call: the seed given numbers the first, the others follow it, wrapping
+            // to 1 (0 asks Stability for a random seed, so it is never a next one; a 0 given stays 0).
             if let Some(seed) = req.seed {
-                let seed = (seed + u64::from(i)) % (ImageModel::Stability.max_seed() + 1);
+                let max = ImageModel::Stability.max_seed();
+                let seed = if seed == 0 {
+                    0
+                } else {
+                    (seed - 1 + u64::from(i)) % max + 1
+                };
                 body.insert("seed".into(), json!(seed));
             }
             Value::Object(body)
@@ -469,6 +475,17 @@ mod tests {
             json!({"prompt": "p", "aspect_ratio": "16:9", "output_format": "jpeg", "seed": 10})
         );
         assert_eq!(bodies[2]["seed"], 12);
+        let r = req(json!({"model": "m", "prompt": "p", "n": 2, "seed": 4_294_967_294u64}));
+        let bodies = plan(ImageModel::Stability, &r).expect("wraps");
+        assert_eq!(
+            (bodies[0]["seed"].as_u64(), bodies[1]["seed"].as_u64()),
+            (Some(4_294_967_294), Some(1))
+        );
+        let r = req(json!({"model": "m", "prompt": "p", "n": 2, "seed": 0}));
+        assert!(plan(ImageModel::Stability, &r)
+            .expect("random")
+            .iter()
+            .all(|b| b["seed"] == 0));
         for (size, ratio) in [
             ("1024x1024", "1:1"),
             ("1024x1536", "2:3"),
