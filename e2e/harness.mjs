@@ -116,7 +116,8 @@ export function isolateFailures(gw) {
  * Starts the stand-in and the Worker. opts.vars: extra Worker vars; opts.trust: more
  * TRUSTED_CUSTOM_HOSTS entries besides the stand-in's own `http://127.0.0.1:PORT`; opts.slugs:
  * {slug: record|true} seeded into the CATALOG KV (true = the stand-in record); opts.miniflare: extra Miniflare options
- * (e.g. outboundService); opts.doPersist: the Durable Objects' persist directory. Returns { url, standin, kv, logs, stdio, bodies, seedProvider, record(body), close }.
+ * (e.g. outboundService); opts.doPersist: the Durable Objects' persist directory; opts.standin: extra
+ * startStandin options, e.g. {answers: "model", paceMs: 0} (standin/README.md "Model answers"). Returns { url, standin, kv, logs, stdio, bodies, seedProvider, record(body), close }.
  * `logs` has every structured log line of workerd ("level: message": console.* of the Worker, the
  * panic hook's console.error included); `stdio` has every raw line workerd wrote on stdout / stderr
  * (also the runtime's own lines that miniflare's structured-log filter drops).
@@ -125,7 +126,7 @@ export async function startGateway(opts = {}) {
   for (const f of ["index.js", "index_bg.wasm"]) {
     if (!existsSync(path.join(BUILD, f))) throw new Error(`build/${f} is missing: run bash scripts/build.sh first`);
   }
-  const standin = await startStandin({ port: 0 });
+  const standin = await startStandin({ ...(opts.standin ?? {}), port: 0 });
   const catalogKey = newCatalogKey();
   const logs = [];
   const stdio = [];

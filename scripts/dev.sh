@@ -9,7 +9,7 @@ GATEWAY_PORT="${GATEWAY_PORT:-8787}"
 STANDIN_PORT="${STANDIN_PORT:-8788}"
 bash scripts/build.sh
 
-node standin/server.mjs --port "$STANDIN_PORT" &
+node standin/server.mjs --port "$STANDIN_PORT" --answers model &
 standin_pid=$!
 trap 'kill $standin_pid 2>/dev/null || true' EXIT INT TERM
 

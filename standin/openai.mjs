@@ -4,7 +4,8 @@
 import crypto from "node:crypto";
 import { OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT } from "./credentials.mjs";
 import { sendPlanned, garbageBytes } from "./eventstream.mjs";
-import { takeScript, beforeAnswer, dripJson } from "./routes.mjs";
+import { takeScript, beforeAnswer, dripJson, modelMode } from "./routes.mjs";
+import { answerFor, answerSummary, framePieces } from "./model.mjs";
 import { embeddingFor, float32Base64, tokenCountFor, seedFor, colourFor, makePng } from "./media.mjs";
 
 /** The operation name of POST /v1/chat/completions (request records, counters, `match.operation`). */
@@ -481,14 +482,15 @@ function forcedTool(body, entry) {
 /** Everything one answer is made of, for JSON and for SSE. */
 function plan(ctx) {
   const { body, entry } = ctx;
-  const tool = forcedTool(body, entry);
-  const prompt = promptTokens(body.messages);
   const base = {
     id: entry?.id ?? `chatcmpl-${randomId(29)}`,
     created: Math.floor(ctx.state.now() / 1000),
     model: entry?.responseModel ?? body.model,
     systemFingerprint: entry?.systemFingerprint === undefined ? "fp_standin01" : entry.systemFingerprint,
   };
+  if (modelMode(ctx.state) && entry?.text === undefined && !entry?.toolCall) return modelPlan(ctx, base);
+  const tool = forcedTool(body, entry);
+  const prompt = promptTokens(body.messages);
   if (tool) {
     const call = { id: `call_${randomId(24)}`, type: "function", function: tool };
     const completion = 8 + Math.ceil(tool.arguments.length / 4);
@@ -510,6 +512,20 @@ function plan(ctx) {
     finishReason: entry?.finishReason ?? finishReason,
     usage: usageOf(prompt, Math.max(1, pieces.length), entry?.usage),
   };
+}
+
+/** Model mode (model.mjs): the answer in the shape the request asks for; `paced` streams at `paceMs`. */
+function modelPlan(ctx, base) {
+  const { body, entry, record } = ctx;
+  const a = answerFor("openai-chat", body);
+  record.modelAnswer = answerSummary(a);
+  const usage = usageOf(a.usage.input, a.usage.output, entry?.usage);
+  if (a.toolCall) {
+    const call = { id: a.toolCall.id, type: "function", function: { name: a.toolCall.name, arguments: a.toolCall.arguments } };
+    return { ...base, tool: call, pieces: [], finishReason: entry?.finishReason ?? "tool_calls", usage, paced: true };
+  }
+  const finishReason = entry?.finishReason ?? (a.stop === "max_tokens" ? "length" : "stop");
+  return { ...base, tool: null, text: a.text, pieces: framePieces(a.text), finishReason, usage, paced: true };
 }
 
 /** The chat.completion JSON for a plan. */
@@ -617,7 +633,9 @@ async function sendSse(ctx, p) {
     s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
     s.pauseMs = entry.drip.everyMs ?? 5;
   }
-  if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) s.pauseMs = state.config.openai.streamPauseMs;
+  if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) {
+    s.pauseMs = p.paced ? state.config.paceMs : state.config.openai.streamPauseMs;
+  }
   let events;
   if (Array.isArray(s.chunks)) {
     events = s.chunks.map(sseEvent);
@@ -835,18 +853,36 @@ function responsesPlan(ctx, history) {
   const { body, entry, state } = ctx;
   const items = [...history, ...inputItems(body.input)];
   const inputTokens = responseInputTokens(items, body.instructions);
-  const tool = forcedResponsesTool(body, entry);
   const base = {
     id: entry?.id ?? hexId("resp_"),
     createdAt: Math.floor(state.now() / 1000),
     model: entry?.responseModel ?? body.model,
   };
+  const model = modelMode(state) && entry?.text === undefined && !entry?.toolCall ? answerFor("openai-responses", { ...body, history }) : null;
+  const tool = model ? null : forcedResponsesTool(body, entry);
   let item;
   let status = "completed";
   let incomplete = null;
   let pieces = [];
   let outputTokens;
-  if (tool) {
+  let inputCount = inputTokens;
+  if (model) {
+    // model mode (model.mjs): the answer in the shape the request asks for
+    ctx.record.modelAnswer = answerSummary(model);
+    inputCount = model.usage.input;
+    outputTokens = model.usage.output;
+    if (model.toolCall) {
+      const t = model.toolCall;
+      item = { id: hexId("fc_"), type: "function_call", status: "completed", arguments: t.arguments, call_id: t.id, name: t.name };
+    } else {
+      pieces = framePieces(model.text);
+      if (model.stop === "max_tokens") {
+        status = "incomplete";
+        incomplete = { reason: "max_output_tokens" };
+      }
+      item = { id: hexId("msg_"), type: "message", status, content: [{ type: "output_text", annotations: [], logprobs: [], text: model.text }], role: "assistant" };
+    }
+  } else if (tool) {
     item = { id: hexId("fc_"), type: "function_call", status: "completed", arguments: tool.arguments, call_id: tool.callId ?? `call_${randomId(24)}`, name: tool.name };
     outputTokens = 8 + Math.ceil(tool.arguments.length / 4);
   } else {
@@ -861,7 +897,7 @@ function responsesPlan(ctx, history) {
     item = { id: hexId("msg_"), type: "message", status, content: [{ type: "output_text", annotations: [], logprobs: [], text: pieces.join("") }], role: "assistant" };
     outputTokens = Math.max(1, pieces.length);
   }
-  const usage = responsesUsage(inputTokens, outputTokens, entry?.usage);
+  const usage = responsesUsage(inputCount, outputTokens, entry?.usage);
   const final = responseObject(base, body, {
     status,
     output: [item],
@@ -869,7 +905,7 @@ function responsesPlan(ctx, history) {
     completedAt: status === "completed" ? Math.floor(state.now() / 1000) : null,
     incomplete,
   });
-  return { ...base, item, pieces, final, items };
+  return { ...base, item, pieces, final, items, paced: !!model };
 }
 
 /** A `response` object as OpenAI returns it, the request's settings echoed. */
@@ -988,7 +1024,9 @@ async function sendResponsesSse(ctx, p) {
     s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
     s.pauseMs = entry.drip.everyMs ?? 5;
   }
-  if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) s.pauseMs = state.config.openai.streamPauseMs;
+  if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) {
+    s.pauseMs = p.paced ? state.config.paceMs : state.config.openai.streamPauseMs;
+  }
   const events = Array.isArray(s.chunks) ? s.chunks : responseStreamEvents(p, body, { obfuscation: body.stream_options?.include_obfuscation !== false });
   const { events: out, dropAfter, stall } = applyResponsesFaults(events, s, p, body);
   await sendEvents(res, ctx, record, entry, s, out, dropAfter, stall);

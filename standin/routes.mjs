@@ -23,6 +23,17 @@ import {
 } from "./answers.mjs";
 import { openaiRoute, openaiConfig, handleOpenAI } from "./openai.mjs";
 import { mediaModelOf, mediaInvokeAnswer, MediaValidationError } from "./media.mjs";
+import {
+  ANSWER_MODES,
+  DEFAULT_MODEL_PACE_MS,
+  answerFor,
+  answerSummary,
+  converseJsonOf,
+  converseStreamEventsOf,
+  anthropicMessageOf,
+  anthropicStreamEventsOf,
+  countTokensFor,
+} from "./model.mjs";
 
 export const ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.coral.service/";
 export const ACCOUNT_ID = "123456789012";
@@ -59,8 +70,41 @@ const TYPE_BY_STATUS = {
   503: "ServiceUnavailableException",
 };
 
+/** Checks the answer settings (`answers`, `paceMs`) of startStandin / configure; throws on a bad value. */
+export function checkAnswerSettings(cfg) {
+  if (cfg.answers !== undefined && !ANSWER_MODES.includes(cfg.answers)) {
+    throw new Error(`answers must be one of ${ANSWER_MODES.join(", ")} (got ${JSON.stringify(cfg.answers)})`);
+  }
+  if (cfg.paceMs !== undefined && !(Number.isFinite(cfg.paceMs) && cfg.paceMs >= 0)) {
+    throw new Error(`paceMs must be a number ≥ 0 (got ${JSON.stringify(cfg.paceMs)})`);
+  }
+}
+
+/** Whether the stand-in answers like a model (`answers: "model"`) rather than with the recorded answers. */
+export const modelMode = (state) => state.config.answers === "model";
+
+/**
+ * Whether a script entry says what to answer (then it wins over the model answer); an entry with only
+ * delays, faults or headers is applied to the model answer.
+ */
+export function entryAnswers(entry) {
+  if (!entry) return false;
+  return (
+    entry.text !== undefined ||
+    entry.json !== undefined ||
+    entry.toolCall !== undefined ||
+    entry.inputTokens !== undefined ||
+    !!entry.fixture ||
+    !!entry.stream?.fixture ||
+    Array.isArray(entry.stream?.events) ||
+    Array.isArray(entry.stream?.chunks) ||
+    Array.isArray(entry.anthropicEvents)
+  );
+}
+
 /** The mutable state behind one stand-in. */
 export function createState(opts = {}) {
+  checkAnswerSettings(opts);
   const state = {
     opts,
     store: new CredentialStore(),
@@ -93,8 +137,11 @@ export function resetState(state) {
     stsDurationSeconds: o.stsDurationSeconds,
     maxSkewMs: o.maxSkewMs,
     countTokens: o.countTokens ?? 42,
+    countTokensSet: o.countTokens !== undefined, // model mode counts the body unless a number was set
     now: o.now,
     openai: openaiConfig(o.openai),
+    answers: o.answers ?? "recorded",
+    paceMs: o.paceMs ?? DEFAULT_MODEL_PACE_MS,
   };
 }
 
@@ -364,6 +411,11 @@ function fixtureInteraction(name, operation, index = 0) {
 
 function streamFrames(ctx) {
   const { entry, route } = ctx;
+  if (ctx.answer) {
+    return route.operation === "invoke-with-response-stream"
+      ? anthropicStreamEventsOf(ctx.answer, route.model).map((ev) => encodeChunk(ev))
+      : converseStreamEventsOf(ctx.answer).map((ev) => encodeEvent(ev.type, ev.payload));
+  }
   const s = entry?.stream ?? {};
   const opts = { modelId: route.model, stopReason: entry?.stopReason, usage: entry?.usage };
   if (s.fixture) return fixtureFrames(s.fixture, s.index ?? 0);
@@ -404,6 +456,7 @@ async function sendStream(ctx) {
     s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
     s.pauseMs = entry.drip.everyMs ?? 5;
   }
+  if (ctx.answer && s.pauseMs === undefined) s.pauseMs = ctx.state.config.paceMs; // model answers: a model's pace
   const eventType = route.operation === "invoke-with-response-stream" ? "chunk" : "contentBlockDelta";
   const { frames: out, dropAfter, stall } = applyFrameFaults(frames, s, eventType);
   const headers = { "content-type": "application/vnd.amazon.eventstream", ...baseHeaders(entry) };
@@ -492,6 +545,15 @@ function runtime(ctx) {
   }
   if (media && op === "invoke" && !entry?.fixture) return invokeMedia(ctx, media);
 
+  // Model mode (model.mjs): an answer in the shape the request asks for, unless the entry says what to answer.
+  if (modelMode(ctx.state) && !entryAnswers(entry)) {
+    if (op === "count-tokens") {
+      if (!ctx.state.config.countTokensSet) return replyJson(ctx, entry?.status ?? 200, { inputTokens: countTokensFor(ctx.body, route.model) });
+    } else {
+      return modelRuntime(ctx);
+    }
+  }
+
   const wantsStream = STREAMING.has(op) && !(entry && entry.json !== undefined && !entry.stream);
   if (entry?.fixture && !entry.stream) {
     const it = fixtureInteraction(entry.fixture, op, entry.fixtureIndex ?? 0);
@@ -522,6 +584,18 @@ function runtime(ctx) {
     default:
       return replyJson(ctx, status, {});
   }
+}
+
+/** Converse / ConverseStream / InvokeModel / InvokeModelWithResponseStream in model mode. */
+function modelRuntime(ctx) {
+  const { route, entry, record } = ctx;
+  const op = route.operation;
+  const answer = answerFor(op.startsWith("converse") ? "converse" : "anthropic", ctx.body, { model: route.model });
+  record.modelAnswer = answerSummary(answer);
+  if (STREAMING.has(op)) return sendStream({ ...ctx, answer });
+  const status = entry?.status ?? 200;
+  if (op === "converse") return replyJson(ctx, status, converseJsonOf(answer));
+  return replyJson(ctx, status, anthropicMessageOf(answer, route.model));
 }
 
 /**

@@ -5,8 +5,9 @@
 // In-process: `const s = await startStandin({port: 0})`. CLI: `node standin/server.mjs --port 8788`.
 import http from "node:http";
 import { fileURLToPath } from "node:url";
-import { createState, resetState, pushScript, handleOperation, sendJson } from "./routes.mjs";
+import { createState, resetState, pushScript, handleOperation, sendJson, checkAnswerSettings } from "./routes.mjs";
 import { TEST_CREDENTIALS, OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT } from "./credentials.mjs";
+import { DEFAULT_MODEL_PACE_MS } from "./model.mjs";
 
 export { TEST_CREDENTIALS, OPENAI_TEST_KEYS, OPENAI_TEST_ORGANIZATION, OPENAI_TEST_PROJECT };
 
@@ -35,6 +36,10 @@ const snapshotCounters = (c) => ({ sts: c.sts, getInferenceProfile: c.getInferen
  * @param {boolean} [opts.log=false]           log each request to stderr
  * @param {{streamPauseMs?: number, strictFields?: boolean, keys?: Record<string, string>,
  *          organizations?: string[], projects?: string[]}} [opts.openai]  OpenAI settings (README "OpenAI")
+ * @param {"recorded"|"model"} [opts.answers="recorded"]  "recorded": the recorded fixtures and fixed texts the
+ *                                              tests replay; "model": answers in the shape the request asks for
+ *                                              (model.mjs; README "Model answers")
+ * @param {number} [opts.paceMs=30]            model mode: ms between stream frames (0 = as fast as possible)
  */
 export async function startStandin(opts = {}) {
   const state = createState(opts);
@@ -144,9 +149,11 @@ export async function startStandin(opts = {}) {
       if (!roleArn) throw new Error("setRole needs a roleArn");
       state.roles.set(roleArn, rule);
     },
-    /** Changes {stsDurationSeconds, maxSkewMs, countTokens, openai} (and `now` in-process) until the next reset. */
+    /** Changes {stsDurationSeconds, maxSkewMs, countTokens, answers, paceMs, openai} (and `now` in-process) until the next reset. */
     configure: (cfg = {}) => {
-      for (const k of ["stsDurationSeconds", "maxSkewMs", "countTokens", "now"]) if (k in cfg) state.config[k] = cfg[k];
+      checkAnswerSettings(cfg);
+      for (const k of ["stsDurationSeconds", "maxSkewMs", "countTokens", "now", "answers", "paceMs"]) if (k in cfg) state.config[k] = cfg[k];
+      if ("countTokens" in cfg) state.config.countTokensSet = cfg.countTokens !== undefined && cfg.countTokens !== null;
       if (cfg.openai) {
         const o = state.config.openai;
         Object.assign(o, cfg.openai, { keys: { ...o.keys, ...(cfg.openai.keys ?? {}) } });
@@ -166,18 +173,25 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     return eq ? eq.slice(name.length + 1) : undefined;
   };
   if (args.includes("--help") || args.includes("-h")) {
-    console.log("usage: node standin/server.mjs [--port 8788] [--sts-duration-seconds N] [--openai-stream-pause-ms N] [--quiet]");
+    console.log(
+      "usage: node standin/server.mjs [--port 8788] [--answers recorded|model] [--pace-ms N] [--sts-duration-seconds N] [--openai-stream-pause-ms N] [--quiet]",
+    );
     process.exit(0);
   }
   const sts = get("--sts-duration-seconds");
   const pause = get("--openai-stream-pause-ms");
+  const answers = get("--answers");
+  const paceMs = get("--pace-ms");
   const s = await startStandin({
+    answers,
+    paceMs: paceMs !== undefined ? Number(paceMs) : undefined,
     port: Number(get("--port") ?? process.env.STANDIN_PORT ?? 8788),
     stsDurationSeconds: sts ? Number(sts) : undefined,
     openai: pause !== undefined ? { streamPauseMs: Number(pause) } : undefined,
     log: !args.includes("--quiet"),
   });
   console.log(`standin listening on ${s.url}`);
+  if (answers === "model") console.log(`standin answers: model (${paceMs ?? DEFAULT_MODEL_PACE_MS} ms between stream frames)`);
   const stop = async () => {
     await s.close();
     process.exit(0);
