@@ -2,10 +2,10 @@
 
 use crate::api::openai::embeddings::{EmbeddingsRequest, EmbeddingsResponse, EMBEDDINGS_FIELDS};
 use crate::api::portkey::PortkeyHeaders;
-use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::error::{GatewayError, Result};
 use crate::gateway::json_route::{self, AttemptInput};
 use crate::gateway::target::{self, Caller};
-use crate::gateway::{cache, limits, respond, GatewayRequest, GatewayResponse, Outcome, Settings};
+use crate::gateway::{cache, limits, GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::platform::Platform;
 use crate::providers::bedrock::embeddings::{self as bedrock_embeddings, EmbedModel};
 use crate::providers::bedrock::inference_profile;
@@ -22,7 +22,7 @@ pub async fn handle<P: Platform>(
     headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = json_route::run(
+    json_route::answer(
         platform,
         caller,
         req,
@@ -30,8 +30,7 @@ pub async fn handle<P: Platform>(
         outcome,
         async |input, outcome| try_target(platform, settings, input, outcome).await,
     )
-    .await;
-    respond(ApiFlavor::OpenAi, result, outcome)
+    .await
 }
 
 /// One target: resolve, (look in the cache,) embed, (store,) answer.

@@ -6,10 +6,10 @@ use crate::api::openai::images::{
     ImageData, ImageGenerationRequest, ImagesResponse, IMAGES_FIELDS,
 };
 use crate::api::portkey::PortkeyHeaders;
-use crate::error::{ApiFlavor, GatewayError, Result};
+use crate::error::{GatewayError, Result};
 use crate::gateway::json_route::{self, AttemptInput};
 use crate::gateway::target::{self, Caller};
-use crate::gateway::{limits, respond, GatewayRequest, GatewayResponse, Outcome, Settings};
+use crate::gateway::{limits, GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::platform::Platform;
 use crate::providers::bedrock::images::{self as bedrock_images, ImageModel};
 use crate::providers::bedrock::inference_profile;
@@ -25,7 +25,7 @@ pub async fn handle<P: Platform>(
     headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> GatewayResponse {
-    let result = json_route::run(
+    json_route::answer(
         platform,
         caller,
         req,
@@ -33,8 +33,7 @@ pub async fn handle<P: Platform>(
         outcome,
         async |input, outcome| try_target(platform, settings, input, outcome).await,
     )
-    .await;
-    respond(ApiFlavor::OpenAi, result, outcome)
+    .await
 }
 
 async fn try_target<P: Platform>(

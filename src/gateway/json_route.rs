@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::api::portkey::PortkeyHeaders;
-use crate::error::{GatewayError, Result};
+use crate::error::Result;
 use crate::gateway::target::Caller;
 use crate::gateway::{routed, GatewayRequest, GatewayResponse, Outcome};
 use crate::platform::Platform;
@@ -26,17 +26,21 @@ pub struct AttemptInput<'a> {
 impl AttemptInput<'_> {
     /// The body's `model` (required: a target is resolved from it).
     pub fn model(&self) -> Result<String> {
-        self.body
-            .get("model")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                GatewayError::invalid_param(
-                    "model",
-                    "model is required (the provider's model id, or @slug/model-id)",
-                )
-            })
+        crate::api::openai::fields::model(&self.body)
     }
+}
+
+/// The route's answer: [`run`], its error (if any) in OpenAI's shape.
+pub async fn answer<P: Platform>(
+    platform: &P,
+    caller: &Caller,
+    req: &GatewayRequest,
+    headers: &PortkeyHeaders,
+    outcome: &mut Outcome,
+    each: impl AsyncFnMut(AttemptInput<'_>, &mut Outcome) -> Result<GatewayResponse>,
+) -> GatewayResponse {
+    let result = run(platform, caller, req, headers, outcome, each).await;
+    crate::gateway::respond(crate::error::ApiFlavor::OpenAi, result, outcome)
 }
 
 /// Runs `each` once, or through the config's targets (retries, fallbacks, load balancing).

@@ -8,6 +8,7 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::api::openai::fields::{model, refuse_unknown, string_field};
 use crate::error::{GatewayError, Result};
 use crate::limits::{MAX_EMBEDDING_IMAGE_BYTES, MAX_EMBEDDING_INPUTS};
 
@@ -100,38 +101,11 @@ pub struct EmbeddingsRequest {
     pub embedding_purpose: Option<String>,
 }
 
-fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>> {
-    match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(GatewayError::invalid_param(
-            name,
-            format!("{name} must be a string"),
-        )),
-    }
-}
-
 impl EmbeddingsRequest {
     /// Reads and checks the body (after a config's overrides and the catalog's defaults).
     pub fn from_object(obj: &Map<String, Value>) -> Result<Self> {
-        if let Some(field) = obj
-            .keys()
-            .find(|k| !EMBEDDINGS_FIELDS.contains(&k.as_str()))
-        {
-            return Err(GatewayError::invalid_param(
-                field,
-                format!(
-                    "`{field}` is not supported on /v1/embeddings (edgeport reads {})",
-                    EMBEDDINGS_FIELDS.join(", ")
-                ),
-            ));
-        }
-        let model = string_field(obj, "model")?.ok_or_else(|| {
-            GatewayError::invalid_param(
-                "model",
-                "model is required (the provider's model id, or @slug/model-id)",
-            )
-        })?;
+        refuse_unknown(obj, EMBEDDINGS_FIELDS, "on /v1/embeddings")?;
+        let model = model(obj)?;
         let input = read_input(obj.get("input"))?;
         let encoding_format = match string_field(obj, "encoding_format")?.as_deref() {
             None | Some("float") => EncodingFormat::Float,

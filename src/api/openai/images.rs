@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::api::openai::fields::{model, refuse_unknown, string_field};
 use crate::error::{GatewayError, Result};
 use crate::limits::{MAX_IMAGES_PER_REQUEST, MAX_IMAGE_PROMPT_CHARS};
 
@@ -44,35 +45,11 @@ pub struct ImageGenerationRequest {
     pub aspect_ratio: Option<String>,
 }
 
-fn string_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>> {
-    match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(GatewayError::invalid_param(
-            name,
-            format!("{name} must be a string"),
-        )),
-    }
-}
-
 impl ImageGenerationRequest {
     /// Reads and checks the body for a Bedrock image model.
     pub fn from_object(obj: &Map<String, Value>) -> Result<Self> {
-        if let Some(field) = obj.keys().find(|k| !IMAGES_FIELDS.contains(&k.as_str())) {
-            return Err(GatewayError::invalid_param(
-                field,
-                format!(
-                    "`{field}` is not supported for Bedrock image models (edgeport reads {})",
-                    IMAGES_FIELDS.join(", ")
-                ),
-            ));
-        }
-        let model = string_field(obj, "model")?.ok_or_else(|| {
-            GatewayError::invalid_param(
-                "model",
-                "model is required (the provider's model id, or @slug/model-id)",
-            )
-        })?;
+        refuse_unknown(obj, IMAGES_FIELDS, "for Bedrock image models")?;
+        let model = model(obj)?;
         let prompt = string_field(obj, "prompt")?
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| GatewayError::invalid_param("prompt", "prompt is required"))?;
