@@ -126,11 +126,10 @@ impl EmbeddingsRequest {
         let embedding_types = match obj.get("embedding_types") {
             None | Some(Value::Null) => None,
             Some(Value::Array(list)) => {
-                let names = list
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
+                // One name: a longer list is refused before anything in it is read.
+                let names = Some(list)
                     .filter(|l| l.len() == 1)
+                    .and_then(|l| l.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
                     .ok_or_else(|| {
                         GatewayError::invalid_param(
                             "embedding_types",
