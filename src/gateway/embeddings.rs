@@ -62,8 +62,8 @@ async fn try_target<P: Platform>(
                 inference_profile::model_info(platform, &b.control_plane(), &target.model_id).await;
             let family = EmbedModel::of(&info)
                 .ok_or_else(|| bedrock_embeddings::not_an_embedding_model(&target.model_id))?;
-            bedrock_embeddings::plan(family, &request)?;
-            Some((b, request, family))
+            let calls = bedrock_embeddings::plan(family, &request)?;
+            Some((b, request, family, calls))
         }
         Upstream::OpenAi(_) => None,
     };
@@ -90,7 +90,7 @@ async fn try_target<P: Platform>(
     // Embeddings have no output: the body's size is the whole estimate.
     limits::admit_attempt(platform, outcome, &target, input.body_bytes, Some(0)).await?;
     let value = match (&target.upstream, bedrock) {
-        (_, Some((b, request, family))) => {
+        (_, Some((b, request, family, calls))) => {
             let done = bedrock_embeddings::embed(
                 platform,
                 b,
@@ -98,6 +98,7 @@ async fn try_target<P: Platform>(
                 &call.options,
                 family,
                 &request,
+                calls,
             )
             .await?;
             outcome.usage = Some(Tokens {

@@ -61,7 +61,7 @@ async fn try_target<P: Platform>(
                 inference_profile::model_info(platform, &b.control_plane(), &target.model_id).await;
             let family = ImageModel::of(&info)
                 .ok_or_else(|| bedrock_images::not_an_image_model(&target.model_id))?;
-            bedrock_images::plan(family, &request)?;
+            let bodies = bedrock_images::plan(family, &request)?;
             let expected = Tokens {
                 images: u64::from(request.n),
                 ..Tokens::default()
@@ -74,6 +74,7 @@ async fn try_target<P: Platform>(
                 &call.options,
                 family,
                 &request,
+                bodies,
             )
             .await?;
             outcome.usage = Some(Tokens {

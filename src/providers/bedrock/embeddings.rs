@@ -547,8 +547,9 @@ pub struct Embedded {
     pub tokens: u64,
 }
 
-/// Sends every call (at most [`EMBEDDING_CONCURRENCY`] at once; the first failure ends the
-/// request and the calls still running are dropped) and puts the vectors back in input order.
+/// Sends the calls [`plan`] made for `req` (at most [`EMBEDDING_CONCURRENCY`] at once; the first
+/// failure ends the request and the calls still running are dropped) and puts the vectors back in
+/// input order.
 pub async fn embed<P: Platform>(
     platform: &P,
     target: &BedrockTarget,
@@ -556,8 +557,8 @@ pub async fn embed<P: Platform>(
     opts: &UpstreamOptions,
     model: EmbedModel,
     req: &EmbeddingsRequest,
+    calls: Vec<EmbedCall>,
 ) -> Result<Embedded> {
-    let calls = plan(model, req)?;
     let dimension = dimension(model, req)?;
     let kind = req.embedding_type();
     let answers: Vec<(Vec<usize>, Vec<Vector>, u64)> =

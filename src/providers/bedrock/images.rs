@@ -364,7 +364,8 @@ fn read_answer(raw: &[u8], expected: usize) -> Result<Vec<String>> {
     Ok(answer.images)
 }
 
-/// Generates the images (Stability's calls at most two at once) and answers their base64 in order.
+/// Sends the bodies [`plan`] made for `req` (Stability's calls at most two at once) and answers the
+/// images' base64 in order.
 pub async fn generate<P: Platform>(
     platform: &P,
     target: &BedrockTarget,
@@ -372,8 +373,8 @@ pub async fn generate<P: Platform>(
     opts: &UpstreamOptions,
     model: ImageModel,
     req: &ImageGenerationRequest,
+    bodies: Vec<Value>,
 ) -> Result<Vec<String>> {
-    let bodies = plan(model, req)?;
     let per_call = if model == ImageModel::Stability {
         1
     } else {
