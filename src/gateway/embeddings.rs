@@ -89,7 +89,7 @@ async fn try_target<P: Platform>(
     }
     // Embeddings have no output: the body's size is the whole estimate.
     limits::admit_attempt(platform, outcome, &target, input.body_bytes, Some(0)).await?;
-    let value = match (&target.upstream, bedrock) {
+    let encoded = match (&target.upstream, bedrock) {
         (_, Some((b, request, family, calls))) => {
             let done = bedrock_embeddings::embed(
                 platform,
@@ -111,13 +111,13 @@ async fn try_target<P: Platform>(
                 done.tokens,
                 request.encoding_format,
             );
-            serde_json::to_value(&answer)
+            serde_json::to_string(&answer)
                 .map_err(|_| GatewayError::internal("could not encode the answer"))?
         }
         (Upstream::OpenAi(o), None) => {
             let value = openai::media::embeddings(platform, o, &call, body).await?;
             outcome.usage = crate::usage::extract::from_answer(&value);
-            value
+            value.to_string()
         }
         (Upstream::Bedrock(_), None) => {
             return Err(GatewayError::internal(
@@ -126,7 +126,7 @@ async fn try_target<P: Platform>(
         }
     };
     if let Some(entry) = &entry {
-        cache::store(platform, entry, &value.to_string()).await;
+        cache::store(platform, entry, &encoded).await;
     }
-    Ok(GatewayResponse::json(200, &value))
+    Ok(GatewayResponse::json_bytes(200, encoded.into_bytes()))
 }

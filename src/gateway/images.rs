@@ -54,7 +54,7 @@ async fn try_target<P: Platform>(
         anthropic_beta_header: None,
         options: UpstreamOptions::from_headers(headers, settings)?,
     };
-    let value = match &target.upstream {
+    let answer = match &target.upstream {
         Upstream::Bedrock(b) => {
             let request = ImageGenerationRequest::from_object(&body)?;
             let info =
@@ -88,7 +88,8 @@ async fn try_target<P: Platform>(
                     .map(|b64_json| ImageData { b64_json })
                     .collect(),
             };
-            serde_json::to_value(&answer)
+            // Up to 24 MiB of base64: encoded once, straight to the answer's bytes.
+            serde_json::to_vec(&answer)
                 .map_err(|_| GatewayError::internal("could not encode the answer"))?
         }
         Upstream::OpenAi(o) => {
@@ -103,8 +104,8 @@ async fn try_target<P: Platform>(
             limits::admit_usage(platform, outcome, &target, expected).await?;
             let value = openai::media::images(platform, o, &call, body).await?;
             outcome.usage = crate::usage::extract::from_answer(&value);
-            value
+            value.to_string().into_bytes()
         }
     };
-    Ok(GatewayResponse::json(200, &value))
+    Ok(GatewayResponse::json_bytes(200, answer))
 }
