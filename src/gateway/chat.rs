@@ -6,13 +6,13 @@ use crate::api::openai::ChatCompletionRequest;
 use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, GatewayError, Result};
 use crate::gateway::target::Caller;
-use crate::gateway::{cache, routed, target};
+use crate::gateway::{cache, json_route, target};
 use crate::gateway::{respond, GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::platform::Platform;
 use crate::providers::options::UpstreamOptions;
 use crate::providers::{self, Answer, ChatCall, Upstream};
+use crate::routing;
 use crate::routing::cache::CacheScope;
-use crate::routing::{self, Attempt, Facts};
 
 pub async fn handle<P: Platform>(
     platform: &P,
@@ -80,36 +80,26 @@ async fn run<P: Platform>(
     headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let config =
-        routing::from_request(platform.kv(), headers, || caller.require().map(|_| ())).await?;
-    let body = parse_object(&req.body)?;
-    let facts = Facts::new(headers.metadata.as_deref(), &body);
-    outcome.user = body.get("user").and_then(Value::as_str).map(str::to_owned);
     // https images are downloaded once, not once per target.
     let mut downloaded = providers::bedrock::media::Downloaded::new();
-    let run = routed::run(
+    json_route::run(
         platform,
-        config.as_ref(),
-        &facts,
-        async |attempt: &Attempt| {
-            let headers = routing::overlay_headers(headers, attempt);
-            let mut body = body.clone();
-            if let Some(obj) = body.as_object_mut() {
-                routing::apply_overrides(obj, attempt);
-            }
+        caller,
+        req,
+        headers,
+        outcome,
+        async |input, outcome| {
             let call = Call {
-                caller,
-                headers: &headers,
-                cache: attempt.cache,
-                body_bytes: req.body.len(),
+                caller: input.caller,
+                headers: &input.headers,
+                cache: input.cache,
+                body_bytes: input.body_bytes,
             };
+            let body = Value::Object(input.body);
             try_target(platform, settings, &call, body, &mut downloaded, outcome).await
         },
-    );
-    let (result, routed, attempts) = run.await;
-    outcome.routed = routed;
-    outcome.attempts = attempts;
-    result
+    )
+    .await
 }
 
 /// One target's view of the request: its headers, and its cache settings.

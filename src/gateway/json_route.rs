@@ -1,6 +1,7 @@
-//! What the routes that answer one JSON document and call no stream share (embeddings, image
-//! generation): the config and the body read once, then each of the config's attempts handed to
-//! the route with its own headers (the target's overlay) and body (`override_params` applied).
+//! The config loop the routes whose body is one JSON object share (chat completions, responses,
+//! embeddings, image generation): the config and the body read once, then each of the config's
+//! attempts handed to the route with its own headers (the target's overlay) and body
+//! (`override_params` applied).
 
 use serde_json::{Map, Value};
 

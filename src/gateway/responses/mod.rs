@@ -21,7 +21,7 @@ use crate::api::openai::ChatCompletionRequest;
 use crate::api::portkey::PortkeyHeaders;
 use crate::error::{ApiFlavor, ErrorCode, GatewayError, Result};
 use crate::gateway::target::Caller;
-use crate::gateway::{chat, routed, target};
+use crate::gateway::{json_route, target};
 use crate::gateway::{respond, GatewayRequest, GatewayResponse, Outcome, Settings};
 use crate::limits::{MAX_REFERENCED_RESPONSES, MAX_STORED_CONVERSATION_BYTES};
 use crate::platform::{Kv, Platform};
@@ -30,7 +30,6 @@ use crate::providers::bedrock::responses::{
 };
 use crate::providers::options::UpstreamOptions;
 use crate::providers::{self, random_id, Answer, ChatCall, Upstream};
-use crate::routing::{self, Attempt, Facts};
 use store::Record;
 
 pub async fn handle<P: Platform>(
@@ -207,50 +206,38 @@ async fn run<P: Platform>(
     headers: &PortkeyHeaders,
     outcome: &mut Outcome,
 ) -> Result<GatewayResponse> {
-    let config =
-        routing::from_request(platform.kv(), headers, || caller.require().map(|_| ())).await?;
-    let body = chat::parse_object(&req.body)?;
-    let facts = Facts::new(headers.metadata.as_deref(), &body);
-    outcome.user = body.get("user").and_then(Value::as_str).map(str::to_owned);
     let mut stored = Stored {
         scope: store::scope(caller, headers),
         records: HashMap::new(),
     };
     // https images are downloaded once, not once per target.
     let mut downloaded = providers::bedrock::media::Downloaded::new();
-    let run = routed::run(
+    json_route::run(
         platform,
-        config.as_ref(),
-        &facts,
-        async |attempt: &Attempt| {
-            let headers = routing::overlay_headers(headers, attempt);
-            let mut body = match body.clone() {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            };
-            routing::apply_overrides(&mut body, attempt);
+        caller,
+        req,
+        headers,
+        outcome,
+        async |input, outcome| {
             let call = Call {
-                caller,
-                headers: &headers,
-                cached: attempt.cache.is_some(),
-                body_bytes: req.body.len(),
+                caller: input.caller,
+                headers: &input.headers,
+                cached: input.cache.is_some(),
+                body_bytes: input.body_bytes,
             };
             try_target(
                 platform,
                 settings,
                 &call,
-                body,
+                input.body,
                 &mut stored,
                 &mut downloaded,
                 outcome,
             )
             .await
         },
-    );
-    let (result, routed, attempts) = run.await;
-    outcome.routed = routed;
-    outcome.attempts = attempts;
-    result
+    )
+    .await
 }
 
 struct Call<'a> {
