@@ -626,8 +626,11 @@ export function applyChunkFaults(events, s = {}, model) {
   return { events: out, dropAfter, stall };
 }
 
-async function sendSse(ctx, p) {
-  const { res, entry, record, body, state } = ctx;
+/**
+ * A stream's delivery options: the entry's `stream`, a `drip`, and otherwise the pause between events
+ * (the model answers' pace, or the configured OpenAI stream pause).
+ */
+function streamOptions({ entry, state }, p) {
   const s = { ...(entry?.stream ?? {}) };
   if (entry?.drip) {
     s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
@@ -636,6 +639,12 @@ async function sendSse(ctx, p) {
   if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) {
     s.pauseMs = p.paced ? state.config.paceMs : state.config.openai.streamPauseMs;
   }
+  return s;
+}
+
+async function sendSse(ctx, p) {
+  const { res, entry, record, body } = ctx;
+  const s = streamOptions(ctx, p);
   let events;
   if (Array.isArray(s.chunks)) {
     events = s.chunks.map(sseEvent);
@@ -1018,15 +1027,8 @@ export function applyResponsesFaults(events, s = {}, p, body) {
 }
 
 async function sendResponsesSse(ctx, p) {
-  const { res, entry, record, body, state } = ctx;
-  const s = { ...(entry?.stream ?? {}) };
-  if (entry?.drip) {
-    s.chunkSize = Math.max(1, entry.drip.bytes ?? 1);
-    s.pauseMs = entry.drip.everyMs ?? 5;
-  }
-  if (s.pauseMs === undefined && !s.chunkSize && !(Array.isArray(s.splitAt) && s.splitAt.length)) {
-    s.pauseMs = p.paced ? state.config.paceMs : state.config.openai.streamPauseMs;
-  }
+  const { res, entry, record, body } = ctx;
+  const s = streamOptions(ctx, p);
   const events = Array.isArray(s.chunks) ? s.chunks : responseStreamEvents(p, body, { obfuscation: body.stream_options?.include_obfuscation !== false });
   const { events: out, dropAfter, stall } = applyResponsesFaults(events, s, p, body);
   await sendEvents(res, ctx, record, entry, s, out, dropAfter, stall);
