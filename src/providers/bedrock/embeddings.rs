@@ -213,16 +213,11 @@ pub fn plan(model: EmbedModel, req: &EmbeddingsRequest) -> Result<Vec<EmbedCall>
             Value::Object(body)
         }),
         EmbedModel::NovaMultimodal => {
-            let purpose = req.embedding_purpose.as_deref().unwrap_or("GENERIC_INDEX");
-            if !NOVA_PURPOSES.contains(&purpose) {
-                return Err(GatewayError::invalid_param(
-                    "embedding_purpose",
-                    format!(
-                        "embedding_purpose `{purpose}` is not one of {}",
-                        NOVA_PURPOSES.join(", ")
-                    ),
-                ));
-            }
+            let purpose = one_of(
+                "embedding_purpose",
+                req.embedding_purpose.as_deref().unwrap_or("GENERIC_INDEX"),
+                NOVA_PURPOSES,
+            )?;
             one_per_input(req, |input| {
                 let mut params = Map::new();
                 params.insert("embeddingPurpose".into(), json!(purpose));
@@ -280,6 +275,17 @@ fn truncation(model: EmbedModel, asked: Option<&str>) -> Result<Option<&'static 
     })
 }
 
+/// `value` when it is one of `allowed`, else a 400 naming `param` and the values it takes.
+fn one_of<'a>(param: &str, value: &'a str, allowed: &[&str]) -> Result<&'a str> {
+    if allowed.contains(&value) {
+        return Ok(value);
+    }
+    Err(GatewayError::invalid_param(
+        param,
+        format!("{param} `{value}` is not one of {}", allowed.join(", ")),
+    ))
+}
+
 fn list(dims: &[u64]) -> String {
     dims.iter()
         .map(u64::to_string)
@@ -308,16 +314,11 @@ fn cohere_calls(
     req: &EmbeddingsRequest,
     dimension: u64,
 ) -> Result<Vec<EmbedCall>> {
-    let input_type = req.input_type.as_deref().unwrap_or("search_document");
-    if !COHERE_INPUT_TYPES.contains(&input_type) {
-        return Err(GatewayError::invalid_param(
-            "input_type",
-            format!(
-                "input_type `{input_type}` is not one of {}",
-                COHERE_INPUT_TYPES.join(", ")
-            ),
-        ));
-    }
+    let input_type = one_of(
+        "input_type",
+        req.input_type.as_deref().unwrap_or("search_document"),
+        COHERE_INPUT_TYPES,
+    )?;
     let truncate = truncation(model, req.truncate.as_deref())?;
     let common = |body: &mut Map<String, Value>, images_only: bool| {
         // Cohere v3 marks image calls with input_type `image`.
