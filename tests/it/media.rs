@@ -511,3 +511,42 @@ fn an_upstream_cannot_make_the_gateway_hold_more_than_the_vectors_it_owes() {
         .unwrap()
         .contains("300 numbers for 256 dimensions"));
 }
+
+#[test]
+fn image_answers_beyond_their_share_of_the_images_budget_are_a_502() {
+    // n = 5 Stability calls share MAX_UPSTREAM_IMAGES_BYTES: each answer may hold a fifth of it.
+    let share = edgeport::limits::MAX_UPSTREAM_IMAGES_BYTES / 5;
+    let w = FakeWorld::default();
+    let big = "A".repeat(share + 1);
+    for _ in 0..5 {
+        w.answer(invoke_answer(
+            json!({"seeds": [1], "finish_reasons": [null], "images": [big]}),
+            0,
+        ));
+    }
+    let a = post(
+        &w,
+        "/v1/images/generations",
+        &[],
+        &json!({"model": SD35, "prompt": "p", "n": 5}),
+    );
+    assert_eq!(a.status, 502, "{}", &a.text()[..200.min(a.text().len())]);
+    assert!(a.text().len() < 4096, "the images are not passed on");
+    // Just within the share: answered.
+    let w = FakeWorld::default();
+    let fits = "A".repeat(share - 200);
+    for _ in 0..5 {
+        w.answer(invoke_answer(
+            json!({"seeds": [1], "finish_reasons": [null], "images": [fits]}),
+            0,
+        ));
+    }
+    let a = post(
+        &w,
+        "/v1/images/generations",
+        &[],
+        &json!({"model": SD35, "prompt": "p", "n": 5}),
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["data"].as_array().unwrap().len(), 5);
+}
